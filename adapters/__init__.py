@@ -1,0 +1,1 @@
+"""Edges of the broker: the XML dialects, AMQP transport, simulators and exports."""

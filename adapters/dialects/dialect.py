@@ -1,0 +1,152 @@
+"""Read and write messages in either dialect: hardened parse, XSD, binding, identifier rules.
+
+`read()` tells the dialect from the root's namespace; every refusal comes back as Problems,
+never as an exception, so one bad message never stops the others.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from re import Pattern
+
+from lxml import etree
+
+from adapters.dialects.binding import Binding, Context
+from adapters.dialects.spec import Dialect
+from broker.model.messages import Message, Problem
+from broker.validation import identifiers, safe_xml, schema
+
+CUSTOMER_NS = "urn:x-hmc-broker:customer:v1"
+SESAM2_NS = "urn:x-hmc-broker:sesam2:v1"
+
+SOURCE_SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"  # a checkout
+_WHEEL_SCHEMA_DIR = Path(__file__).resolve().parents[2] / "broker" / "_schemas"  # an installed wheel
+
+
+def schema_dir() -> Path:
+    return _WHEEL_SCHEMA_DIR if _WHEEL_SCHEMA_DIR.is_dir() else SOURCE_SCHEMA_DIR
+
+
+@dataclass(frozen=True)
+class XmlDialect:
+    name: Dialect
+    namespace: str
+    schema_file: str  # relative to the schema directory
+    title: str
+
+    @functools.cached_property
+    def binding(self) -> Binding:
+        return Binding(self.name, self.namespace)
+
+    @property
+    def schema_path(self) -> Path:
+        return schema_dir() / self.schema_file
+
+    def render(self, message: Message) -> bytes:
+        root = self.binding.render(message)
+        data: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+        return data
+
+
+DIALECTS: dict[Dialect, XmlDialect] = {
+    Dialect.CUSTOMER: XmlDialect(
+        Dialect.CUSTOMER,
+        CUSTOMER_NS,
+        "customer/v1/customer.xsd",
+        "Customer-system dialect of HMC Broker, v1.",
+    ),
+    Dialect.SESAM2: XmlDialect(
+        Dialect.SESAM2, SESAM2_NS, "sesam2/v1/sesam2.xsd", "SESAM2 integration dialect of HMC Broker, v1."
+    ),
+}
+BY_NAMESPACE = {d.namespace: d for d in DIALECTS.values()}
+
+
+@dataclass
+class Parsed:
+    """The outcome of reading one message; `message` is None when anything was refused."""
+
+    dialect: XmlDialect | None = None
+    root_name: str | None = None
+    message: Message | None = None
+    problems: list[Problem] = field(default_factory=list)
+    # Best effort, also for invalid messages: whom to send the Rejection, which message it answers.
+    claimed_message_id: str | None = None
+    claimed_customer: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.message is not None and not self.problems
+
+
+@dataclass(frozen=True)
+class ReadPolicy:
+    limits: safe_xml.XmlLimits = field(default_factory=safe_xml.XmlLimits)
+    reserve_patterns: tuple[Pattern[str], ...] = identifiers.DEFAULT_RESERVE_PATTERNS
+
+
+def read(data: bytes, policy: ReadPolicy | None = None) -> Parsed:
+    policy = policy or ReadPolicy()
+    result = Parsed()
+    try:
+        root = safe_xml.parse(data, policy.limits)
+    except safe_xml.XmlRefused as e:
+        result.problems.append(e.problem)
+        return result
+    qname = etree.QName(root)
+    result.root_name = qname.localname
+    dialect = BY_NAMESPACE.get(qname.namespace or "")
+    if dialect is None:
+        expected = " or ".join(BY_NAMESPACE)
+        result.problems.append(
+            Problem(
+                rule="xml.namespace",
+                message=f"unknown namespace '{qname.namespace or ''}' on <{qname.localname}>; expected {expected}",
+                path=f"/{qname.localname}",
+                line=root.sourceline,
+            )
+        )
+        return result
+    result.dialect = dialect
+    _claims(result, root, dialect)
+    if qname.localname not in dialect.binding.roots:
+        result.problems.append(
+            Problem(
+                rule="message.unknown-type",
+                message=f"<{qname.localname}> is not a message type of the {dialect.name} dialect",
+                path=f"/{qname.localname}",
+                line=root.sourceline,
+            )
+        )
+        return result
+    result.problems.extend(schema.validate(schema.load(dialect.schema_path), root))
+    if result.problems:
+        return result
+    ctx = Context(reserve_patterns=policy.reserve_patterns)
+    result.message = dialect.binding.parse(root, ctx)
+    result.problems.extend(ctx.problems)
+    if result.message is not None:
+        _check_header(result, result.message)
+    return result
+
+
+def _claims(result: Parsed, root: etree._Element, dialect: XmlDialect) -> None:
+    header = dialect.binding.header_paths
+    found_id = root.find(header["message_id"])
+    found_customer = root.find(header["customer_number"])
+    result.claimed_message_id = (found_id.text or "").strip()[:64] if found_id is not None else None
+    result.claimed_customer = (found_customer.text or "").strip()[:16] if found_customer is not None else None
+
+
+def _check_header(result: Parsed, message: Message) -> None:
+    if message.header.message_type != type(message).__name__:
+        result.problems.append(
+            Problem(
+                rule="header.message-type",
+                message=f"header says {message.header.message_type} but the document is {type(message).__name__}",
+                path=f"/{result.root_name}",
+            )
+        )
+        result.message = None

@@ -1,0 +1,67 @@
+"""The vocabulary of the mapping table: where each model field lives in each dialect.
+
+A path is a '/'-separated element path relative to the enclosing element. A group whose path in a
+dialect is empty is flattened into its parent there (SESAM2 flattens patients, persons and addresses
+into its HEAD record).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from broker.model.messages import Message
+
+
+class Dialect(StrEnum):
+    CUSTOMER = "customer"
+    SESAM2 = "sesam2"
+
+
+@dataclass(frozen=True)
+class F:
+    """A leaf field: one model attribute, one element in each dialect."""
+
+    attr: str
+    customer: str
+    sesam2: str
+
+
+@dataclass(frozen=True)
+class G:
+    """A nested value object (a person, a patient, an address)."""
+
+    attr: str
+    customer: str
+    sesam2: str
+    fields: tuple[Spec, ...]
+
+
+@dataclass(frozen=True)
+class R:
+    """A repeated group (order lines, devices, articles): path of the repeated element."""
+
+    attr: str
+    customer: str
+    sesam2: str
+    fields: tuple[Spec, ...]
+
+
+Spec = F | G | R
+
+
+@dataclass(frozen=True)
+class TypeMap:
+    """One message type: its root element in each dialect (None: not exchanged with SESAM2)."""
+
+    cls: type[Message]
+    customer: str
+    sesam2: str | None
+    fields: tuple[Spec, ...]
+
+    def path(self, dialect: Dialect) -> str | None:
+        return self.customer if dialect is Dialect.CUSTOMER else self.sesam2
+
+
+def path_in(spec: Spec, dialect: Dialect) -> str:
+    return spec.customer if dialect is Dialect.CUSTOMER else spec.sesam2

@@ -1,0 +1,87 @@
+"""The `hmc-broker` command: thin entry points over the service layer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from adapters.dialects.dialect import DIALECTS, Parsed, ReadPolicy, read
+from adapters.dialects.mapping import TYPE_MAPS
+from adapters.dialects.spec import Dialect
+from broker.config import Settings
+from broker.model.messages import Problem
+from broker.translation import forward
+
+app = typer.Typer(help="HMC Broker: customer ordering systems <-> SESAM2.", no_args_is_help=True)
+
+
+def _policy() -> ReadPolicy:
+    settings = Settings.from_env()
+    return ReadPolicy(limits=settings.xml_limits, reserve_patterns=settings.reserve_patterns)
+
+
+def format_problem(source: str, problem: Problem) -> str:
+    """One line per error: FILE:LINE: PATH: rule: message (value)."""
+    where = f"{source}:{problem.line or 0}: {problem.path or '/'}"
+    value = f" (value {problem.value})" if problem.value else ""
+    return f"{where}: {problem.rule}: {problem.message}{value}"
+
+
+def _read_file(path: Path, policy: ReadPolicy) -> Parsed:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        return Parsed(problems=[Problem(rule="file.unreadable", message=e.strerror or str(e))])
+    return read(data, policy)
+
+
+@app.command()
+def validate(files: Annotated[list[Path], typer.Argument(help="XML files in either dialect")]) -> None:
+    """Validate messages (dialect from the namespace); exit 0 when all are valid, 1 otherwise."""
+    policy = _policy()
+    failed = 0
+    for path in files:
+        parsed = _read_file(path, policy)
+        for problem in parsed.problems:
+            typer.echo(format_problem(str(path), problem))
+        failed += not parsed.ok
+    typer.echo(f"{len(files) - failed} valid, {failed} invalid", err=True)
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def translate(file: Annotated[Path, typer.Argument(help="a message in either dialect")]) -> None:
+    """Print the message in the other dialect; exit 1 with the errors on invalid input."""
+    parsed = _read_file(file, _policy())
+    if not parsed.ok or parsed.message is None or parsed.dialect is None:
+        for problem in parsed.problems:
+            typer.echo(format_problem(str(file), problem), err=True)
+        raise typer.Exit(1)
+    target = DIALECTS[Dialect.SESAM2 if parsed.dialect.name is Dialect.CUSTOMER else Dialect.CUSTOMER]
+    if type(parsed.message) not in target.binding.by_type:
+        typer.echo(f"{file}: {parsed.root_name} is not exchanged with the {target.name} side", err=True)
+        raise typer.Exit(1)
+    sys.stdout.buffer.write(target.render(forward(parsed.message)))
+
+
+@app.command()
+def schemas() -> None:
+    """List the message types: direction, element in each dialect, and the XSD files."""
+    table = Table(title="Message types")
+    for column in ("type", "direction", "customer element", "SESAM2 element"):
+        table.add_column(column)
+    for tmap in TYPE_MAPS.values():
+        table.add_row(tmap.cls.__name__, tmap.cls.direction.value, tmap.customer, tmap.sesam2 or "(broker only)")
+    console = Console()
+    console.print(table)
+    for dialect in DIALECTS.values():
+        console.print(f"{dialect.name.value} XSD: {dialect.schema_path}  namespace {dialect.namespace}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,83 @@
+"""Code lists of the domain. Values are the customer dialect's tokens; SESAM2's codes are in its dialect."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"  # customer system -> HMC
+    OUTBOUND = "outbound"  # HMC -> customer system
+
+
+class Priority(StrEnum):
+    NORMAL = "normal"
+    URGENT = "urgent"
+    ACUTE = "acute"
+
+
+class AddressKind(StrEnum):
+    PATIENT_RESIDENCE = "patient-residence"
+    UNIT = "unit"
+    BUFFER_STORE = "buffer-store"
+
+
+class WorkOrderKind(StrEnum):
+    CORRECTIVE_MAINTENANCE = "corrective-maintenance"
+    ADAPTATION = "adaptation"
+    SPECIAL_ADAPTATION = "special-adaptation"
+    ASSEMBLY = "assembly"
+    INSTALLATION = "installation"
+    CONSULTATION = "consultation"
+
+
+class ArticleType(StrEnum):
+    MAIN_AID = "main-aid"
+    ACCESSORY = "accessory"
+    SPARE_PART = "spare-part"
+
+
+class BillingForm(StrEnum):
+    RENTAL = "rental"
+    SALE_WITH_RETURN = "sale-with-return"
+    SALE = "sale"
+
+
+class CancellationReason(StrEnum):
+    ARTICLE_DISCONTINUED = "article-discontinued"
+    NOT_DELIVERABLE = "not-deliverable"
+    DUPLICATE_ORDER = "duplicate-order"
+    CUSTOMER_REQUEST = "customer-request"
+    PATIENT_DECEASED = "patient-deceased"
+    OTHER = "other"
+
+
+class DelayReason(StrEnum):
+    SUPPLIER_DELAY = "supplier-delay"
+    OUT_OF_STOCK = "out-of-stock"
+    TRANSPORT = "transport"
+    ADAPTATION_NEEDED = "adaptation-needed"
+    OTHER = "other"
+
+
+class FaultSubject(StrEnum):
+    PRODUCT = "product"
+    SERVICE = "service"
+
+
+class ArticleStatus(StrEnum):
+    ACTIVE = "active"
+    WITHDRAWN = "withdrawn"
+
+
+class OrderStatus(StrEnum):
+    """Status in the broker's order view, answered to OrderStatusQuery."""
+
+    RECEIVED = "received"
+    SENT = "sent"
+    CONFIRMED = "confirmed"
+    DELAYED = "delayed"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"

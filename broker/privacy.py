@@ -1,0 +1,82 @@
+"""Keep patient identifiers out of logs and error texts.
+
+mask_identifier turns one identifier into a stable token "[patient-id:xxxxxxxx]"; mask_text replaces
+every personnummer/samordningsnummer-shaped run and every default reservnummer in free text.
+
+Tokens are HMAC-SHA256 with a secret key rather than a plain hash: there are few enough personnummer
+that anyone could hash them all and reverse a plain digest. The key comes from HMC_PII_KEY, read once on
+first use. Operators set HMC_PII_KEY (the same value on every worker) so that masked ids correlate
+across workers and restarts; when it is unset each process draws a random key, which still masks but
+makes tokens from different processes incomparable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import threading
+
+from broker.validation.identifiers import DEFAULT_RESERVE_PATTERNS
+
+_KEY_ENV = "HMC_PII_KEY"
+_key: bytes | None = None
+_key_lock = threading.Lock()
+
+# A personnummer in any of its forms; the century is optional and the separator sits before the serial.
+_PNR_PARTS = re.compile(r"(?P<century>[0-9]{2})?(?P<yymmdd>[0-9]{6})[-+]?(?P<serial>[0-9]{4})")
+_PNR_CENTURIES = (None, "18", "19", "20")
+
+# In free text: a personnummer-shaped run that is not part of a longer digit run (so 13-digit GLNs and
+# 14-digit timestamps stay), and default reservnummer (any case, as check() accepts) standing alone.
+# UUIDs are matched first and kept as they are: an all-digit last group would otherwise look like a
+# 12-digit personnummer, and "NNNNNNNN-NNNN" at the start like YYYYMMDD-NNNC.
+_UUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+_PNR_IN_TEXT = r"(?<![0-9])(?:[0-9]{2})?[0-9]{6}[-+]?[0-9]{4}(?![0-9])"
+_RESERVE_IN_TEXT = "|".join(f"(?:{pattern.pattern})" for pattern in DEFAULT_RESERVE_PATTERNS)
+_IN_TEXT = re.compile(
+    rf"(?P<uuid>(?<![0-9A-Fa-f]){_UUID}(?![0-9A-Fa-f]))"
+    rf"|{_PNR_IN_TEXT}"
+    rf"|(?<![0-9A-Za-z])(?i:{_RESERVE_IN_TEXT})(?![0-9A-Za-z])"
+)
+
+
+def mask_identifier(value: str) -> str:
+    """A stable, non-reversible token for one patient identifier."""
+    digest = hmac.new(_pii_key(), _canonical(value).encode(), hashlib.sha256).hexdigest()
+    return f"[patient-id:{digest[:8]}]"
+
+
+def mask_text(text: str) -> str:
+    """`text` with every patient identifier replaced by its mask_identifier token."""
+    return _IN_TEXT.sub(_mask_match, text)
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    return match[0] if match["uuid"] else mask_identifier(match[0])
+
+
+def _canonical(value: str) -> str:
+    # The same person in 10- and 12-digit forms, with or without separator, hashes the same: keep only
+    # the body YYMMDDNNNC. A 12-digit value with any other "century" (a "99" reservnummer) is kept whole,
+    # so it cannot share a token with a personnummer.
+    stripped = value.strip()
+    match = _PNR_PARTS.fullmatch(stripped)
+    if match is not None and match["century"] in _PNR_CENTURIES:
+        return match["yymmdd"] + match["serial"]
+    return re.sub(r"[^0-9A-Za-z]", "", stripped).upper()
+
+
+def _pii_key() -> bytes:
+    global _key
+    key = _key
+    if key is None:
+        with _key_lock:  # so concurrent first calls agree on one random key
+            key = _key
+            if key is None:
+                configured = os.environ.get(_KEY_ENV)
+                key = configured.encode() if configured else secrets.token_bytes(32)
+                _key = key
+    return key

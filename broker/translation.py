@@ -1,0 +1,51 @@
+"""Translation between the two sides happens through the model: only the envelope changes here.
+
+The dialect bindings do the real mapping (names, structure, code lists, date formats); this module
+decides what the translated message's header says. Its id is derived from the source id, so a
+replay or a redelivery produces the same id and consumers can de-duplicate on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import UTC, datetime
+
+from broker.model.messages import Header, Message
+
+BROKER_SYSTEM = "HMC-Broker"
+_ID_NAMESPACE = uuid.UUID("6b3f7d52-3c4e-4f0a-9d3e-5a1c2b7e8f90")
+
+
+def derived_id(source_id: str, purpose: str) -> str:
+    """A stable id for the message the broker makes from `source_id` for `purpose`."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{source_id}/{purpose}"))
+
+
+def forward(message: Message, *, purpose: str = "translated", now: datetime | None = None) -> Message:
+    """The same business content under the broker's envelope, caused by the original message."""
+    source = message.header
+    header = dataclasses.replace(
+        source,
+        message_id=derived_id(source.message_id, purpose),
+        sent_at=now or datetime.now(UTC).replace(microsecond=0),
+        sender_system=BROKER_SYSTEM,
+        causation_id=source.message_id,
+    )
+    return dataclasses.replace(message, header=header)
+
+
+def business_view(message: Message) -> Message:
+    """The message with only what translation must keep: envelope fields that it renews are blanked."""
+    h = message.header
+    blank = Header(
+        message_id="",
+        message_type=h.message_type,
+        schema_version=h.schema_version,
+        sent_at=datetime(1970, 1, 1, tzinfo=UTC),
+        sender_system="",
+        customer_number=h.customer_number,
+        unit_hsa_id=h.unit_hsa_id,
+        correlation_id=h.correlation_id,
+    )
+    return dataclasses.replace(message, header=blank)

@@ -1,0 +1,1 @@
+"""Input validation: identifier rules shared by every dialect."""

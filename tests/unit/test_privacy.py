@@ -1,0 +1,162 @@
+"""Masking of patient identifiers. Synthetic identifiers only (serials 980-999, 19121212-1212)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from broker.privacy import mask_identifier, mask_text
+
+TOKEN = re.compile(r"\[patient-id:[0-9a-f]{8}\]")
+SAME_PERSON = ["191212121212", "19121212-1212", "121212-1212", "1212121212", "121212+1212", " 1212121212 "]
+
+
+def luhn_digit(payload: str) -> str:
+    total = 0
+    for position, char in enumerate(reversed(payload)):
+        value = int(char) * (2 if position % 2 == 0 else 1)
+        total += value - 9 if value > 9 else value
+    return str(-total % 10)
+
+
+def test_token_shape() -> None:
+    assert TOKEN.fullmatch(mask_identifier("191212121212"))
+
+
+def test_same_person_same_token_in_every_form() -> None:
+    assert len({mask_identifier(form) for form in SAME_PERSON}) == 1
+    assert mask_identifier("19800101ab123") == mask_identifier("19800101AB123")
+
+
+def test_different_identifiers_differ() -> None:
+    tokens = {mask_identifier(value) for value in ("191212121212", "191212121220", "19800101AB123")}
+    assert len(tokens) == 3
+    # A "99" reservnummer keeps its prefix, so it does not share the token of the personnummer it ends in.
+    assert mask_identifier("991212121212") != mask_identifier("1212121212")
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [*SAME_PERSON, "197010632391", "701063-2391", "990000000001", "19800101AB123", "19800101ab12"],
+)
+def test_mask_text_removes_every_form(identifier: str) -> None:
+    text = f"order for patient {identifier.strip()}, see ({identifier.strip()})."
+    masked = mask_text(text)
+    assert not re.search(r"[0-9]{4}", masked.replace(TOKEN.findall(masked)[0], ""))
+    assert masked == f"order for patient {mask_identifier(identifier)}, see ({mask_identifier(identifier)})."
+
+
+def test_mask_text_same_token_for_every_form() -> None:
+    masked = mask_text(" / ".join(SAME_PERSON))
+    assert len(set(TOKEN.findall(masked))) == 1
+    assert len(TOKEN.findall(masked)) == len(SAME_PERSON)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "message 550e8400-e29b-41d4-a716-446655440000 received",
+        "message 12345678-1234-1234-1234-123456789012 received",  # all-digit groups
+        "MESSAGE 12345678-ABCD-1234-ABCD-121212121212",
+        "gln 7350053850019 ok",
+        "at 20261122101500 done",
+        "sequence 1234567890123456789",
+        "+46701234567",  # 11 digits
+        "order 123456789",  # 9 digits
+        "no identifiers here",
+    ],
+)
+def test_mask_text_leaves_other_values(text: str) -> None:
+    assert mask_text(text) == text
+
+
+def test_mask_text_next_to_a_uuid() -> None:
+    uuid = "550e8400-e29b-41d4-a716-446655440000"
+    assert mask_text(f"{uuid} 191212121212") == f"{uuid} {mask_identifier('191212121212')}"
+
+
+def test_key_comes_from_hmc_pii_key() -> None:
+    # A fresh interpreter, since the key is read once per process.
+    env = {**os.environ, "HMC_PII_KEY": "synthetic-test-key"}
+    root = Path(__file__).resolve().parents[2]
+    code = "from broker.privacy import mask_identifier; print(mask_identifier('19121212-1212'))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True
+    )
+    digest = hmac.new(b"synthetic-test-key", b"1212121212", hashlib.sha256).hexdigest()
+    assert result.stdout.strip() == f"[patient-id:{digest[:8]}]"
+
+
+@st.composite
+def personnummer_forms(draw: st.DrawFn) -> tuple[str, str]:
+    """(a synthetic personnummer or samordningsnummer in one of its forms, its 10-digit body)."""
+    born = draw(st.dates(min_value=date(1900, 1, 1), max_value=date(2025, 12, 31)))
+    day = born.day + draw(st.sampled_from([0, 60]))
+    payload = f"{born:%y%m}{day:02d}{draw(st.integers(980, 999)):03d}"
+    body = payload + luhn_digit(payload)
+    century = f"{born.year // 100:02d}"
+    form = draw(
+        st.sampled_from(
+            [
+                century + body,
+                f"{century}{body[:6]}-{body[6:]}",
+                body,
+                f"{body[:6]}-{body[6:]}",
+                f"{body[:6]}+{body[6:]}",
+            ]
+        )
+    )
+    return form, body
+
+
+@given(personnummer_forms(), st.text(), st.text())
+def test_masked_text_never_contains_the_body(drawn: tuple[str, str], before: str, after: str) -> None:
+    form, body = drawn
+    masked = mask_text(f"{before} {form} {after}")
+    # The random text might hold the digits itself; only what mask_text left of the identifier counts.
+    assert masked.count(body) <= (before + after).count(body)
+    assert mask_identifier(form) in masked
+
+
+no_digits = st.text(alphabet=st.characters(exclude_characters="0123456789-"))
+
+
+@given(personnummer_forms(), no_digits, no_digits)
+def test_masked_text_without_separating_spaces(drawn: tuple[str, str], before: str, after: str) -> None:
+    form, body = drawn
+    assert body not in mask_text(before + form + after)
+
+
+FRAGMENTS = [
+    *SAME_PERSON,
+    "197010632391",
+    "19800101ab123",
+    "990000000001",
+    "550e8400-e29b-41d4-a716-446655440000",
+    "7350053850019",
+    "20261122101500",
+    "1",
+    "12",
+    "-",
+    "+",
+    " ",
+    "x",
+    "AB",
+    "abcd",
+]
+
+
+@given(st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=3)).map("".join))
+def test_mask_text_is_idempotent(text: str) -> None:
+    once = mask_text(text)
+    assert mask_text(once) == once
