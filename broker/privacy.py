@@ -36,11 +36,15 @@ _PNR_CENTURIES = (None, "18", "19", "20")
 _UUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 _PNR_IN_TEXT = r"(?<![0-9])(?:[0-9]{2})?[0-9]{6}[-+]?[0-9]{4}(?![0-9])"
 _RESERVE_IN_TEXT = "|".join(f"(?:{pattern.pattern})" for pattern in DEFAULT_RESERVE_PATTERNS)
-_IN_TEXT = re.compile(
+_IN_RUN = re.compile(
     rf"(?P<uuid>(?<![0-9A-Fa-f]){_UUID}(?![0-9A-Fa-f]))"
     rf"|{_PNR_IN_TEXT}"
     rf"|(?<![0-9A-Za-z])(?i:{_RESERVE_IN_TEXT})(?![0-9A-Za-z])"
 )
+# _IN_RUN starts with lookbehinds, which stop the regex engine from skipping ahead, so it is slow over
+# long text. Every match and every lookaround lies within a run of these characters, so running it
+# only inside runs long enough to hold a match (10+) finds exactly the same matches, several times faster.
+_RUN = re.compile(r"[0-9A-Za-z+-]{10,}")
 
 
 def mask_identifier(value: str) -> str:
@@ -51,7 +55,11 @@ def mask_identifier(value: str) -> str:
 
 def mask_text(text: str) -> str:
     """`text` with every patient identifier replaced by its mask_identifier token."""
-    return _IN_TEXT.sub(_mask_match, text)
+    return _RUN.sub(_mask_run, text)
+
+
+def _mask_run(run: re.Match[str]) -> str:
+    return _IN_RUN.sub(_mask_match, run[0])
 
 
 def _mask_match(match: re.Match[str]) -> str:

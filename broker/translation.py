@@ -11,7 +11,7 @@ import dataclasses
 import uuid
 from datetime import UTC, datetime
 
-from broker.model.messages import Header, Message
+from broker.model.messages import Message
 
 BROKER_SYSTEM = "HMC-Broker"
 _ID_NAMESPACE = uuid.UUID("6b3f7d52-3c4e-4f0a-9d3e-5a1c2b7e8f90")
@@ -34,18 +34,3 @@ def forward(message: Message, *, purpose: str = "translated", now: datetime | No
     )
     return dataclasses.replace(message, header=header)
 
-
-def business_view(message: Message) -> Message:
-    """The message with only what translation must keep: envelope fields that it renews are blanked."""
-    h = message.header
-    blank = Header(
-        message_id="",
-        message_type=h.message_type,
-        schema_version=h.schema_version,
-        sent_at=datetime(1970, 1, 1, tzinfo=UTC),
-        sender_system="",
-        customer_number=h.customer_number,
-        unit_hsa_id=h.unit_hsa_id,
-        correlation_id=h.correlation_id,
-    )
-    return dataclasses.replace(message, header=blank)

@@ -37,9 +37,7 @@ def luhn_digit(payload: str) -> str:
 
 
 def gs1_digit(payload: str) -> str:
-    total = sum(
-        int(char) * (3 if position % 2 == 0 else 1) for position, char in enumerate(reversed(payload))
-    )
+    total = sum(int(char) * (3 if position % 2 == 0 else 1) for position, char in enumerate(reversed(payload)))
     return str(-total % 10)
 
 
@@ -158,9 +156,7 @@ def test_every_kind_has_a_strategy() -> None:
 
 
 @given(kinds_and_values, st.sampled_from(["", " ", "\t", " \n"]))
-def test_check_is_idempotent_and_ignores_surrounding_whitespace(
-    kind_value: tuple[IdKind, str], pad: str
-) -> None:
+def test_check_is_idempotent_and_ignores_surrounding_whitespace(kind_value: tuple[IdKind, str], pad: str) -> None:
     kind, value = kind_value
     normalised = check(kind, pad + value + pad, today=TODAY)
     assert check(kind, normalised, today=TODAY) == normalised
@@ -247,9 +243,7 @@ def test_reserve_patterns_are_tried_first() -> None:
     assert patient_id_kind("990000000001") is PatientIdKind.RESERVNUMMER
     # Without that pattern the same value is a personnummer with a future date.
     others = (re.compile(r"[A-Z]{2}[0-9]{6}"),)
-    assert (
-        rule_of(IdKind.PATIENT, "990000000001", reserve_patterns=others, today=TODAY) == "personnummer.date"
-    )
+    assert rule_of(IdKind.PATIENT, "990000000001", reserve_patterns=others, today=TODAY) == "personnummer.date"
     # A region pattern that covers a personnummer shape wins over the personnummer rules.
     broad = (re.compile(r"19[0-9]{10}"),)
     assert check(IdKind.PATIENT, "191212121213", reserve_patterns=broad, today=TODAY) == "191212121213"
@@ -339,11 +333,7 @@ def test_future_dates_are_refused(born: date, serial: int) -> None:
         st.text(alphabet=DIGITS + "-+ QXqx", max_size=20),
         personnummer()
         .map(lambda drawn: drawn[1])
-        .flatmap(
-            lambda pnr: st.sampled_from(
-                [pnr[:-1], pnr + "0", pnr[2:8] + "+" + pnr[8:], pnr[:8] + "+" + pnr[8:]]
-            )
-        ),
+        .flatmap(lambda pnr: st.sampled_from([pnr[:-1], pnr + "0", pnr[2:8] + "+" + pnr[8:], pnr[:8] + "+" + pnr[8:]])),
     )
 )
 def test_patient_errors_never_contain_the_value(value: str) -> None:
@@ -356,9 +346,7 @@ def test_patient_errors_never_contain_the_value(value: str) -> None:
 
 
 @given(personnummer(), st.integers(2, 11), shifts)  # the century is outside the Luhn digits
-def test_errors_for_a_changed_personnummer_never_contain_it(
-    drawn: tuple[date, str], index: int, shift: int
-) -> None:
+def test_errors_for_a_changed_personnummer_never_contain_it(drawn: tuple[date, str], index: int, shift: int) -> None:
     _, normalised = drawn
     changed = replace_at(normalised, index, other_digit(normalised[index], shift))
     with pytest.raises(IdentifierError) as caught:

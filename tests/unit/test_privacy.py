@@ -90,9 +90,7 @@ def test_key_comes_from_hmc_pii_key() -> None:
     env = {**os.environ, "HMC_PII_KEY": "synthetic-test-key"}
     root = Path(__file__).resolve().parents[2]
     code = "from broker.privacy import mask_identifier; print(mask_identifier('19121212-1212'))"
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True)
     digest = hmac.new(b"synthetic-test-key", b"1212121212", hashlib.sha256).hexdigest()
     assert result.stdout.strip() == f"[patient-id:{digest[:8]}]"
 
@@ -160,3 +158,10 @@ FRAGMENTS = [
 def test_mask_text_is_idempotent(text: str) -> None:
     once = mask_text(text)
     assert mask_text(once) == once
+
+
+@given(st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=3)).map("".join))
+def test_scanning_runs_finds_what_scanning_the_whole_text_finds(text: str) -> None:
+    from broker.privacy import _IN_RUN, _mask_match
+
+    assert mask_text(text) == _IN_RUN.sub(_mask_match, text)
