@@ -33,4 +33,3 @@ def forward(message: Message, *, purpose: str = "translated", now: datetime | No
         causation_id=source.message_id,
     )
     return dataclasses.replace(message, header=header)
-

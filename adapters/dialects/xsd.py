@@ -1,13 +1,11 @@
 """Generate each dialect's XSD from its binding, so schema, parser and renderer cannot drift apart.
 
-`python -m adapters.dialects.xsd` rewrites schemas/; a test fails when the committed files differ.
+`python -m adapters.dialects.generate` rewrites schemas/; a test fails when the committed files differ.
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from lxml import etree
 
@@ -103,19 +101,3 @@ def generate(binding: Binding, title: str) -> bytes:
             schema.append(definition)
     data: bytes = etree.tostring(schema, pretty_print=True, xml_declaration=True, encoding="UTF-8")
     return data
-
-
-def main(argv: list[str]) -> int:
-    from adapters.dialects.dialect import DIALECTS, SOURCE_SCHEMA_DIR
-
-    target = Path(argv[0]) if argv else SOURCE_SCHEMA_DIR
-    for dialect in DIALECTS.values():
-        path = target / dialect.schema_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(generate(dialect.binding, dialect.title))
-        print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

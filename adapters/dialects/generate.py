@@ -1,0 +1,34 @@
+"""Regenerate schemas/ (both XSDs and MAPPING.md) from the mapping table.
+
+Run `python -m adapters.dialects.generate` after changing mapping.py or the model; a test fails while
+the committed files differ from what this writes.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from adapters.dialects.dialect import DIALECTS, SOURCE_SCHEMA_DIR
+from adapters.dialects.docs import mapping_markdown
+from adapters.dialects.xsd import generate
+
+
+def generated_files() -> dict[str, bytes]:
+    files = {d.schema_file: generate(d.binding, d.title) for d in DIALECTS.values()}
+    files["MAPPING.md"] = mapping_markdown().encode()
+    return files
+
+
+def main(argv: list[str]) -> int:
+    target = Path(argv[0]) if argv else SOURCE_SCHEMA_DIR
+    for name, content in generated_files().items():
+        path = target / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Operating the message store: search, show, replay, audit, retention."""
