@@ -27,7 +27,7 @@ def _policy() -> ReadPolicy:
 
 def format_problem(source: str, problem: Problem) -> str:
     """One line per error: FILE:LINE: PATH: rule: message (value)."""
-    where = f"{source}:{problem.line or 0}: {problem.path or '/'}"
+    where = f"{source}:{problem.line or 0}: {problem.path or '-'}"
     value = f" (value {problem.value})" if problem.value else ""
     return f"{where}: {problem.rule}: {problem.message}{value}"
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
-from broker.model.messages import Header, Message
+from broker.model.messages import ArticleRegisterUpdate, Header, Message
 from broker.model.types import Identifier, IdKind, Items, MonthPrecision, Range, Text
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -159,6 +159,8 @@ def objects(cls: type) -> st.SearchStrategy[Any]:
 def messages(cls: type[Message]) -> st.SearchStrategy[Message]:
     """Any valid message of `cls`; the header names its type as a sender would."""
     headers = objects(Header).map(lambda h: dataclasses.replace(h, message_type=cls.__name__, schema_version="1.0"))
+    if cls is not ArticleRegisterUpdate:  # only a broadcast may leave the customer number out
+        headers = headers.filter(lambda h: h.customer_number is not None)
     return objects(cls).flatmap(lambda m: headers.map(lambda h: dataclasses.replace(m, header=h)))
 
 

@@ -89,6 +89,7 @@ class Binding:
             node = self._node("", tmap.cls, (root,), False, None, tmap.fields)
             self.roots[root] = node
             self.by_type[tmap.cls] = node
+        self.repeated = frozenset(n.names[-1] for root in self.roots.values() for n in _nodes(root) if n.items)
         header = next(n for n in node.children if isinstance(n, Node) and n.attr == "header")
         self.header_paths = {
             leaf.attr: self._q(header.names + leaf.names) for leaf in header.children if isinstance(leaf, Leaf)
@@ -111,7 +112,7 @@ class Binding:
             text = next((x for x in meta if isinstance(x, Text)), Text(4000))
             codec = c.TextCodec(text.max_length)
         elif base is bool:
-            codec = c.BoolCodec("J", "N") if compact else c.BoolCodec("true", "false")
+            codec = c.BoolCodec("YesNo", "J", "N") if compact else c.BoolCodec("Boolean", "true", "false")
         elif base is int:
             rng = next((x for x in meta if isinstance(x, Range)), Range(0, 2147483647))
             codec = c.IntCodec(rng.min, rng.max)
@@ -292,6 +293,14 @@ def _kind(meta: tuple[Any, ...]) -> IdKind | None:
 
 def _join(path: str, names: tuple[str, ...]) -> str:
     return "/".join((path, *names)) if names else path
+
+
+def _nodes(node: Node) -> list[Node]:
+    out = [node]
+    for child in node.children:
+        if isinstance(child, Node):
+            out.extend(_nodes(child))
+    return out
 
 
 def _leaves(node: Node) -> list[Leaf]:

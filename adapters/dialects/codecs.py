@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -110,11 +110,12 @@ class IntCodec(Codec):
 
 @dataclass
 class BoolCodec(Codec):
+    name: str
     true: str
     false: str
 
     def __post_init__(self) -> None:
-        self.type_name = "YesNo"
+        self.type_name = self.name
 
     def decode(self, text: str) -> object:
         return text.strip() in (self.true, "1")
@@ -123,7 +124,7 @@ class BoolCodec(Codec):
         return self.true if value else self.false
 
     def xsd(self) -> etree._Element:
-        return _restriction("YesNo", "xs:string", [("enumeration", self.true), ("enumeration", self.false)])
+        return _restriction(self.name, "xs:string", [("enumeration", self.true), ("enumeration", self.false)])
 
 
 @dataclass
@@ -184,11 +185,15 @@ class DateTimeCodec(Codec):
 
     def decode(self, text: str) -> object:
         try:
-            if self.compact:
-                return datetime.strptime(text.strip(), "%Y%m%d%H%M%S").replace(tzinfo=STOCKHOLM)
-            return datetime.fromisoformat(text.strip())
+            if not self.compact:
+                return datetime.fromisoformat(text.strip())
+            naive = datetime.strptime(text.strip(), "%Y%m%d%H%M%S")
         except ValueError:
             raise DecodeError("date-time", f"'{text}' is not a real date and time") from None
+        local = naive.replace(tzinfo=STOCKHOLM)
+        if local.astimezone(UTC).astimezone(STOCKHOLM).replace(tzinfo=None) != naive:
+            raise DecodeError("date-time", f"'{text}' does not exist in Swedish local time (the clocks skip it)")
+        return local
 
     def encode(self, value: object) -> str:
         assert isinstance(value, datetime)

@@ -15,7 +15,7 @@ from lxml import etree
 
 from adapters.dialects.binding import Binding, Context
 from adapters.dialects.spec import Dialect
-from broker.model.messages import Message, Problem
+from broker.model.messages import ArticleRegisterUpdate, Message, Problem
 from broker.validation import identifiers, safe_xml, schema
 
 CUSTOMER_NS = "urn:x-hmc-broker:customer:v1"
@@ -121,7 +121,7 @@ def read(data: bytes, policy: ReadPolicy | None = None) -> Parsed:
             )
         )
         return result
-    result.problems.extend(schema.validate(schema.load(dialect.schema_path), root))
+    result.problems.extend(schema.validate(schema.load(dialect.schema_path), root, dialect.binding.repeated))
     if result.problems:
         return result
     ctx = Context(reserve_patterns=policy.reserve_patterns)
@@ -141,6 +141,18 @@ def _claims(result: Parsed, root: etree._Element, dialect: XmlDialect) -> None:
 
 
 def _check_header(result: Parsed, message: Message) -> None:
+    """Header rules the schema cannot express: the type matches the root, and only a broadcast
+    (ArticleRegisterUpdate) may leave the customer number out."""
+    if message.header.customer_number is None and not isinstance(message, ArticleRegisterUpdate):
+        header = result.dialect.binding.header_paths if result.dialect else {}
+        result.problems.append(
+            Problem(
+                rule="header.customer-number",
+                message=f"the customer number is required on {type(message).__name__}",
+                path=f"/{result.root_name}/{_local_path(header.get('customer_number', 'CustomerNumber'))}",
+            )
+        )
+        result.message = None
     if message.header.message_type != type(message).__name__:
         result.problems.append(
             Problem(
@@ -150,3 +162,7 @@ def _check_header(result: Parsed, message: Message) -> None:
             )
         )
         result.message = None
+
+
+def _local_path(qualified: str) -> str:
+    return "/".join(etree.QName(step).localname for step in qualified.split("/"))

@@ -226,7 +226,7 @@ INBOUND: tuple[TypeMap, ...] = (
                 F("article_number", "ArticleNumber", "ARTNR"),
                 F("individual_number", "IndividualNumber", "INDNR"),
                 address("address", "Address", "UTF"),
-                F("description", "Description", "FELBESKR"),
+                F("description", "Description", "BESKRIVNING"),
             ),
         ),
     ),

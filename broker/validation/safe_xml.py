@@ -6,6 +6,7 @@ bounded size and depth. Everything refused here becomes a Problem naming the rul
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 
@@ -39,7 +40,7 @@ def _parser() -> etree.XMLParser:
             dtd_validation=False,
             huge_tree=False,  # keeps libxml2's own depth and text-size limits
             remove_blank_text=False,
-            collect_ids=False,
+            # Not collect_ids=False: lxml then sets a loadsubset flag that makes libxml2 load an external DTD.
         )
         _local.parser = parser
     return parser
@@ -55,37 +56,60 @@ def _too_deep(root: etree._Element, max_depth: int) -> bool:
     return bool(check(root))
 
 
+_ENCODING_ERRORS = {
+    etree.ErrorTypes.ERR_INVALID_ENCODING,
+    etree.ErrorTypes.ERR_UNKNOWN_ENCODING,
+    etree.ErrorTypes.ERR_UNSUPPORTED_ENCODING,
+    etree.ErrorTypes.ERR_ENCODING_NAME,
+    etree.ErrorTypes.ERR_MISSING_ENCODING,
+    etree.ErrorTypes.WAR_ENCODING_MISMATCH,
+}
+_DECLARED_ENCODING = re.compile(rb"""\A(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?encoding\s*=\s*["']([^"']*)["']""")
+_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+
+
+def _refuse(rule: str, message: str, line: int | None = None) -> XmlRefused:
+    return XmlRefused(Problem(rule=rule, message=message, line=line))
+
+
+def _screen(data: bytes, limits: XmlLimits) -> None:
+    """Refusals decided on the raw bytes, before libxml2 sees anything (a DTD is never processed)."""
+    if len(data) > limits.max_bytes:
+        raise _refuse("xml.too-large", f"message is {len(data)} bytes; the limit is {limits.max_bytes}")
+    if not data.strip():
+        raise _refuse("xml.empty", "message body is empty")
+    if data.startswith(_WIDE_BOMS) or b"\x00" in data[:4]:
+        raise _refuse("xml.encoding", "message must be UTF-8; this looks like UTF-16 or UTF-32", 1)
+    declared = _DECLARED_ENCODING.match(data[:300])
+    if declared and declared.group(1).decode("ascii", "replace").upper() not in ("UTF-8", "UTF8"):
+        name = declared.group(1).decode("ascii", "replace")[:40]
+        raise _refuse("xml.encoding", f"message must be UTF-8; its declaration says {name}", 1)
+    doctype = data.find(b"<!DOCTYPE")
+    if doctype >= 0:
+        line = data.count(b"\n", 0, doctype) + 1
+        raise _refuse("xml.dtd-forbidden", "a DOCTYPE (DTD, entity declarations) is not allowed", line)
+
+
 def parse(data: bytes, limits: XmlLimits | None = None) -> etree._Element:
     """Parse untrusted bytes into a tree, or raise XmlRefused with the rule that was broken."""
     limits = limits or XmlLimits()
-    if len(data) > limits.max_bytes:
-        raise XmlRefused(
-            Problem(rule="xml.too-large", message=f"message is {len(data)} bytes; the limit is {limits.max_bytes}")
-        )
-    if not data.strip():
-        raise XmlRefused(Problem(rule="xml.empty", message="message body is empty"))
+    _screen(data, limits)
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as e:
         text = str(e.msg or e)
-        rule = "xml.too-deep" if "depth" in text.lower() else "xml.malformed"
-        if "encoding" in text.lower() or "utf-8" in text.lower() or "char" in text.lower():
-            rule = "xml.encoding" if rule == "xml.malformed" else rule
-        raise XmlRefused(Problem(rule=rule, message=text, line=e.lineno or None)) from None
+        if e.code in _ENCODING_ERRORS:
+            rule = "xml.encoding"
+        elif "depth" in text.lower():
+            rule = "xml.too-deep"
+        else:
+            rule = "xml.malformed"
+        raise _refuse(rule, text, e.lineno or None) from None
     tree = root.getroottree()
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise XmlRefused(
-            Problem(
-                rule="xml.dtd-forbidden",
-                message="a DOCTYPE (DTD, entity declarations) is not allowed",
-                line=1,
-            )
-        )
-    encoding = (tree.docinfo.encoding or "UTF-8").upper()
-    if encoding not in ("UTF-8", "UTF8"):
-        raise XmlRefused(Problem(rule="xml.encoding", message=f"encoding must be UTF-8, not {encoding}", line=1))
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:  # belt and braces: _screen saw none
+        raise _refuse("xml.dtd-forbidden", "a DOCTYPE (DTD, entity declarations) is not allowed", 1)
     if _too_deep(root, limits.max_depth):
-        raise XmlRefused(Problem(rule="xml.too-deep", message=f"document is nested deeper than {limits.max_depth}"))
+        raise _refuse("xml.too-deep", f"document is nested deeper than {limits.max_depth}")
     for el in root.iter(f"{{{XINCLUDE_NS}}}*"):
-        raise XmlRefused(Problem(rule="xml.xinclude-forbidden", message="XInclude is not allowed", line=el.sourceline))
+        raise _refuse("xml.xinclude-forbidden", "XInclude is not allowed", el.sourceline)
     return root

@@ -27,8 +27,7 @@ _RULES = {
     "SCHEMAV_CVC_DATATYPE_VALID_1_2_1": "schema.datatype",
 }
 _FOLLOW_UP = "SCHEMAV_CVC_DATATYPE_VALID_1_2_1"  # libxml2 repeats each facet error as a datatype error
-_NS_IN_MESSAGE = re.compile(r"\{[^}]*\}")
-_PATH_STEP = re.compile(r"\*\[local-name\(\)\s*=\s*'([^']+)'[^\]]*\](\[\d+\])?")
+_NS_IN_MESSAGE = re.compile(r"\{(?:urn|https?):[^}]*\}")  # element namespaces, not value sets
 
 
 @functools.cache
@@ -37,13 +36,14 @@ def load(path: Path) -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(path), parser))
 
 
-def validate(schema: etree.XMLSchema, root: etree._Element) -> list[Problem]:
+def validate(schema: etree.XMLSchema, root: etree._Element, repeated: frozenset[str] = frozenset()) -> list[Problem]:
+    """Problems of a document against its XSD; elements named in `repeated` are always indexed ([1])."""
     if schema.validate(root):
         return []
     problems: list[Problem] = []
     facet_at: set[tuple[int, str]] = set()
     for entry in schema.error_log:
-        path = _readable_path(entry.path or "")
+        path = _readable_path(root, entry.path or "", repeated)
         if entry.type_name == _FOLLOW_UP and (entry.line, path) in facet_at:
             continue
         facet_at.add((entry.line, path))
@@ -54,6 +54,22 @@ def validate(schema: etree.XMLSchema, root: etree._Element) -> list[Problem]:
     return problems
 
 
-def _readable_path(path: str) -> str:
-    """libxml2 writes /*[local-name()='Order' and namespace-uri()='...']/...; keep the names."""
-    return _PATH_STEP.sub(lambda m: m.group(1) + (m.group(2) or ""), path)
+def _readable_path(root: etree._Element, path: str, repeated: frozenset[str]) -> str:
+    """libxml2 names elements of a namespaced document /*/*[3]; an operator wants /CustomerOrder/Priority."""
+    try:
+        found = root.xpath(path) if path else []
+    except etree.XPathError:
+        return path
+    if not found or not isinstance(found[0], etree._Element):
+        return path
+    steps = []
+    for el in [found[0], *found[0].iterancestors()]:
+        name = etree.QName(el).localname
+        parent = el.getparent()
+        same = (
+            [s for s in parent if isinstance(s.tag, str) and etree.QName(s).localname == name]
+            if parent is not None
+            else [el]
+        )
+        steps.append(f"{name}[{same.index(el) + 1}]" if len(same) > 1 or name in repeated else name)
+    return "/" + "/".join(reversed(steps))
