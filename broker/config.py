@@ -1,32 +1,123 @@
-"""Settings, read once from the environment (HMC_*). Secrets come only from the environment."""
+"""Settings, read once at start from the environment (HMC_*) and an optional TOML file (HMC_CONFIG).
+
+The environment wins over the file. Secrets (passwords in URLs, HMC_PII_KEY) come only from the
+environment; the file holds what may be committed: customers, tuning, names.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from re import Pattern
+from typing import Any, Literal
 
+from broker.model.types import IdKind
 from broker.validation import identifiers
 from broker.validation.safe_xml import XmlLimits
+
+QueueType = Literal["classic", "quorum"]
+
+
+@dataclass(frozen=True)
+class Customer:
+    """A customer system: the customer numbers it owns, the AMQP user it connects as, its rights."""
+
+    number: str
+    name: str = ""
+    amqp_user: str | None = None  # when set, messages must carry this user_id (RabbitMQ validates it)
+    invoice: bool = False  # may receive monthly invoice data on hmc.invoice
 
 
 @dataclass(frozen=True)
 class Settings:
+    amqp_url: str = "memory://"
+    db_url: str = "sqlite:///hmc-broker.sqlite"
+    prefix: str = ""
+    queue_type: QueueType = "classic"
+    partitions: int = 1
+    batch_size: int = 100
+    batch_wait_ms: int = 20
+    confirm_timeout_s: float = 10.0
+    publish_attempts: int = 8  # an outbox row is parked after this many failed publishes
     max_message_bytes: int = XmlLimits.max_bytes
     max_xml_depth: int = XmlLimits.max_depth
     reserve_patterns: tuple[Pattern[str], ...] = field(default=identifiers.DEFAULT_RESERVE_PATTERNS)
+    customers: tuple[Customer, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        defaults = cls()
-        patterns = env.get("HMC_RESERVE_ID_PATTERNS")
-        return cls(
-            max_message_bytes=int(env.get("HMC_MAX_MESSAGE_BYTES", defaults.max_message_bytes)),
-            max_xml_depth=int(env.get("HMC_MAX_XML_DEPTH", defaults.max_xml_depth)),
-            reserve_patterns=identifiers.reserve_patterns_from(patterns) if patterns else defaults.reserve_patterns,
-        )
+        settings = cls()
+        if env.get("HMC_CONFIG"):
+            settings = settings.with_file(Path(env["HMC_CONFIG"]))
+        values: dict[str, Any] = {}
+        for name, kind in _ENV.items():
+            raw = env.get(f"HMC_{name.upper()}")
+            if raw is not None and raw != "":
+                values[name] = kind(raw)
+        if env.get("HMC_RESERVE_ID_PATTERNS"):
+            values["reserve_patterns"] = identifiers.reserve_patterns_from(env["HMC_RESERVE_ID_PATTERNS"])
+        if env.get("HMC_CUSTOMERS"):
+            values["customers"] = parse_customers(env["HMC_CUSTOMERS"])
+        return replace(settings, **values).checked()
+
+    def with_file(self, path: Path) -> Settings:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        broker = data.get("broker", {})
+        values: dict[str, Any] = {k: _ENV[k](str(v)) for k, v in broker.items() if k in _ENV}
+        if "reserve_id_patterns" in broker:
+            values["reserve_patterns"] = identifiers.reserve_patterns_from(";".join(broker["reserve_id_patterns"]))
+        customers = data.get("customers", [])
+        if customers:
+            values["customers"] = tuple(
+                Customer(
+                    number=str(c["number"]),
+                    name=str(c.get("name", "")),
+                    amqp_user=c.get("amqp_user"),
+                    invoice=bool(c.get("invoice", False)),
+                )
+                for c in customers
+            )
+        return replace(self, **values)
+
+    def checked(self) -> Settings:
+        if self.queue_type not in ("classic", "quorum"):
+            raise ValueError(f"HMC_QUEUE_TYPE must be classic or quorum, not {self.queue_type!r}")
+        if self.partitions < 1 or self.batch_size < 1:
+            raise ValueError("HMC_PARTITIONS and HMC_BATCH_SIZE must be at least 1")
+        for customer in self.customers:
+            identifiers.check(IdKind.CUSTOMER_NUMBER, customer.number)
+        return self
 
     @property
     def xml_limits(self) -> XmlLimits:
         return XmlLimits(max_bytes=self.max_message_bytes, max_depth=self.max_xml_depth)
+
+    def customer(self, number: str | None) -> Customer | None:
+        return next((c for c in self.customers if c.number == number), None)
+
+
+def parse_customers(spec: str) -> tuple[Customer, ...]:
+    """`1001:webSesam Skåne:websesam-skane:invoice,1002` -> customers (name, user and flag optional)."""
+    out = []
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        number, name, user, flags = [*item.split(":"), "", "", ""][:4]
+        out.append(Customer(number=number, name=name, amqp_user=user or None, invoice=flags == "invoice"))
+    return tuple(out)
+
+
+_ENV: dict[str, Any] = {
+    "amqp_url": str,
+    "db_url": str,
+    "prefix": str,
+    "queue_type": str,
+    "partitions": int,
+    "batch_size": int,
+    "batch_wait_ms": int,
+    "confirm_timeout_s": float,
+    "publish_attempts": int,
+    "max_message_bytes": int,
+    "max_xml_depth": int,
+}

@@ -1,0 +1,363 @@
+"""The pipeline: every delivery passes the same named stages, in one direction, in one unit of work.
+
+    read (parse, XSD, identifiers) -> de-duplicate -> store -> authorise -> handle by type
+    (translate, correlate to the order view, route) -> outbox
+
+Nothing here touches AMQP: what must go out is written to the outbox in the same transaction as the
+state change, and the runtime publishes it after the commit. Permanent faults become a stored
+rejection (and a Rejection to the sender); they never stop the other messages of the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from adapters.dialects.dialect import DIALECTS, Parsed, ReadPolicy, XmlDialect, read
+from adapters.dialects.spec import Dialect
+from broker import order_view
+from broker.config import Settings
+from broker.envelope import Delivery, Exchange, Outgoing, Side
+from broker.model import messages as m
+from broker.model.codes import Direction, OrderStatus
+from broker.model.types import IdKind
+from broker.privacy import mask_identifier
+from broker.store.tables import MessageRow
+from broker.store.unit_of_work import UnitOfWork
+from broker.translation import BROKER_SYSTEM, derived_id, forward
+from broker.validation import identifiers
+
+CUSTOMER = DIALECTS[Dialect.CUSTOMER]
+SESAM2 = DIALECTS[Dialect.SESAM2]
+_EXPECTED = {Side.CUSTOMER: CUSTOMER, Side.SESAM2: SESAM2}
+_DIRECTION = {Side.CUSTOMER: Direction.INBOUND, Side.SESAM2: Direction.OUTBOUND}
+_ID_NAMESPACE = uuid.UUID("0f5f8a4e-2d52-4b8e-a7c1-3d9b6a1e4c27")
+
+
+@dataclass
+class Item:
+    """One delivery on its way through the stages."""
+
+    delivery: Delivery
+    parsed: Parsed
+    message_id: str
+    started: float
+
+
+class Pipeline:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.policy = ReadPolicy(limits=settings.xml_limits, reserve_patterns=settings.reserve_patterns)
+
+    # ---------------------------------------------------------------- batch
+
+    def handle(self, batch: Sequence[Delivery], uow: UnitOfWork) -> None:
+        items = [self._read(d) for d in batch]
+        for side in Side:
+            mine = [i for i in items if i.delivery.side is side]
+            originals = uow.originals(_DIRECTION[side], (i.message_id for i in mine))
+            for item in mine:
+                original = originals.get(item.message_id)
+                if original is not None:
+                    # A redelivery or a resend: processed once already; record it, send nothing again.
+                    uow.event(original, "dedupe", "duplicate", "the same message id arrived again")
+                    continue
+                originals[item.message_id] = self._process(item, uow)
+
+    def _read(self, delivery: Delivery) -> Item:
+        started = time.perf_counter()
+        parsed = read(delivery.body, self.policy)
+        message_id = delivery.message_id or parsed.claimed_message_id or _body_id(delivery.body)
+        return Item(delivery, parsed, message_id[:64], started)
+
+    # ---------------------------------------------------------------- one message
+
+    def _process(self, item: Item, uow: UnitOfWork) -> MessageRow:
+        d, parsed = item.delivery, item.parsed
+        message = parsed.message
+        header = message.header if message else None
+        row = uow.add_message(
+            message_id=item.message_id,
+            direction=_DIRECTION[d.side].value,
+            message_type=type(message).__name__ if message else parsed.root_name,
+            customer_number=(header.customer_number if header else None) or self._claimed_customer(d, parsed),
+            correlation_id=(header.correlation_id if header else None) or d.correlation_id,
+            patient_ref=_patient_ref(message),
+            status="received",
+            payload=d.body,
+            properties=_properties(d),
+        )
+        read_ms = (time.perf_counter() - item.started) * 1000
+        problems = list(parsed.problems) + self._check(d, parsed, item.message_id)
+        if problems or message is None:
+            uow.event(row, "validate", "rejected", _summary(problems), read_ms)
+            self._reject(row, item, problems, uow)
+            return row
+        uow.event(row, "validate", "ok", None, read_ms)
+        if d.side is Side.CUSTOMER:
+            self._from_customer(row, d, message, uow)
+        else:
+            self._from_sesam2(row, message, uow)
+        return row
+
+    def _claimed_customer(self, d: Delivery, parsed: Parsed) -> str | None:
+        if parsed.claimed_customer:
+            return parsed.claimed_customer
+        return d.routing_key.split(".", 1)[0] if d.side is Side.CUSTOMER and d.routing_key else None
+
+    def _check(self, d: Delivery, parsed: Parsed, message_id: str) -> list[m.Problem]:
+        """Rules beyond the document itself: right side, right sender, consistent envelope."""
+        problems: list[m.Problem] = []
+        if parsed.dialect is not None and parsed.dialect is not _EXPECTED[d.side]:
+            problems.append(
+                _problem("message.wrong-side", f"a {parsed.dialect.name} message arrived from the {d.side} side")
+            )
+        message = parsed.message
+        if message is None:
+            return problems
+        header = message.header
+        if d.message_id and d.message_id != header.message_id:
+            problems.append(_problem("envelope.message-id", "AMQP message_id differs from the header's MessageId"))
+        expected_direction = Direction.INBOUND if d.side is Side.CUSTOMER else Direction.OUTBOUND
+        if type(message).direction is not expected_direction:
+            problems.append(_problem("message.wrong-direction", f"{type(message).__name__} is not sent by {d.side}"))
+        if d.side is Side.CUSTOMER:
+            problems += self._authorise(d, header)
+        return problems
+
+    def _authorise(self, d: Delivery, header: m.Header) -> list[m.Problem]:
+        """A customer system may send only for the customer numbers it owns."""
+        number = header.customer_number
+        customer = self.settings.customer(number)
+        if customer is None:
+            return [_problem("customer.unknown", f"customer number {number} is not configured")]
+        routed = d.routing_key.split(".", 1)[0] if d.routing_key else number
+        if routed != number:
+            return [_problem("security.customer-mismatch", f"routing key is for {routed}, header for {number}")]
+        if d.user_id is not None and customer.amqp_user is not None and d.user_id != customer.amqp_user:
+            return [_problem("security.forged-customer", f"AMQP user {d.user_id} does not own customer {number}")]
+        return []
+
+    # ---------------------------------------------------------------- customer -> SESAM2
+
+    def _from_customer(self, row: MessageRow, d: Delivery, message: m.Message, uow: UnitOfWork) -> None:
+        customer = message.header.customer_number or ""
+        if isinstance(message, m.OrderStatusQuery):
+            reply = self._status_reply(message, uow)
+            target = (
+                (Exchange.DIRECT, d.reply_to) if d.reply_to else (Exchange.CUSTOMER_OUT, f"{customer}.OrderStatusReply")
+            )
+            uow.add_outgoing(row, _outgoing(CUSTOMER, reply, *target))
+            uow.set_status(row, "answered")
+            uow.event(row, "answer", "ok", f"order status {reply.status}")
+            return
+        ref = order_view.reference(message)
+        if isinstance(message, order_view.OPENS) and ref and uow.order(customer, ref) is None:
+            uow.add_order(
+                customer_number=customer,
+                order_id=ref,
+                kind=type(message).__name__,
+                status=OrderStatus.SENT.value,
+                lines=order_view.opening_lines(message),
+            )
+        translated = forward(message)
+        uow.add_outgoing(row, _outgoing(SESAM2, translated, Exchange.SESAM2_OUT, type(message).__name__))
+        uow.set_status(row, "forwarded")
+        uow.event(row, "translate", "ok", f"to SESAM2 {SESAM2.binding.by_type[type(message)].names[0]}")
+
+    def _status_reply(self, query: m.OrderStatusQuery, uow: UnitOfWork) -> m.OrderStatusReply:
+        order = uow.order(query.header.customer_number or "", query.order_id)
+        header = replace(
+            forward(query, purpose="status-reply").header,
+            message_type="OrderStatusReply",
+            correlation_id=query.order_id,
+        )
+        if order is None:
+            return m.OrderStatusReply(
+                header=header, order_id=query.order_id, status=OrderStatus.UNKNOWN, updated_at=header.sent_at
+            )
+        lines = [
+            m.StatusLine(
+                line_number=int(number),
+                article_number=line["article"],
+                quantity=line["quantity"],
+                status=OrderStatus(line.get("status", OrderStatus.SENT.value)),
+                delivery_date=datetime.fromisoformat(line["delivery_date"]).date()
+                if line.get("delivery_date")
+                else None,
+            )
+            for number, line in sorted(order.lines.items(), key=lambda kv: int(kv[0]))
+            if line.get("article") and line.get("quantity")
+        ]
+        return m.OrderStatusReply(
+            header=header,
+            order_id=query.order_id,
+            status=OrderStatus(order.status),
+            updated_at=order.updated_at.replace(microsecond=0).astimezone(UTC),
+            lines=lines,
+            sesam2_order_number=order.sesam2_order_number,
+        )
+
+    # ---------------------------------------------------------------- SESAM2 -> customer
+
+    def _from_sesam2(self, row: MessageRow, message: m.Message, uow: UnitOfWork) -> None:
+        customer = message.header.customer_number
+        self._correlate(row, message, uow)
+        name = type(message).__name__
+        if isinstance(message, m.ArticleRegisterUpdate):
+            for each in self.settings.customers:
+                copy = replace(message, header=replace(message.header, customer_number=each.number))
+                out = _outgoing(
+                    CUSTOMER,
+                    forward(copy, purpose=f"broadcast/{each.number}"),
+                    Exchange.CUSTOMER_OUT,
+                    f"{each.number}.{name}",
+                )
+                uow.add_outgoing(row, out)
+            uow.set_status(row, "forwarded")
+            uow.event(row, "route", "ok", f"broadcast to {len(self.settings.customers)} customer systems")
+            return
+        configured = self.settings.customer(customer)
+        if configured is None:
+            self._park(row, uow, "route", f"customer number {customer} is not configured; nobody to deliver to")
+            return
+        if isinstance(message, m.InvoiceData):
+            if not configured.invoice:
+                self._park(row, uow, "route", f"customer {customer} has no invoice permission")
+                return
+            uow.add_outgoing(row, _outgoing(CUSTOMER, forward(message), Exchange.INVOICE, configured.number))
+        else:
+            uow.add_outgoing(row, _outgoing(CUSTOMER, forward(message), Exchange.CUSTOMER_OUT, f"{customer}.{name}"))
+        uow.set_status(row, "forwarded")
+        uow.event(row, "route", "ok", f"to customer {customer}")
+
+    def _correlate(self, row: MessageRow, message: m.Message, uow: UnitOfWork) -> None:
+        """Apply an answer to its order; an answer for an unknown order is kept and reported, not dropped."""
+        status = order_view.status_after(message)
+        ref = order_view.reference(message)
+        customer = message.header.customer_number
+        if status is None or ref is None or customer is None:
+            return
+        order = uow.order(customer, ref)
+        if order is None:
+            uow.event(row, "correlate", "unknown-order", f"no order {ref} of customer {customer} in the order view")
+            return
+        lines = order_view.apply(order.lines, message)
+        order.status = order_view.status_of(order.status, lines, message)
+        order.lines = lines
+        order.sesam2_order_number = getattr(message, "sesam2_order_number", None) or order.sesam2_order_number
+        order.updated_at = datetime.now(UTC)
+        uow.event(row, "correlate", "ok", f"order {ref} is now {order.status}")
+
+    # ---------------------------------------------------------------- faults
+
+    def _reject(self, row: MessageRow, item: Item, problems: list[m.Problem], uow: UnitOfWork) -> None:
+        uow.set_status(row, "rejected", _summary(problems))
+        d = item.delivery
+        if d.side is not Side.CUSTOMER:
+            return  # SESAM2 gets no Rejection message: it is kept and reported for operators
+        customer = row.customer_number if self.settings.customer(row.customer_number) else None
+        if d.reply_to:
+            target = (Exchange.DIRECT, d.reply_to)
+        elif customer:
+            target = (Exchange.CUSTOMER_OUT, f"{customer}.Rejection")
+        else:
+            uow.event(row, "reject", "unroutable", "sender unknown and no reply_to: kept for inspection only")
+            return
+        rejection = m.Rejection(
+            header=m.Header(
+                message_id=derived_id(item.message_id, "rejection"),
+                message_type="Rejection",
+                sent_at=datetime.now(UTC).replace(microsecond=0),
+                sender_system=BROKER_SYSTEM,
+                customer_number=customer,
+                correlation_id=_safe_reference(row.correlation_id),
+                causation_id=item.message_id if _is_uuid(item.message_id) else None,
+            ),
+            received_at=row.received_at.replace(microsecond=0),
+            problems=[_fit(p) for p in problems[:999]],
+            rejected_message_id=item.message_id if _is_uuid(item.message_id) else None,
+            rejected_type=(row.message_type or "")[:35] or None,
+        )
+        uow.add_outgoing(row, _outgoing(CUSTOMER, rejection, *target))
+        uow.event(row, "reject", "ok", f"Rejection with {len(problems)} problem(s)")
+
+    def _park(self, row: MessageRow, uow: UnitOfWork, stage: str, reason: str) -> None:
+        uow.set_status(row, "parked", reason)
+        uow.event(row, stage, "parked", reason)
+
+
+def _outgoing(dialect: XmlDialect, message: m.Message, exchange: Exchange, routing_key: str) -> Outgoing:
+    header = message.header
+    return Outgoing(
+        exchange=exchange,
+        routing_key=routing_key,
+        body=dialect.render(message),
+        message_id=header.message_id,
+        message_type=type(message).__name__,
+        correlation_id=header.correlation_id or order_view.reference(message),
+        schema_version=header.schema_version,
+        timestamp=int(header.sent_at.timestamp()),
+    )
+
+
+def _problem(rule: str, message: str) -> m.Problem:
+    return m.Problem(rule=rule, message=message)
+
+
+def _fit(p: m.Problem) -> m.Problem:
+    """Keep a problem within the Rejection schema's bounds."""
+    return m.Problem(
+        rule=p.rule[:35],
+        message=(p.message or p.rule)[:4000],
+        path=p.path[:200] if p.path else None,
+        line=p.line if p.line and p.line > 0 else None,
+        value=p.value[:200] if p.value else None,
+    )
+
+
+def _summary(problems: list[m.Problem]) -> str:
+    return "; ".join(f"{p.rule} at {p.path or '/'}: {p.message}" for p in problems)[:4000]
+
+
+def _properties(d: Delivery) -> dict[str, object]:
+    return {
+        "routing_key": d.routing_key,
+        "message_id": d.message_id,
+        "correlation_id": d.correlation_id,
+        "type": d.message_type,
+        "user_id": d.user_id,
+        "reply_to": d.reply_to,
+        "headers": d.headers,
+    }
+
+
+def _patient_ref(message: m.Message | None) -> str | None:
+    patient = getattr(message, "patient", None)
+    value = patient.patient_id if patient is not None else getattr(message, "patient_id", None)
+    return mask_identifier(value) if value else None
+
+
+def _body_id(body: bytes) -> str:
+    """A message without any id still gets a stable one: the same bytes, the same id."""
+    return str(uuid.uuid5(_ID_NAMESPACE, hashlib.sha256(body).hexdigest()))
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def _safe_reference(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return identifiers.check(IdKind.REFERENCE, value)
+    except identifiers.IdentifierError:
+        return None

@@ -1,0 +1,1 @@
+"""The message store: the source of truth. Queues are only transport."""
