@@ -83,5 +83,59 @@ def schemas() -> None:
         console.print(f"{dialect.name.value} XSD: {dialect.schema_path}  namespace {dialect.namespace}")
 
 
+db_app = typer.Typer(help="The message store.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the message store's tables (HMC_DB_URL); safe to repeat."""
+    from broker.bootstrap import store
+
+    settings = Settings.from_env()
+    store(settings)
+    typer.echo(f"store is up to date: {_safe_url(settings.db_url)}")
+
+
+@app.command()
+def topology() -> None:
+    """Declare the exchanges, queues and bindings of the AMQP contract (idempotent)."""
+    from adapters.amqp.transport import declare_topology
+
+    settings = Settings.from_env()
+    declare_topology(settings)
+    typer.echo(f"topology declared on {_safe_url(settings.amqp_url)} (prefix {settings.prefix!r})")
+
+
+@app.command()
+def run() -> None:
+    """Run a broker worker until SIGTERM or SIGINT; then finish the batch in hand, flush the outbox, exit 0."""
+    import signal
+
+    from broker.bootstrap import worker
+
+    settings = Settings.from_env()
+    w = worker(settings)
+
+    def _stop(signum: int, _frame: object) -> None:
+        w.stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    typer.echo(f"worker consuming on {_safe_url(settings.amqp_url)}, store {_safe_url(settings.db_url)}", err=True)
+    w.run()
+    typer.echo(f"stopped after {w.counters.messages} messages", err=True)
+
+
+def _safe_url(url: str) -> str:
+    """A URL fit for a log line: the password is never shown."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
 if __name__ == "__main__":
     app()

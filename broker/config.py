@@ -37,6 +37,12 @@ class Settings:
     prefix: str = ""
     queue_type: QueueType = "classic"
     partitions: int = 1
+    # With partitions > 1: this worker's place among `workers`. It consumes its own partitions at once and
+    # the others as a standby a little later, so single-active-consumer spreads the partitions over the
+    # workers and still fails over when one stops (RabbitMQ 3.x has no SAC consumer priorities).
+    worker_index: int = 0
+    workers: int = 1
+    standby_delay_s: float = 2.0
     batch_size: int = 100
     batch_wait_ms: int = 20
     confirm_timeout_s: float = 10.0
@@ -85,8 +91,10 @@ class Settings:
     def checked(self) -> Settings:
         if self.queue_type not in ("classic", "quorum"):
             raise ValueError(f"HMC_QUEUE_TYPE must be classic or quorum, not {self.queue_type!r}")
-        if self.partitions < 1 or self.batch_size < 1:
-            raise ValueError("HMC_PARTITIONS and HMC_BATCH_SIZE must be at least 1")
+        if self.partitions < 1 or self.batch_size < 1 or self.workers < 1:
+            raise ValueError("HMC_PARTITIONS, HMC_BATCH_SIZE and HMC_WORKERS must be at least 1")
+        if not 0 <= self.worker_index < self.workers:
+            raise ValueError(f"HMC_WORKER_INDEX must be from 0 to {self.workers - 1}")
         for customer in self.customers:
             identifiers.check(IdKind.CUSTOMER_NUMBER, customer.number)
         return self
@@ -114,6 +122,9 @@ _ENV: dict[str, Any] = {
     "prefix": str,
     "queue_type": str,
     "partitions": int,
+    "worker_index": int,
+    "workers": int,
+    "standby_delay_s": float,
     "batch_size": int,
     "batch_wait_ms": int,
     "confirm_timeout_s": float,

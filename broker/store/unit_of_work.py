@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -18,8 +18,11 @@ def now() -> datetime:
 
 
 class UnitOfWork:
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], relay_grace_s: float = 30.0) -> None:
         self._factory = session_factory
+        # The worker that writes a row publishes it right after the commit; the relay of any worker takes
+        # it only after this grace, when that publish has failed or its worker died.
+        self._grace = timedelta(seconds=relay_grace_s)
         self.outbox: list[OutboxRow] = []  # rows written in this unit, to publish right after commit
 
     def __enter__(self) -> UnitOfWork:
@@ -82,7 +85,7 @@ class UnitOfWork:
             status="pending",
             attempts=0,
             created_at=stamp,
-            next_attempt_at=stamp,
+            next_attempt_at=stamp + self._grace,
         )
         self.session.add(entry)
         self.outbox.append(entry)

@@ -1,0 +1,172 @@
+"""The worker's AMQP transport: consume on one connection, publish with confirms on another.
+
+Consuming and publishing with confirms on one kombu connection re-enters the consumer callback while
+waiting for a confirm (a RecursionError at prefetch 100, a hang at 10), so the publisher has its own.
+Connection loss is survived by reconnecting with backoff; unacknowledged messages return to their
+queue and the store's de-duplication makes their redelivery harmless.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kombu.connection import Connection
+from kombu.message import Message as KombuMessage
+from kombu.messaging import Consumer
+
+from adapters.amqp.publisher import ConfirmingPublisher, PublishResult
+from adapters.amqp.topology import SIDES, Names, TopologySettings, broker_queues, declare
+from broker.config import Settings
+from broker.envelope import Delivery, Outgoing, Side
+
+log = logging.getLogger(__name__)
+
+
+def topology_settings(settings: Settings) -> TopologySettings:
+    return TopologySettings(
+        prefix=settings.prefix,
+        queue_type=settings.queue_type,
+        partitions=settings.partitions,
+        customers=tuple(c.number for c in settings.customers),
+        invoice_customers=tuple(c.number for c in settings.customers if c.invoice),
+    )
+
+
+def declare_topology(settings: Settings) -> None:
+    with Connection(settings.amqp_url) as conn:
+        declare(conn, topology_settings(settings))
+
+
+@dataclass
+class Taken:
+    delivery: Delivery
+    message: KombuMessage
+
+    def ack(self) -> None:
+        self.message.ack()
+
+
+def to_delivery(side: Side, body: bytes, message: KombuMessage) -> Delivery:
+    props: dict[str, Any] = message.properties or {}
+    info: dict[str, Any] = message.delivery_info or {}
+    headers = {str(k): str(v) for k, v in (message.headers or {}).items()}
+    return Delivery(
+        side=side,
+        body=body,
+        routing_key=str(info.get("routing_key") or ""),
+        message_id=props.get("message_id"),
+        correlation_id=props.get("correlation_id"),
+        message_type=props.get("type"),
+        user_id=props.get("user_id"),
+        reply_to=props.get("reply_to"),
+        headers=headers,
+    )
+
+
+class AmqpTransport:
+    def __init__(self, settings: Settings, *, declare_topology: bool = True) -> None:
+        self.settings = settings
+        self.topology = topology_settings(settings)
+        self.names = Names(settings.prefix)
+        self._buffer: list[Taken] = []
+        self._consumers: list[Consumer] = []
+        self.consume_connection = Connection(settings.amqp_url, heartbeat=30)
+        if declare_topology:
+            with Connection(settings.amqp_url) as conn:
+                declare(conn, self.topology)  # at every start: idempotent
+        self.publisher = ConfirmingPublisher(
+            Connection(settings.amqp_url), self.names, confirm_timeout=settings.confirm_timeout_s
+        )
+        self._consuming = False
+        self._standby = False
+        self._standby_at = 0.0
+        self._channel: Any = None
+
+    # ---------------------------------------------------------------- consume
+
+    def _start(self) -> None:
+        self.consume_connection.ensure_connection(max_retries=None, interval_start=0.5, interval_max=5)
+        self._channel = self.consume_connection.channel()
+        # Prefetch two batches: one being processed, one arriving meanwhile.
+        self._channel.basic_qos(0, self.settings.batch_size * 2, False)
+        self._consumers = []
+        self._standby = self._subscribe(home=True)
+        self._standby_at = time.monotonic() + self.settings.standby_delay_s
+        self._consuming = True
+
+    def _subscribe(self, *, home: bool) -> bool:
+        """Consume this worker's own partitions (home) or the others; True when some were left for later."""
+        queues = broker_queues(self.topology)
+        left = False
+        for side in SIDES:
+            names = self.names.inbound_queues(side, self.topology.partitions)
+            mine = {n for i, n in enumerate(names) if (i % self.settings.workers == self.settings.worker_index) == home}
+            left = left or (home and len(mine) < len(names))
+            chosen = [q for q in queues if q.name in mine]
+            if not chosen:
+                continue
+            consumer = Consumer(self._channel, queues=chosen, callbacks=[self._taker(Side(side))], accept=None)
+            consumer.consume()
+            self._consumers.append(consumer)
+        return left
+
+    def _taker(self, side: Side) -> Any:
+        def take(_body: Any, message: KombuMessage) -> None:
+            # message.body is the raw payload: the XML is never decoded by kombu's serializers.
+            body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
+            self._buffer.append(Taken(to_delivery(side, body, message), message))
+
+        return take
+
+    def receive(self, max_count: int, wait_s: float) -> Sequence[Taken]:
+        """Up to `max_count` messages, waiting at most `wait_s` once the first has arrived."""
+        if not self._consuming:
+            self._start()
+        elif self._standby and time.monotonic() >= self._standby_at:
+            self._standby = self._subscribe(home=False)  # stand by for the partitions of other workers
+        deadline: float | None = None
+        try:
+            self.consume_connection.heartbeat_check()  # an idle worker must still answer heartbeats
+            while len(self._buffer) < max_count:
+                remaining = wait_s if deadline is None else deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    self.consume_connection.drain_events(timeout=remaining)
+                except TimeoutError:
+                    break
+                if deadline is None and self._buffer:
+                    deadline = time.monotonic() + wait_s
+        except self.consume_connection.recoverable_connection_errors as e:
+            self._lost(e)
+        batch, self._buffer = self._buffer[:max_count], self._buffer[max_count:]
+        return batch
+
+    def _lost(self, error: BaseException) -> None:
+        """Messages taken but not acknowledged return to the queue by themselves; drop them here."""
+        log.warning("AMQP connection lost, reconnecting", extra={"error": str(error)})
+        self._buffer.clear()
+        self._consuming = False
+        with contextlib.suppress(*self.consume_connection.connection_errors, OSError):
+            self.consume_connection.close()  # it is gone either way
+        self.consume_connection = Connection(self.settings.amqp_url, heartbeat=30)
+
+    def stop_consuming(self) -> None:
+        for consumer in self._consumers:
+            with contextlib.suppress(*self.consume_connection.connection_errors):
+                consumer.cancel()
+        self._consuming = False
+
+    # ---------------------------------------------------------------- publish
+
+    def publish(self, batch: Sequence[Outgoing]) -> list[PublishResult]:
+        return self.publisher.publish(batch)
+
+    def close(self) -> None:
+        self.publisher.close()
+        self.consume_connection.release()

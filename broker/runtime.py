@@ -1,0 +1,207 @@
+"""The worker: take a batch, commit it in one transaction, publish its outbox with confirms outstanding
+together, then acknowledge the batch. A message is acknowledged only after its state is committed.
+
+Faults:
+- the database is unavailable: the batch is retried with backoff (tenacity) and not acknowledged, so
+  nothing is lost; on shutdown the unacknowledged messages go back to their queue;
+- a publish is nacked, unroutable or unconfirmed: the outbox row stays pending and the relay retries it
+  with backoff; after `publish_attempts` tries it is parked for replay with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+from typing import Protocol
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from broker.config import Settings
+from broker.envelope import Delivery, Exchange, Outgoing
+from broker.pipeline import Pipeline
+from broker.store.tables import MessageRow, OutboxRow
+from broker.store.unit_of_work import UnitOfWork, now
+
+log = logging.getLogger(__name__)
+
+
+class Received(Protocol):
+    delivery: Delivery
+
+    def ack(self) -> None: ...
+
+
+class PublishOutcome(Protocol):
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+
+class Transport(Protocol):
+    """What the worker needs from AMQP (adapters/amqp/transport.py implements it)."""
+
+    def receive(self, max_count: int, wait_s: float) -> Sequence[Received]: ...
+
+    def publish(self, batch: Sequence[Outgoing]) -> Sequence[PublishOutcome]: ...
+
+    def stop_consuming(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _transient(error: BaseException) -> bool:
+    """Database faults that pass: a restart, a dropped connection, a lock timeout."""
+    return isinstance(error, OperationalError) or (isinstance(error, DBAPIError) and error.connection_invalidated)
+
+
+@dataclass
+class Counters:
+    batches: int = 0
+    messages: int = 0
+    published: int = 0
+    publish_failures: int = 0
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        transport: Transport,
+        session_factory: sessionmaker[Session],
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.settings = settings
+        self.transport = transport
+        self.sessions = session_factory
+        self.pipeline = Pipeline(settings)
+        self.stop = stop or threading.Event()
+        self.counters = Counters()
+        self._last_relay = 0.0
+        self.relay_grace_s = settings.confirm_timeout_s * 2 + 5
+
+    def run(self, *, until: Callable[[], bool] | None = None) -> None:
+        """Work until stopped (SIGTERM sets `stop`) or `until()` holds; then finish and flush the outbox."""
+        self.relay()
+        while not self.stop.is_set() and not (until and until()):
+            batch = self.transport.receive(self.settings.batch_size, self.settings.batch_wait_ms / 1000)
+            if batch:
+                self.process(batch)
+            if time.monotonic() - self._last_relay >= 1.0:
+                self.relay()
+        self.transport.stop_consuming()
+        self.relay()
+        self.transport.close()
+
+    # ---------------------------------------------------------------- one batch
+
+    def process(self, batch: Sequence[Received]) -> None:
+        deliveries = [r.delivery for r in batch]
+        written: list[tuple[int, Outgoing]] = []
+        for attempt in self._db_retrying():
+            with attempt, UnitOfWork(self.sessions, self.relay_grace_s) as uow:
+                self.pipeline.handle(deliveries, uow)
+                uow.commit()
+                written = [(row.id, _outgoing(row)) for row in uow.outbox]
+        self._publish(written)
+        for received in batch:  # only now: every message's state is committed
+            received.ack()
+        self.counters.batches += 1
+        self.counters.messages += len(batch)
+
+    def _db_retrying(self) -> Retrying:
+        return Retrying(
+            retry=retry_if_exception(_transient),
+            wait=wait_exponential(multiplier=0.2, max=10),
+            stop=lambda state: self.stop.is_set() and state.attempt_number > 1,
+            before_sleep=lambda state: log.warning(
+                "database unavailable, retrying batch", extra={"attempt": state.attempt_number}
+            ),
+            reraise=True,
+        )
+
+    # ---------------------------------------------------------------- outbox
+
+    def relay(self) -> None:
+        """Publish outbox rows that are due: left by a crash, or failed before and now retried."""
+        self._last_relay = time.monotonic()
+        try:
+            for attempt in Retrying(retry=retry_if_exception(_transient), stop=stop_after_attempt(3), reraise=True):
+                with attempt, UnitOfWork(self.sessions) as uow:
+                    rows = uow.due_outbox(self.settings.batch_size * 5)
+                    if rows:
+                        self._publish([(row.id, _outgoing(row)) for row in rows], uow)
+                    uow.commit()
+        except (OperationalError, DBAPIError):
+            log.warning("outbox relay skipped: database unavailable")
+
+    def _publish(self, written: list[tuple[int, Outgoing]], uow: UnitOfWork | None = None) -> None:
+        if not written:
+            return
+        results = self.transport.publish([out for _, out in written])
+        sent = [row_id for (row_id, _), result in zip(written, results, strict=True) if result.ok]
+        failed = [
+            (row_id, result.error or "failed")
+            for (row_id, _), result in zip(written, results, strict=True)
+            if not result.ok
+        ]
+        self.counters.published += len(sent)
+        self.counters.publish_failures += len(failed)
+        if uow is not None:
+            self._record(uow.session, sent, failed)
+            return
+        for attempt in self._db_retrying():
+            with attempt, self.sessions() as session:
+                self._record(session, sent, failed)
+                session.commit()
+
+    def _record(self, session: Session, sent: list[int], failed: list[tuple[int, str]]) -> None:
+        stamp = now()
+        if sent:
+            session.execute(
+                update(OutboxRow).where(OutboxRow.id.in_(sent)).values(status="sent", sent_at=stamp, last_error=None)
+            )
+            pending = exists().where(OutboxRow.message_pk == MessageRow.id, OutboxRow.status != "sent")
+            pks = select(OutboxRow.message_pk).where(OutboxRow.id.in_(sent))
+            session.execute(
+                update(MessageRow)
+                .where(MessageRow.id.in_(pks), MessageRow.status == "forwarded", ~pending)
+                .values(status="delivered", updated_at=stamp)
+            )
+        for row_id, error in failed:
+            row = session.get(OutboxRow, row_id)
+            if row is None:
+                continue
+            row.attempts += 1
+            row.last_error = error
+            if row.attempts >= self.settings.publish_attempts:
+                row.status = "parked"
+                message = session.get(MessageRow, row.message_pk)
+                if message is not None:
+                    message.status, message.last_error, message.updated_at = "parked", f"publish: {error}", stamp
+                log.error("outbox row parked", extra={"message_id": row.message_id, "error": error})
+            else:
+                row.next_attempt_at = stamp + timedelta(seconds=min(2**row.attempts, 300))
+
+
+def _outgoing(row: OutboxRow) -> Outgoing:
+    headers = {k: str(v) for k, v in row.headers.items() if k != "schema_version"}
+    return Outgoing(
+        exchange=Exchange(row.exchange),
+        routing_key=row.routing_key,
+        body=row.body,
+        message_id=row.message_id,
+        message_type=row.message_type,
+        correlation_id=row.correlation_id,
+        schema_version=str(row.headers.get("schema_version", "1.0")),
+        timestamp=int(row.created_at.replace(tzinfo=row.created_at.tzinfo or UTC).timestamp()),
+        headers=headers,
+    )

@@ -1,0 +1,324 @@
+"""The broker worker end to end on the machine's RabbitMQ, with PostgreSQL and SQLite as the store.
+
+pika is the outside client: it publishes as a customer system or SESAM2 would, and reads the queues
+they would read. Nothing here uses the broker's own AMQP code to check the broker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pika
+import pytest
+from sqlalchemy import create_engine, func, select, text
+
+from adapters.amqp.topology import Names
+from adapters.amqp.transport import AmqpTransport, declare_topology, topology_settings
+from adapters.dialects.dialect import DIALECTS, read
+from adapters.dialects.spec import Dialect
+from broker.bootstrap import store
+from broker.config import Customer, Settings
+from broker.envelope import Exchange
+from broker.model import messages as m
+from broker.runtime import Worker
+from broker.store.tables import Base, MessageRow
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+CUSTOMERS = (
+    Customer("1001", "Region Skåne", "websesam-skane", invoice=True),
+    Customer("1002", "Region Halland", "websesam-halland"),
+    Customer("2040", "Västerby kommun"),
+)
+
+
+def _fixtures(dialect: str, direction: str) -> list[Path]:
+    out = []
+    for path in sorted((FIXTURES / dialect / "valid").glob("*.xml")):
+        message = read(path.read_bytes()).message
+        if message is not None and message.direction.value == direction:
+            out.append(path)
+    return out
+
+
+INBOUND = [p for p in _fixtures("customer", "inbound") if not p.name.startswith("OrderStatusQuery")]
+SESAM2_ANSWERS = _fixtures("sesam2", "outbound")
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite'}"
+    url: str = request.getfixturevalue("postgres_url")
+    engine = create_engine(url)
+    with engine.begin() as conn:  # a clean store for each test
+        Base.metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def settings(amqp_url: str, db_url: str, prefix: str, declared) -> Settings:  # type: ignore[no-untyped-def]
+    chosen = Settings(amqp_url=amqp_url, db_url=db_url, prefix=prefix, customers=CUSTOMERS, batch_wait_ms=10)
+    declared.add(topology_settings(chosen))
+    return chosen
+
+
+class Running:
+    """Workers in threads, each with its own connections, stopped (gracefully) at the end of the test."""
+
+    def __init__(self) -> None:
+        self.workers: list[Worker] = []
+        self.threads: list[threading.Thread] = []
+
+    def start(self, settings: Settings) -> Worker:
+        worker = Worker(settings, AmqpTransport(settings), store(settings))
+        thread = threading.Thread(target=worker.run, daemon=True)
+        thread.start()
+        self.workers.append(worker)
+        self.threads.append(thread)
+        return worker
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop.set()
+        for thread in self.threads:
+            thread.join(30)
+        assert not any(t.is_alive() for t in self.threads), "a worker did not stop"
+
+
+@pytest.fixture
+def running() -> Iterator[Running]:
+    r = Running()
+    yield r
+    r.stop()
+
+
+def publish(channel, exchange: str, routing_key: str, body: bytes, **props: object) -> None:  # type: ignore[no-untyped-def]
+    message = read(body).message
+    header = message.header if message else None
+    properties = pika.BasicProperties(
+        message_id=props.pop("message_id", header.message_id if header else None),
+        correlation_id=props.pop("correlation_id", header.correlation_id if header else None),
+        type=type(message).__name__ if message else None,
+        content_type="application/xml",
+        delivery_mode=2,
+        **props,  # type: ignore[arg-type]
+    )
+    channel.basic_publish(exchange, routing_key, body, properties, mandatory=True)
+
+
+def take(channel, queue: str, count: int, timeout: float = 30.0) -> list[tuple[pika.BasicProperties, bytes]]:  # type: ignore[no-untyped-def]
+    got: list[tuple[pika.BasicProperties, bytes]] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        method, props, body = channel.basic_get(queue, auto_ack=True)
+        if method is None:
+            time.sleep(0.05)
+            continue
+        got.append((props, body))
+    return got
+
+
+def nothing_more(channel, queue: str, wait: float = 0.5) -> bool:  # type: ignore[no-untyped-def]
+    time.sleep(wait)
+    return channel.queue_declare(queue, passive=True).method.message_count == 0
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_every_inbound_type_reaches_sesam2_translated(settings: Settings, running: Running, pika_channel) -> None:  # type: ignore[no-untyped-def]
+    names = Names(settings.prefix)
+    running.start(settings)
+    for path in INBOUND:
+        body = path.read_bytes()
+        message = read(body).message
+        assert message is not None
+        publish(
+            pika_channel,
+            names.exchange(Exchange.CUSTOMER_IN),
+            f"{message.header.customer_number}.{type(message).__name__}",
+            body,
+        )
+    got = take(pika_channel, names.sesam2_queue, len(INBOUND))
+    assert len(got) == len(INBOUND)
+    sent_types = sorted(type(read(p.read_bytes()).message).__name__ for p in INBOUND)
+    assert sorted(props.type for props, _ in got) == sent_types
+    for props, body in got:
+        parsed = read(body)
+        assert parsed.ok and parsed.dialect is DIALECTS[Dialect.SESAM2], parsed.problems
+        assert props.message_id == parsed.message.header.message_id  # type: ignore[union-attr]
+        assert props.delivery_mode == 2 and props.content_type == "application/xml"
+        assert props.headers["x-schema-version"] == "1.0"
+    assert nothing_more(pika_channel, names.sesam2_queue)
+
+
+def test_every_sesam2_message_reaches_the_right_customer_and_no_other(
+    settings: Settings, running: Running, pika_channel
+) -> None:  # type: ignore[no-untyped-def]
+    names = Names(settings.prefix)
+    running.start(settings)
+    expected: dict[str, list[str]] = {c.number: [] for c in CUSTOMERS}
+    invoices: dict[str, int] = {c.number: 0 for c in CUSTOMERS}
+    for path in SESAM2_ANSWERS:
+        body = path.read_bytes()
+        message = read(body).message
+        assert message is not None
+        publish(pika_channel, names.exchange(Exchange.SESAM2_IN), type(message).__name__, body)
+        customer = message.header.customer_number
+        if isinstance(message, m.ArticleRegisterUpdate):
+            for c in CUSTOMERS:
+                expected[c.number].append("ArticleRegisterUpdate")
+        elif isinstance(message, m.InvoiceData):
+            invoices[customer or ""] += 1 if settings.customer(customer).invoice else 0  # type: ignore[union-attr]
+        else:
+            expected[customer or ""].append(type(message).__name__)
+    for number, types in expected.items():
+        got = take(pika_channel, names.customer_queue(number), len(types))
+        assert sorted(p.type for p, _ in got) == sorted(types), number
+        for props, body in got:
+            parsed = read(body)
+            assert parsed.ok and parsed.message is not None and parsed.dialect is DIALECTS[Dialect.CUSTOMER]
+            assert parsed.message.header.customer_number == number
+            assert props.type != "InvoiceData"
+        assert nothing_more(pika_channel, names.customer_queue(number))
+    for number, count in invoices.items():
+        if settings.customer(number).invoice:  # type: ignore[union-attr]
+            got = take(pika_channel, names.invoice_queue(number), count)
+            assert [p.type for p, _ in got] == ["InvoiceData"] * count
+
+
+def test_rejections_carry_every_error_and_duplicates_are_dropped(
+    settings: Settings, running: Running, pika_channel
+) -> None:  # type: ignore[no-untyped-def]
+    names = Names(settings.prefix)
+    running.start(settings)
+    good = (FIXTURES / "customer/valid/CustomerOrder-patient-urgent.xml").read_bytes()
+    order = read(good).message
+    assert order is not None
+    customer = order.header.customer_number
+    key = f"{customer}.CustomerOrder"
+    bad = (
+        good.replace(order.header.message_id.encode(), b"7c1e0d7e-5b7a-4d61-9a55-2d1f5e2a9b01")
+        .replace(b"<Priority>urgent</Priority>", b"<Priority>soon</Priority>")
+        .replace(b"<Quantity>1</Quantity>", b"<Quantity>0</Quantity>", 1)
+    )
+    for body in (good, bad, good):
+        publish(pika_channel, names.exchange(Exchange.CUSTOMER_IN), key, body)
+    (rejection,) = take(pika_channel, names.customer_queue(customer or ""), 1)
+    parsed = read(rejection[1])
+    assert isinstance(parsed.message, m.Rejection)
+    assert {p.rule for p in parsed.message.problems} == {"schema.code-list", "schema.range"}
+    assert parsed.message.rejected_message_id == "7c1e0d7e-5b7a-4d61-9a55-2d1f5e2a9b01"
+    assert len(take(pika_channel, names.sesam2_queue, 1)) == 1
+    assert nothing_more(pika_channel, names.sesam2_queue, wait=1.0)
+    factory = store(settings, migrate=False)
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(MessageRow)) == 2
+
+
+def _order(seq: int, order_no: int, base: m.CustomerOrder) -> bytes:
+    ref = f"ORD-{order_no:03d}"
+    header = dataclasses.replace(
+        base.header,
+        message_id=f"00000000-0000-4000-8000-{order_no:06d}{seq:06d}",
+        correlation_id=ref,
+    )
+    message = dataclasses.replace(base, header=header, order_id=f"{ref}-{seq:02d}")
+    return DIALECTS[Dialect.CUSTOMER].render(message)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # several workers share one store
+def test_order_is_kept_per_order_with_three_workers(
+    amqp_url: str, db_url: str, prefix: str, declared, running: Running, pika_channel
+) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(
+        amqp_url=amqp_url,
+        db_url=db_url,
+        prefix=prefix,
+        customers=CUSTOMERS,
+        partitions=3,
+        batch_size=20,
+        batch_wait_ms=5,
+    )
+    declared.add(topology_settings(settings))
+    names = Names(prefix)
+    for index in range(3):
+        running.start(dataclasses.replace(settings, worker_index=index, workers=3))
+    base = read((FIXTURES / "customer/valid/CustomerOrder-patient-urgent.xml").read_bytes()).message
+    assert isinstance(base, m.CustomerOrder)
+    orders, steps = 20, 10
+    for seq in range(steps):  # interleaved: step 0 of every order, then step 1 of every order, ...
+        for order_no in range(orders):
+            publish(
+                pika_channel,
+                names.exchange(Exchange.CUSTOMER_IN),
+                f"{base.header.customer_number}.CustomerOrder",
+                _order(seq, order_no, base),
+            )
+    got = take(pika_channel, names.sesam2_queue, orders * steps, timeout=60)
+    assert len(got) == orders * steps
+    seen: dict[str, list[int]] = {}
+    for props, body in got:
+        message = read(body).message
+        assert isinstance(message, m.CustomerOrder)
+        seen.setdefault(props.correlation_id, []).append(int(message.order_id.rsplit("-", 1)[1]))
+    assert len(seen) == orders
+    for ref, sequence in seen.items():
+        assert sequence == list(range(steps)), f"{ref} arrived out of order: {sequence}"
+    busy = [w for w in running.workers if w.counters.messages > 0]
+    assert len(busy) == 3, "each worker should own one partition"
+
+
+def _start_process(settings: Settings) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "HMC_AMQP_URL": settings.amqp_url,
+        "HMC_DB_URL": settings.db_url,
+        "HMC_PREFIX": settings.prefix,
+        "HMC_CUSTOMERS": ",".join(
+            f"{c.number}:{c.name}:{c.amqp_user or ''}:{'invoice' if c.invoice else ''}" for c in CUSTOMERS
+        ),
+        "HMC_BATCH_SIZE": "50",
+    }
+    return subprocess.Popen([sys.executable, "-m", "broker.cli", "run"], env=env, stderr=subprocess.PIPE)
+
+
+def test_sigterm_mid_stream_loses_nothing_and_sends_nothing_twice(settings: Settings, pika_channel) -> None:  # type: ignore[no-untyped-def]
+    names = Names(settings.prefix)
+    base = read((FIXTURES / "customer/valid/CustomerOrder-patient-urgent.xml").read_bytes()).message
+    assert isinstance(base, m.CustomerOrder)
+    total = 600
+    declare_topology(settings)  # as an operator runs `hmc-broker topology` before starting workers
+    first = _start_process(settings)
+    bodies = [_order(i % 10, i // 10, base) for i in range(total)]
+    key = f"{base.header.customer_number}.CustomerOrder"
+    for body in bodies:
+        publish(pika_channel, names.exchange(Exchange.CUSTOMER_IN), key, body)
+    got = take(pika_channel, names.sesam2_queue, 50, timeout=60)  # mid-stream: some are through
+    first.send_signal(signal.SIGTERM)
+    _, stderr = first.communicate(timeout=60)
+    assert first.returncode == 0, stderr.decode()
+    second = _start_process(settings)
+    try:
+        got += take(pika_channel, names.sesam2_queue, total - len(got), timeout=90)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.communicate(timeout=60)
+    ids = [props.message_id for props, _ in got]
+    assert len(ids) == total, f"{total - len(ids)} lost"
+    assert len(set(ids)) == total, "a message reached SESAM2 twice"
+    assert nothing_more(pika_channel, names.sesam2_queue)
