@@ -11,6 +11,7 @@ rejection (and a Rejection to the sender); they never stop the other messages of
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ CUSTOMER = DIALECTS[Dialect.CUSTOMER]
 SESAM2 = DIALECTS[Dialect.SESAM2]
 _EXPECTED = {Side.CUSTOMER: CUSTOMER, Side.SESAM2: SESAM2}
 _DIRECTION = {Side.CUSTOMER: Direction.INBOUND, Side.SESAM2: Direction.OUTBOUND}
+log = logging.getLogger(__name__)
 _ID_NAMESPACE = uuid.UUID("0f5f8a4e-2d52-4b8e-a7c1-3d9b6a1e4c27")
 
 
@@ -94,6 +96,13 @@ class Pipeline:
         read_ms = (time.perf_counter() - item.started) * 1000
         problems = list(parsed.problems) + self._check(d, parsed, item.message_id)
         if problems or message is None:
+            for p in problems:
+                if p.rule.startswith("security."):  # someone sends for a customer it does not own
+                    log.warning(
+                        "security event: %s",
+                        p.message,
+                        extra={"rule": p.rule, "user_id": d.user_id, "message_id": item.message_id},
+                    )
             uow.event(row, "validate", "rejected", _summary(problems), read_ms)
             self._reject(row, item, problems, uow)
             return row

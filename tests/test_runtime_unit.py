@@ -1,0 +1,124 @@
+"""The worker's bookkeeping with a fake transport: acknowledgement after commit, retries and parking."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from broker.bootstrap import store
+from broker.config import Customer, Settings
+from broker.envelope import Delivery, Outgoing, Side
+from broker.runtime import Worker
+from broker.store.tables import MessageRow, OutboxRow
+
+ORDER = Path(__file__).parent / "fixtures/customer/valid/CustomerOrder-patient-urgent.xml"
+
+
+@dataclass
+class Result:
+    ok: bool
+    error: str | None = None
+
+
+@dataclass
+class Taken:
+    delivery: Delivery
+    acked: list[str]
+
+    def ack(self) -> None:
+        self.acked.append(self.delivery.routing_key)
+
+
+@dataclass
+class FakeTransport:
+    """Stands in for RabbitMQ: what was published, what was acknowledged, and whether publishing works."""
+
+    publish_ok: bool = True
+    published: list[Outgoing] = field(default_factory=list)
+    acked: list[str] = field(default_factory=list)
+
+    def receive(self, max_count: int, wait_s: float) -> Sequence[Taken]:
+        return []
+
+    def publish(self, batch: Sequence[Outgoing]) -> list[Result]:
+        if not self.publish_ok:
+            return [Result(False, "unroutable: NO_ROUTE") for _ in batch]
+        self.published.extend(batch)
+        return [Result(True) for _ in batch]
+
+    def stop_consuming(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(db_url=f"sqlite:///{tmp_path / 's.sqlite'}", customers=(Customer("1002"),), publish_attempts=3)
+
+
+def test_a_batch_is_acknowledged_after_commit_and_delivered_once_published(settings: Settings) -> None:
+    transport = FakeTransport()
+    worker = Worker(settings, transport, store(settings))
+    worker.process(
+        [
+            Taken(
+                Delivery(side=Side.CUSTOMER, body=ORDER.read_bytes(), routing_key="1002.CustomerOrder"), transport.acked
+            )
+        ]
+    )
+    assert transport.acked == ["1002.CustomerOrder"]
+    assert [o.message_type for o in transport.published] == ["CustomerOrder"]
+    with worker.sessions() as session:
+        assert session.scalar(select(MessageRow.status)) == "delivered"
+        assert session.scalar(select(OutboxRow.status)) == "sent"
+
+
+def test_failed_publishes_are_retried_by_the_relay_and_parked_after_the_budget(settings: Settings) -> None:
+    transport = FakeTransport(publish_ok=False)
+    worker = Worker(settings, transport, store(settings))
+    worker.process(
+        [
+            Taken(
+                Delivery(side=Side.CUSTOMER, body=ORDER.read_bytes(), routing_key="1002.CustomerOrder"), transport.acked
+            )
+        ]
+    )
+    assert transport.acked == ["1002.CustomerOrder"], "the state is committed: the message is safe in the store"
+    for _ in range(settings.publish_attempts):
+        with worker.sessions() as session:  # make the retry due now instead of after its backoff
+            session.execute(update(OutboxRow).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
+            session.commit()
+        worker.relay()
+    with worker.sessions() as session:
+        row = session.scalars(select(OutboxRow)).one()
+        message = session.scalars(select(MessageRow)).one()
+    assert (row.status, row.attempts, row.last_error) == ("parked", 3, "unroutable: NO_ROUTE")
+    assert message.status == "parked" and "unroutable" in (message.last_error or "")
+    transport.publish_ok = True
+    worker.relay()
+    assert transport.published == [], "a parked row waits for an operator's replay"
+
+
+def test_a_relay_after_recovery_delivers_what_was_pending(settings: Settings) -> None:
+    transport = FakeTransport(publish_ok=False)
+    worker = Worker(settings, transport, store(settings))
+    worker.process(
+        [
+            Taken(
+                Delivery(side=Side.CUSTOMER, body=ORDER.read_bytes(), routing_key="1002.CustomerOrder"), transport.acked
+            )
+        ]
+    )
+    transport.publish_ok = True
+    with worker.sessions() as session:
+        session.execute(update(OutboxRow).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
+        session.commit()
+    worker.relay()
+    assert [o.message_type for o in transport.published] == ["CustomerOrder"]
+    with worker.sessions() as session:
+        assert session.scalar(select(MessageRow.status)) == "delivered"
