@@ -5,6 +5,7 @@ Compiled once per process: the hot path walks prepared nodes and does no type in
 
 from __future__ import annotations
 
+import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
@@ -258,6 +259,20 @@ class Binding:
     ) -> None:
         ctx.problems.append(Problem(rule=rule, message=message, path=path, line=el.sourceline, value=value))
 
+    def element_path(self, cls: type[Message], field: str) -> str:
+        """The element path of a model path ("lines[2].amount" -> "/ORDERS/ROW[2]/BELOPPORE")."""
+        node = self.by_type[cls]
+        path = "/" + node.names[0]
+        for step in field.split("."):
+            attr, _, index = step.partition("[")
+            child = _child(node, attr)
+            path = _join(path, child.names)
+            if index:
+                path += f"[{index}"
+            if isinstance(child, Node):
+                node = child
+        return path
+
     # ---------------------------------------------------------------- render
 
     def render(self, msg: Message) -> etree._Element:
@@ -285,6 +300,20 @@ class Binding:
                 value = getattr(obj, child.attr)
                 if value is not None:
                     self._write(child, value, _ensure(el, child.names, self.namespace))
+
+
+def _child(node: Node, attr: str) -> Leaf | Node:
+    """The child for a model attribute, looking through the transparent groups (HEAD)."""
+    for child in node.children:
+        if isinstance(child, Node) and child.transparent:
+            try:
+                found = _child(child, attr)
+            except KeyError:
+                continue
+            return dataclasses.replace(found, names=child.names + found.names)
+        if child.attr == attr:
+            return child
+    raise KeyError(attr)
 
 
 def _kind(meta: tuple[Any, ...]) -> IdKind | None:

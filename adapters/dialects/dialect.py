@@ -16,7 +16,7 @@ from lxml import etree
 from adapters.dialects.binding import Binding, Context
 from adapters.dialects.spec import Dialect
 from broker.model.messages import ArticleRegisterUpdate, Message, Problem
-from broker.validation import identifiers, safe_xml, schema
+from broker.validation import identifiers, rules, safe_xml, schema
 
 CUSTOMER_NS = "urn:x-hmc-broker:customer:v1"
 SESAM2_NS = "urn:x-hmc-broker:sesam2:v1"
@@ -129,7 +129,18 @@ def read(data: bytes, policy: ReadPolicy | None = None) -> Parsed:
     result.problems.extend(ctx.problems)
     if result.message is not None:
         _check_header(result, result.message)
+    if result.message is not None:
+        _check_rules(result, result.message, dialect)
     return result
+
+
+def _check_rules(result: Parsed, message: Message, dialect: XmlDialect) -> None:
+    breaches = rules.check(message)
+    for breach in breaches:
+        path = dialect.binding.element_path(type(message), breach.field)
+        result.problems.append(Problem(rule=breach.rule, message=breach.message, path=path))
+    if breaches:
+        result.message = None
 
 
 def _claims(result: Parsed, root: etree._Element, dialect: XmlDialect) -> None:

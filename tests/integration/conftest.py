@@ -17,6 +17,7 @@ from uuid import uuid4
 import pika
 import pytest
 from kombu.connection import Connection
+from sqlalchemy import create_engine, make_url, text
 
 from adapters.amqp.topology import TopologySettings, declare, plan
 
@@ -44,10 +45,22 @@ def amqp_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
+def postgres_url() -> Iterator[str]:
+    """A database of this test session's own, so that runs side by side (a developer's, CI's) never meet."""
     url = os.environ.get("HMC_TEST_DB_URL", DEFAULT_DB_URL)
     start = 'pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start'
-    return _require("PostgreSQL", url, 5432, start)
+    _require("PostgreSQL", url, 5432, start)
+    server = make_url(url)
+    name = f"hmc_test_{uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @dataclass

@@ -1,0 +1,71 @@
+"""Business rules that span fields, checked after the schema and the identifier rules.
+
+Each rule returns the field it is about as a model path ("lines[2].amount"); the dialect turns it into
+the element path of the document it came in.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+from broker.model import messages as m
+from broker.model.codes import AddressKind
+
+
+@dataclass(frozen=True)
+class Breach:
+    rule: str
+    field: str  # model path, e.g. "delivery.buffer_store_id" or "lines[2].amount"
+    message: str
+
+
+def check(message: m.Message) -> list[Breach]:
+    return [breach for rule in _RULES for breach in rule(message)]
+
+
+def _addresses(message: m.Message) -> Iterator[Breach]:
+    for attr in ("delivery", "address"):
+        address = getattr(message, attr, None)
+        if isinstance(address, m.Address) and address.kind is AddressKind.BUFFER_STORE and not address.buffer_store_id:
+            yield Breach("address.buffer-store-id", f"{attr}.buffer_store_id", "a buffer-store address names the store")
+
+
+def _patient_delivery(message: m.Message) -> Iterator[Breach]:
+    if (
+        isinstance(message, m.CustomerOrder)
+        and message.delivery.kind is AddressKind.PATIENT_RESIDENCE
+        and message.patient is None
+    ):
+        yield Breach("order.patient", "patient", "a delivery to the patient's residence names the patient")
+
+
+def _line_numbers(message: m.Message) -> Iterator[Breach]:
+    for attr in ("lines", "devices"):
+        lines = getattr(message, attr, None) or []
+        counts = Counter(getattr(line, "line_number", None) for line in lines)
+        for i, line in enumerate(lines, start=1):
+            number = getattr(line, "line_number", None)
+            if number is not None and counts[number] > 1:
+                yield Breach("lines.duplicate-number", f"{attr}[{i}].line_number", f"line number {number} is repeated")
+
+
+def _invoice_sums(message: m.Message) -> Iterator[Breach]:
+    if not isinstance(message, m.InvoiceData):
+        return
+    for i, line in enumerate(message.lines, start=1):
+        if line.amount != (line.unit_price * line.quantity).quantize(Decimal("0.01")):
+            yield Breach("invoice.line-amount", f"lines[{i}].amount", "amount is not quantity times unit price")
+    total = sum((line.amount for line in message.lines), Decimal("0.00"))
+    if message.total_amount != total:
+        yield Breach("invoice.total", "total_amount", f"total is not the sum of the lines ({total})")
+
+
+_RULES: tuple[Callable[[m.Message], Iterator[Breach]], ...] = (
+    _addresses,
+    _patient_delivery,
+    _line_numbers,
+    _invoice_sums,
+)
