@@ -46,9 +46,15 @@ def declare_topology(settings: Settings) -> None:
 class Taken:
     delivery: Delivery
     message: KombuMessage
+    lost: tuple[type[BaseException], ...]  # the transport's connection and channel errors
 
     def ack(self) -> None:
-        self.message.ack()
+        try:
+            self.message.ack()
+        except self.lost as e:
+            # The connection went away after the commit: RabbitMQ redelivers the message, and the store
+            # recognises its id and sends nothing again.
+            log.warning("ack lost with the connection; the message will be redelivered", extra={"error": str(e)})
 
 
 def to_delivery(side: Side, body: bytes, message: KombuMessage) -> Delivery:
@@ -119,7 +125,8 @@ class AmqpTransport:
         def take(_body: Any, message: KombuMessage) -> None:
             # message.body is the raw payload: the XML is never decoded by kombu's serializers.
             body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
-            self._buffer.append(Taken(to_delivery(side, body, message), message))
+            lost = (*self.consume_connection.connection_errors, *self.consume_connection.channel_errors)
+            self._buffer.append(Taken(to_delivery(side, body, message), message, lost))
 
         return take
 
