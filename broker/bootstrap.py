@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy.orm import Session, sessionmaker
 
+from broker.catalog import Catalog
 from broker.config import Settings
 from broker.runtime import Worker
 from broker.store.db import make_engine, sessions, upgrade
@@ -16,7 +19,13 @@ def store(settings: Settings, *, migrate: bool = True) -> sessionmaker[Session]:
     return sessions(engine)
 
 
+def catalog(settings: Settings) -> Catalog | None:
+    from adapters.catalog_file import load_catalog
+
+    return load_catalog(Path(settings.catalog)) if settings.catalog else None
+
+
 def worker(settings: Settings) -> Worker:
     from adapters.amqp.transport import AmqpTransport  # the edge is chosen here, not in the core
 
-    return Worker(settings, AmqpTransport(settings), store(settings))
+    return Worker(settings, AmqpTransport(settings), store(settings), catalog=catalog(settings))

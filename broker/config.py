@@ -51,6 +51,7 @@ class Settings:
     max_xml_depth: int = XmlLimits.max_depth
     reserve_patterns: tuple[Pattern[str], ...] = field(default=identifiers.DEFAULT_RESERVE_PATTERNS)
     customers: tuple[Customer, ...] = ()
+    catalog: str | None = None  # an article catalog (CSV or JSON); orders for other articles are refused
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -131,4 +132,5 @@ _ENV: dict[str, Any] = {
     "publish_attempts": int,
     "max_message_bytes": int,
     "max_xml_depth": int,
+    "catalog": str,
 }

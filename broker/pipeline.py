@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from adapters.dialects.dialect import DIALECTS, Parsed, ReadPolicy, XmlDialect, read
 from adapters.dialects.spec import Dialect
 from broker import order_view
+from broker.catalog import Catalog
 from broker.config import Settings
 from broker.envelope import Delivery, Exchange, Outgoing, Side
 from broker.model import messages as m
@@ -51,9 +52,10 @@ class Item:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
         self.settings = settings
         self.policy = ReadPolicy(limits=settings.xml_limits, reserve_patterns=settings.reserve_patterns)
+        self.catalog = catalog
 
     # ---------------------------------------------------------------- batch
 
@@ -136,6 +138,10 @@ class Pipeline:
             problems.append(_problem("message.wrong-direction", f"{type(message).__name__} is not sent by {d.side}"))
         if d.side is Side.CUSTOMER:
             problems += self._authorise(d, header)
+            if self.catalog is not None and parsed.dialect is not None:
+                for breach in self.catalog.check(message):
+                    path = parsed.dialect.binding.element_path(type(message), breach.field)
+                    problems.append(m.Problem(rule=breach.rule, message=breach.message, path=path))
         return problems
 
     def _authorise(self, d: Delivery, header: m.Header) -> list[m.Problem]:

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from broker.catalog import Catalog
 from broker.config import Settings
 from broker.envelope import Delivery, Exchange, Outgoing
 from broker.pipeline import Pipeline
@@ -78,11 +79,12 @@ class Worker:
         transport: Transport,
         session_factory: sessionmaker[Session],
         stop: threading.Event | None = None,
+        catalog: Catalog | None = None,
     ) -> None:
         self.settings = settings
         self.transport = transport
         self.sessions = session_factory
-        self.pipeline = Pipeline(settings)
+        self.pipeline = Pipeline(settings, catalog)
         self.stop = stop or threading.Event()
         self.counters = Counters()
         self._last_relay = 0.0

@@ -217,3 +217,48 @@ def test_an_answer_for_an_unknown_order_is_kept_reported_and_routed(factory) -> 
     assert row.status == "forwarded"
     assert ("correlate", "unknown-order") in {(e.stage, e.outcome) for e in rows(factory, EventRow)}
     assert len(rows(factory, OutboxRow)) == 1
+
+
+def test_orders_for_unknown_or_withdrawn_articles_are_refused(tmp_path: Path) -> None:
+    from adapters.catalog_file import DEMO_CATALOG, load_catalog
+
+    catalog = load_catalog(DEMO_CATALOG)
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.sqlite'}")
+    upgrade(engine)
+    factory = sessions(engine)
+    good = delivery(FIXTURES / "customer/valid/CustomerOrder-patient-urgent.xml", Side.CUSTOMER)
+    first_article = read(good.body).message.lines[0].article_number  # type: ignore[union-attr]
+    unknown = dataclasses.replace(
+        good,
+        body=good.body.replace(first_article.encode(), b"999999", 1).replace(
+            good.message_id.encode(), b"6a0c7d9e-1111-4c2b-8d3e-000000000001"
+        ),
+        message_id=None,
+    )
+    withdrawn = dataclasses.replace(
+        good,
+        body=good.body.replace(first_article.encode(), b"120606-OLD", 1).replace(
+            good.message_id.encode(), b"6a0c7d9e-1111-4c2b-8d3e-000000000002"
+        ),
+        message_id=None,
+    )
+    with UnitOfWork(factory) as uow:
+        Pipeline(SETTINGS, catalog).handle([good, unknown, withdrawn], uow)
+        uow.commit()
+    by_id = {r.message_id: r for r in rows(factory, MessageRow)}
+    assert by_id[good.message_id].status == "forwarded"
+    assert "catalog.unknown-article at /CustomerOrder/Lines/Line[1]/ArticleNumber" in (
+        by_id["6a0c7d9e-1111-4c2b-8d3e-000000000001"].last_error or ""
+    )
+    assert "catalog.withdrawn-article" in (by_id["6a0c7d9e-1111-4c2b-8d3e-000000000002"].last_error or "")
+
+
+def test_a_bad_catalog_row_is_refused_with_its_row_number(tmp_path: Path) -> None:
+    from adapters.catalog_file import DEMO_CATALOG, CatalogError, load_catalog
+
+    lines = DEMO_CATALOG.read_text(encoding="utf-8").splitlines()
+    lines[3] = lines[3].replace("7350000001013", "7350000001014")  # a wrong GS1 check digit
+    bad = tmp_path / "catalog.csv"
+    bad.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(CatalogError, match=r"row 4: gln\.check-digit"):
+        load_catalog(bad)
