@@ -1,0 +1,42 @@
+"""Every Prometheus metric of the broker, defined in one place (compose/ alerts and dashboards use these).
+
+Names follow Prometheus conventions: hmc_ prefix, _total for counters, base units (seconds).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+MESSAGES = Counter(
+    "hmc_messages_total",
+    "Messages processed, by direction (inbound: from customers, outbound: from SESAM2), type and outcome",
+    ["direction", "type", "outcome"],
+)
+PROCESSING_SECONDS = Histogram(
+    "hmc_processing_seconds",
+    "Time from taking a batch to acknowledging it, per message",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+BATCH_SIZE = Histogram("hmc_batch_messages", "Messages per batch", buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500))
+PUBLISHED = Counter("hmc_published_total", "Messages published with a confirm, by exchange", ["exchange"])
+PUBLISH_FAILURES = Counter("hmc_publish_failures_total", "Publishes nacked, unroutable or unconfirmed", ["reason"])
+OUTBOX_BACKLOG = Gauge("hmc_outbox_backlog", "Outbox rows waiting to be published")
+PARKED = Gauge("hmc_parked_messages", "Messages parked for replay (publish attempts exhausted or unroutable)")
+REJECTED_LAST_HOUR = Gauge("hmc_rejected_messages_last_hour", "Messages rejected in the last hour")
+QUEUE_DEPTH = Gauge("hmc_queue_messages", "Messages waiting in a queue", ["queue"])
+QUEUE_CONSUMERS = Gauge("hmc_queue_consumers", "Consumers attached to a queue", ["queue"])
+OLDEST_AGE = Gauge(
+    "hmc_oldest_message_age_seconds", "Age of the oldest message not yet consumed from a queue", ["queue"]
+)
+PARTNER_UP = Gauge(
+    "hmc_partner_available", "1 while the partner consumes its queue (SESAM2 or a customer system), else 0", ["partner"]
+)
+OUTAGE_SECONDS = Gauge(
+    "hmc_partner_outage_seconds", "How long the partner has not been consuming, 0 when up", ["partner"]
+)
+RESERVE_ROUTINE = Gauge(
+    "hmc_reserve_routine_active",
+    "1 when the partner has been unavailable past the reserve-routine threshold (4 h: paper routine)",
+    ["partner"],
+)
+REPLAYS = Counter("hmc_replays_total", "Messages replayed by operators, by outcome", ["outcome"])
