@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -113,9 +114,17 @@ def run() -> None:
     import signal
 
     from broker.bootstrap import worker
+    from broker.observability.http import serve
+    from broker.observability.logs import configure as configure_logs
 
     settings = Settings.from_env()
+    configure_logs(settings.log_level, settings.log_format)  # type: ignore[arg-type]
     w = worker(settings)
+    if settings.http_port:
+        try:
+            serve(settings.http_port, w.readiness)
+        except OSError as e:  # a second worker on one host needs its own HMC_HTTP_PORT; keep working meanwhile
+            logging.getLogger("broker.cli").error("no /metrics endpoint: port %s: %s", settings.http_port, e)
 
     def _stop(signum: int, _frame: object) -> None:
         w.stop.set()

@@ -52,6 +52,9 @@ class Settings:
     reserve_patterns: tuple[Pattern[str], ...] = field(default=identifiers.DEFAULT_RESERVE_PATTERNS)
     customers: tuple[Customer, ...] = ()
     catalog: str | None = None  # an article catalog (CSV or JSON); orders for other articles are refused
+    log_level: str = "INFO"
+    log_format: str = "auto"  # json, console, or auto (console on a terminal, JSON otherwise)
+    http_port: int = 8080  # /metrics, /healthz, /readyz; 0 turns the endpoint off
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -94,6 +97,8 @@ class Settings:
             raise ValueError(f"HMC_QUEUE_TYPE must be classic or quorum, not {self.queue_type!r}")
         if self.partitions < 1 or self.batch_size < 1 or self.workers < 1:
             raise ValueError("HMC_PARTITIONS, HMC_BATCH_SIZE and HMC_WORKERS must be at least 1")
+        if self.log_format not in ("json", "console", "auto"):
+            raise ValueError(f"HMC_LOG_FORMAT must be json, console or auto, not {self.log_format!r}")
         if not 0 <= self.worker_index < self.workers:
             raise ValueError(f"HMC_WORKER_INDEX must be from 0 to {self.workers - 1}")
         for customer in self.customers:
@@ -133,4 +138,7 @@ _ENV: dict[str, Any] = {
     "max_message_bytes": int,
     "max_xml_depth": int,
     "catalog": str,
+    "log_level": str,
+    "log_format": str,
+    "http_port": int,
 }

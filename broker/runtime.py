@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Protocol
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -26,6 +26,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from broker.catalog import Catalog
 from broker.config import Settings
 from broker.envelope import Delivery, Exchange, Outgoing
+from broker.observability import metrics
 from broker.pipeline import Pipeline
 from broker.store.tables import MessageRow, OutboxRow
 from broker.store.unit_of_work import UnitOfWork, now
@@ -55,6 +56,8 @@ class Transport(Protocol):
     def publish(self, batch: Sequence[Outgoing]) -> Sequence[PublishOutcome]: ...
 
     def stop_consuming(self) -> None: ...
+
+    def connected(self) -> bool: ...
 
     def close(self) -> None: ...
 
@@ -103,21 +106,41 @@ class Worker:
         self.relay()
         self.transport.close()
 
+    def readiness(self) -> dict[str, bool]:
+        """What /readyz reports: can this worker reach RabbitMQ and its store right now?"""
+        try:
+            with self.sessions() as session:
+                session.execute(select(1))
+            store_ok = True
+        except (OperationalError, DBAPIError):
+            store_ok = False
+        return {"amqp": self.transport.connected(), "store": store_ok}
+
     # ---------------------------------------------------------------- one batch
 
     def process(self, batch: Sequence[Received]) -> None:
+        started = time.perf_counter()
         deliveries = [r.delivery for r in batch]
         written: list[tuple[int, Outgoing]] = []
+        stored: list[tuple[str, str, str]] = []
         for attempt in self._db_retrying():
             with attempt, UnitOfWork(self.sessions, self.relay_grace_s) as uow:
                 self.pipeline.handle(deliveries, uow)
                 uow.commit()
                 written = [(row.id, _outgoing(row)) for row in uow.outbox]
+                stored = [(m.direction, m.message_type or "unknown", m.status) for m in uow.messages]
         self._publish(written)
         for received in batch:  # only now: every message's state is committed
             received.ack()
         self.counters.batches += 1
         self.counters.messages += len(batch)
+        elapsed = time.perf_counter() - started
+        metrics.BATCH_SIZE.observe(len(batch))
+        for direction, message_type, status in stored:
+            metrics.MESSAGES.labels(direction, message_type, status).inc()
+            metrics.PROCESSING_SECONDS.observe(elapsed)
+        if len(stored) < len(batch):
+            metrics.MESSAGES.labels("any", "any", "duplicate").inc(len(batch) - len(stored))
 
     def _db_retrying(self) -> Retrying:
         return Retrying(
@@ -135,6 +158,7 @@ class Worker:
     def relay(self) -> None:
         """Publish outbox rows that are due: left by a crash, or failed before and now retried."""
         self._last_relay = time.monotonic()
+        self._gauges()
         try:
             for attempt in Retrying(retry=retry_if_exception(_transient), stop=stop_after_attempt(3), reraise=True):
                 with attempt, UnitOfWork(self.sessions) as uow:
@@ -144,6 +168,22 @@ class Worker:
                     uow.commit()
         except (OperationalError, DBAPIError):
             log.warning("outbox relay skipped: database unavailable")
+
+    def _gauges(self) -> None:
+        """The store's view for operations: backlog, parked, recent rejections (cheap indexed counts)."""
+        try:
+            with self.sessions() as session:
+                backlog = session.scalar(select(func.count()).where(OutboxRow.status == "pending"))
+                parked = session.scalar(select(func.count()).where(MessageRow.status == "parked"))
+                hour_ago = now() - timedelta(hours=1)
+                rejected = session.scalar(
+                    select(func.count()).where(MessageRow.status == "rejected", MessageRow.received_at >= hour_ago)
+                )
+        except (OperationalError, DBAPIError):
+            return
+        metrics.OUTBOX_BACKLOG.set(backlog or 0)
+        metrics.PARKED.set(parked or 0)
+        metrics.REJECTED_LAST_HOUR.set(rejected or 0)
 
     def _publish(self, written: list[tuple[int, Outgoing]], uow: UnitOfWork | None = None) -> None:
         if not written:
@@ -157,6 +197,11 @@ class Worker:
         ]
         self.counters.published += len(sent)
         self.counters.publish_failures += len(failed)
+        for (_, out), result in zip(written, results, strict=True):
+            if result.ok:
+                metrics.PUBLISHED.labels(out.exchange.value or "direct").inc()
+            else:
+                metrics.PUBLISH_FAILURES.labels((result.error or "failed").split(":")[0]).inc()
         if uow is not None:
             self._record(uow.session, sent, failed)
             return

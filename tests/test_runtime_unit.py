@@ -53,6 +53,9 @@ class FakeTransport:
 
     def stop_consuming(self) -> None: ...
 
+    def connected(self) -> bool:
+        return True
+
     def close(self) -> None: ...
 
 

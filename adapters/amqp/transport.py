@@ -163,6 +163,9 @@ class AmqpTransport:
             self.consume_connection.close()  # it is gone either way
         self.consume_connection = Connection(self.settings.amqp_url, heartbeat=30)
 
+    def connected(self) -> bool:
+        return bool(self._consuming and self.consume_connection.connected)
+
     def stop_consuming(self) -> None:
         for consumer in self._consumers:
             with contextlib.suppress(*self.consume_connection.connection_errors):

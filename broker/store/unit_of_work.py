@@ -24,6 +24,7 @@ class UnitOfWork:
         # it only after this grace, when that publish has failed or its worker died.
         self._grace = timedelta(seconds=relay_grace_s)
         self.outbox: list[OutboxRow] = []  # rows written in this unit, to publish right after commit
+        self.messages: list[MessageRow] = []  # messages stored in this unit, for metrics and logs after commit
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
@@ -53,6 +54,7 @@ class UnitOfWork:
         stamp = now()
         row = MessageRow(received_at=stamp, updated_at=stamp, attempts=1, **values)
         self.session.add(row)
+        self.messages.append(row)
         self.session.flush()  # the id links events and outbox rows
         return row
 

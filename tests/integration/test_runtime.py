@@ -293,6 +293,7 @@ def _start_process(settings: Settings) -> subprocess.Popen[bytes]:
             f"{c.number}:{c.name}:{c.amqp_user or ''}:{'invoice' if c.invoice else ''}" for c in CUSTOMERS
         ),
         "HMC_BATCH_SIZE": "50",
+        "HMC_HTTP_PORT": "0",
     }
     return subprocess.Popen([sys.executable, "-m", "broker.cli", "run"], env=env, stderr=subprocess.PIPE)
 
@@ -353,3 +354,32 @@ def test_connections_closed_by_the_server_lose_nothing(settings: Settings, runni
     assert len(set(ids)) == total, f"{total - len(set(ids))} lost"
     repeats = len(ids) - len(set(ids))  # a confirm lost with the connection: republished under the same id
     assert repeats <= settings.batch_size, repeats
+
+
+def test_health_and_readiness_endpoints(settings: Settings, running: Running) -> None:
+    import json
+    import socket
+    import urllib.error
+    import urllib.request
+
+    from broker.observability.http import serve
+
+    worker = running.start(settings)
+    wait_for(lambda: worker.transport.connected())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = serve(port, worker.readiness, host="127.0.0.1")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert json.load(urllib.request.urlopen(f"{base}/healthz"))["status"] == "alive"
+        ready = json.load(urllib.request.urlopen(f"{base}/readyz"))
+        assert ready == {"status": "ready", "checks": {"amqp": True, "store": True}}
+        metrics = urllib.request.urlopen(f"{base}/metrics").read().decode()
+        assert "hmc_outbox_backlog" in metrics
+        worker.transport.stop_consuming()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/readyz")
+        assert refused.value.code == 503
+    finally:
+        server.shutdown()
