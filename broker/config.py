@@ -14,6 +14,7 @@ from re import Pattern
 from typing import Any, Literal
 
 from broker.model.types import IdKind
+from broker.observability.watch import Thresholds
 from broker.validation import identifiers
 from broker.validation.safe_xml import XmlLimits
 
@@ -55,6 +56,10 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "auto"  # json, console, or auto (console on a terminal, JSON otherwise)
     http_port: int = 8080  # /metrics, /healthz, /readyz; 0 turns the endpoint off
+    watch_interval_s: float = 15.0  # how often a worker looks at the partners' queues
+    stale_after_s: float = 300.0  # a partner whose oldest waiting message is older counts as down
+    outage_warn_s: float = 900.0
+    reserve_routine_s: float = 4 * 3600.0  # the region's reserve routine: paper after 4 hours
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -106,6 +111,10 @@ class Settings:
         return self
 
     @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(self.stale_after_s, self.outage_warn_s, self.reserve_routine_s)
+
+    @property
     def xml_limits(self) -> XmlLimits:
         return XmlLimits(max_bytes=self.max_message_bytes, max_depth=self.max_xml_depth)
 
@@ -141,4 +150,8 @@ _ENV: dict[str, Any] = {
     "log_level": str,
     "log_format": str,
     "http_port": int,
+    "watch_interval_s": float,
+    "stale_after_s": float,
+    "outage_warn_s": float,
+    "reserve_routine_s": float,
 }

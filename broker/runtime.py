@@ -10,9 +10,11 @@ Faults:
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, timedelta
@@ -27,6 +29,7 @@ from broker.catalog import Catalog
 from broker.config import Settings
 from broker.envelope import Delivery, Exchange, Outgoing
 from broker.observability import metrics
+from broker.observability.watch import QueueState, Transition, Watch
 from broker.pipeline import Pipeline
 from broker.store.tables import MessageRow, OutboxRow
 from broker.store.unit_of_work import UnitOfWork, now
@@ -58,6 +61,10 @@ class Transport(Protocol):
     def stop_consuming(self) -> None: ...
 
     def connected(self) -> bool: ...
+
+    def partner_queues(self) -> dict[str, str]: ...
+
+    def queue_counts(self, queues: list[str]) -> dict[str, tuple[int, int] | None]: ...
 
     def close(self) -> None: ...
 
@@ -91,6 +98,8 @@ class Worker:
         self.stop = stop or threading.Event()
         self.counters = Counters()
         self._last_relay = 0.0
+        self._last_watch = 0.0
+        self.watch = Watch(settings.thresholds, clock=time.time)
         self.relay_grace_s = settings.confirm_timeout_s * 2 + 5
 
     def run(self, *, until: Callable[[], bool] | None = None) -> None:
@@ -102,6 +111,8 @@ class Worker:
                 self.process(batch)
             if time.monotonic() - self._last_relay >= 1.0:
                 self.relay()
+            if time.monotonic() - self._last_watch >= self.settings.watch_interval_s:
+                self.look_at_partners()
         self.transport.stop_consuming()
         self.relay()
         self.transport.close()
@@ -168,6 +179,41 @@ class Worker:
                     uow.commit()
         except (OperationalError, DBAPIError):
             log.warning("outbox relay skipped: database unavailable")
+
+    def look_at_partners(self) -> list[Transition]:
+        """Is each partner consuming? Changes of level go to the log, the metrics and hmc.events."""
+        self._last_watch = time.monotonic()
+        partners = self.transport.partner_queues()
+        counts = self.transport.queue_counts(list(partners.values()))
+        transitions = []
+        for partner, queue in partners.items():
+            found = counts.get(queue)
+            if found is None:
+                continue
+            messages, consumers = found
+            age = self._oldest_age(partner, messages) if messages else 0.0
+            transition = self.watch.observe(partner, queue, QueueState(messages, consumers, age))
+            if transition is not None:
+                transitions.append(transition)
+        if transitions and self.settings.worker_index == 0:  # one worker speaks for all on hmc.events
+            self.transport.publish([_outage_event(t) for t in transitions])
+        return transitions
+
+    def _oldest_age(self, partner: str, waiting: int) -> float:
+        """When the queue holds `waiting` messages that the broker sent, the oldest is the waiting-th newest."""
+        exchange = Exchange.SESAM2_OUT if partner == "sesam2" else Exchange.CUSTOMER_OUT
+        query = select(OutboxRow.sent_at).where(OutboxRow.exchange == exchange.value, OutboxRow.status == "sent")
+        if partner != "sesam2":
+            query = query.where(OutboxRow.routing_key.like(partner.removeprefix("customer-") + ".%"))
+        query = query.order_by(OutboxRow.sent_at.desc()).offset(waiting - 1).limit(1)
+        try:
+            with self.sessions() as session:
+                sent_at = session.scalar(query)
+        except (OperationalError, DBAPIError):
+            return 0.0
+        if sent_at is None:
+            return 0.0
+        return max(0.0, (now() - sent_at.replace(tzinfo=sent_at.tzinfo or UTC)).total_seconds())
 
     def _gauges(self) -> None:
         """The store's view for operations: backlog, parked, recent rejections (cheap indexed counts)."""
@@ -237,6 +283,20 @@ class Worker:
                 log.error("outbox row parked", extra={"message_id": row.message_id, "error": error})
             else:
                 row.next_attempt_at = stamp + timedelta(seconds=min(2**row.attempts, 300))
+
+
+def _outage_event(t: Transition) -> Outgoing:
+    body = json.dumps(
+        {"partner": t.partner, "level": t.level.value, "previous": t.previous.value, "outage_s": round(t.outage_s)}
+    ).encode()
+    return Outgoing(
+        exchange=Exchange.EVENTS,
+        routing_key=f"outage.{t.level.value}",
+        body=body,
+        message_id=str(uuid.uuid4()),
+        message_type="PartnerOutage",
+        content_type="application/json",
+    )
 
 
 def _outgoing(row: OutboxRow) -> Outgoing:

@@ -56,6 +56,12 @@ class FakeTransport:
     def connected(self) -> bool:
         return True
 
+    def partner_queues(self) -> dict[str, str]:
+        return {}
+
+    def queue_counts(self, queues: list[str]) -> dict[str, tuple[int, int] | None]:
+        return {}
+
     def close(self) -> None: ...
 
 

@@ -20,6 +20,7 @@ from kombu.message import Message as KombuMessage
 from kombu.messaging import Consumer
 
 from adapters.amqp.publisher import ConfirmingPublisher, PublishResult
+from adapters.amqp.stats import queue_counts
 from adapters.amqp.topology import SIDES, Names, TopologySettings, broker_queues, declare
 from broker.config import Settings
 from broker.envelope import Delivery, Outgoing, Side
@@ -162,6 +163,20 @@ class AmqpTransport:
         with contextlib.suppress(*self.consume_connection.connection_errors, OSError):
             self.consume_connection.close()  # it is gone either way
         self.consume_connection = Connection(self.settings.amqp_url, heartbeat=30)
+
+    def partner_queues(self) -> dict[str, str]:
+        """The queue each partner consumes: SESAM2's, and each customer system's."""
+        queues = {"sesam2": self.names.sesam2_queue}
+        queues.update({f"customer-{n}": self.names.customer_queue(n) for n in self.topology.customers})
+        return queues
+
+    def queue_counts(self, queues: list[str]) -> dict[str, tuple[int, int] | None]:
+        try:
+            with Connection(self.settings.amqp_url) as conn:
+                return queue_counts(conn, queues)
+        except (*self.consume_connection.connection_errors, OSError) as e:
+            log.warning("queue statistics unavailable", extra={"error": str(e)})
+            return {}
 
     def connected(self) -> bool:
         return bool(self._consuming and self.consume_connection.connected)

@@ -383,3 +383,55 @@ def test_health_and_readiness_endpoints(settings: Settings, running: Running) ->
         assert refused.value.code == 503
     finally:
         server.shutdown()
+
+
+def test_a_sesam2_outage_warns_raises_the_reserve_flag_then_drains_in_order(
+    settings: Settings, running: Running, amqp_url: str
+) -> None:
+    import json
+
+    from broker.observability import metrics
+    from broker.observability.watch import Level
+
+    settings = dataclasses.replace(
+        settings, watch_interval_s=0.1, stale_after_s=60, outage_warn_s=1.0, reserve_routine_s=2.0
+    )
+    names = Names(settings.prefix)
+    worker = running.start(settings)
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    ch = connection.channel()
+    ch.confirm_delivery()
+    events = ch.queue_declare("", exclusive=True).method.queue
+    ch.queue_bind(events, names.exchange(Exchange.EVENTS), "outage.#")
+    received: list[str] = []
+
+    def sesam2(_ch, method, _props, body) -> None:  # type: ignore[no-untyped-def]
+        received.append(read(body).message.order_id)  # type: ignore[union-attr]
+        _ch.basic_ack(method.delivery_tag)
+
+    def pump(seconds: float) -> None:
+        connection.process_data_events(time_limit=seconds)
+
+    tag = ch.basic_consume(names.sesam2_queue, sesam2)
+    wait_for(lambda: (pump(0.05), worker.watch.level("sesam2") is Level.UP)[1])
+    ch.basic_cancel(tag)  # SESAM2 goes away; customers keep ordering
+    base = read((FIXTURES / "customer/valid/CustomerOrder-patient-urgent.xml").read_bytes()).message
+    assert isinstance(base, m.CustomerOrder)
+    key = f"{base.header.customer_number}.CustomerOrder"
+    for seq in range(5):
+        publish(ch, names.exchange(Exchange.CUSTOMER_IN), key, _order(seq, 1, base))
+    wait_for(lambda: worker.watch.level("sesam2") is Level.RESERVE_ROUTINE, timeout=15)
+    assert metrics.RESERVE_ROUTINE.labels("sesam2")._value.get() == 1
+    assert metrics.OUTAGE_SECONDS.labels("sesam2")._value.get() >= 2.0
+    assert received == [], "nothing reaches SESAM2 while it is away"
+    ch.basic_consume(names.sesam2_queue, sesam2)  # SESAM2 is back
+    wait_for(lambda: (pump(0.05), len(received) == 5 and worker.watch.level("sesam2") is Level.UP)[1], timeout=15)
+    assert received == [f"ORD-001-{seq:02d}" for seq in range(5)], "the backlog drains in order"
+    assert metrics.RESERVE_ROUTINE.labels("sesam2")._value.get() == 0
+    levels = []
+    while (got := ch.basic_get(events, auto_ack=True))[0] is not None:
+        event = json.loads(got[2])
+        if event["partner"] == "sesam2":
+            levels.append(event["level"])
+    assert levels == ["down", "warning", "reserve-routine", "up"]
+    connection.close()
