@@ -56,6 +56,7 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "auto"  # json, console, or auto (console on a terminal, JSON otherwise)
     http_port: int = 8080  # /metrics, /healthz, /readyz; 0 turns the endpoint off
+    wire_tap: bool = True  # one monitoring event per message on hmc.events
     watch_interval_s: float = 15.0  # how often a worker looks at the partners' queues
     stale_after_s: float = 300.0  # a partner whose oldest waiting message is older counts as down
     outage_warn_s: float = 900.0
@@ -150,6 +151,7 @@ _ENV: dict[str, Any] = {
     "log_level": str,
     "log_format": str,
     "http_port": int,
+    "wire_tap": lambda v: v.strip().lower() in ("1", "true", "yes", "on"),
     "watch_interval_s": float,
     "stale_after_s": float,
     "outage_warn_s": float,

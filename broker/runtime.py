@@ -31,8 +31,9 @@ from broker.envelope import Delivery, Exchange, Outgoing
 from broker.observability import metrics
 from broker.observability.watch import QueueState, Transition, Watch
 from broker.pipeline import Pipeline
-from broker.store.tables import MessageRow, OutboxRow
+from broker.store.tables import EventRow, MessageRow, OutboxRow
 from broker.store.unit_of_work import UnitOfWork, now
+from broker.translation import derived_id
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,8 @@ class Worker:
                 uow.commit()
                 written = [(row.id, _outgoing(row)) for row in uow.outbox]
                 stored = [(m.direction, m.message_type or "unknown", m.status) for m in uow.messages]
-        self._publish(written)
+                taps = _wire_tap(uow) if self.settings.wire_tap else []
+        self._publish(written, taps=taps)
         for received in batch:  # only now: every message's state is committed
             received.ack()
         self.counters.batches += 1
@@ -231,10 +233,13 @@ class Worker:
         metrics.PARKED.set(parked or 0)
         metrics.REJECTED_LAST_HOUR.set(rejected or 0)
 
-    def _publish(self, written: list[tuple[int, Outgoing]], uow: UnitOfWork | None = None) -> None:
-        if not written:
+    def _publish(
+        self, written: list[tuple[int, Outgoing]], uow: UnitOfWork | None = None, taps: Sequence[Outgoing] = ()
+    ) -> None:
+        """Publish outbox rows (and wire-tap events, best effort, in the same confirm window); record the outcome."""
+        if not written and not taps:
             return
-        results = self.transport.publish([out for _, out in written])
+        results = self.transport.publish([out for _, out in written] + list(taps))[: len(written)]
         sent = [row_id for (row_id, _), result in zip(written, results, strict=True) if result.ok]
         failed = [
             (row_id, result.error or "failed")
@@ -283,6 +288,38 @@ class Worker:
                 log.error("outbox row parked", extra={"message_id": row.message_id, "error": error})
             else:
                 row.next_attempt_at = stamp + timedelta(seconds=min(2**row.attempts, 300))
+
+
+def _wire_tap(uow: UnitOfWork) -> list[Outgoing]:
+    """One monitoring event per message: ids, type, stages and timings; no payload, no patient data."""
+    steps: dict[int, list[EventRow]] = {}
+    for event in uow.events:
+        steps.setdefault(event.message_pk, []).append(event)
+    out = []
+    for message in uow.messages:
+        mine = steps.get(message.id, [])
+        last = mine[-1] if mine else None
+        body = {
+            "message_id": message.message_id,
+            "correlation_id": message.correlation_id,
+            "type": message.message_type,
+            "direction": message.direction,
+            "customer": message.customer_number,
+            "status": message.status,
+            "stages": [{"stage": e.stage, "outcome": e.outcome, "ms": e.duration_ms} for e in mine],
+        }
+        out.append(
+            Outgoing(
+                exchange=Exchange.EVENTS,
+                routing_key=f"{last.stage}.{last.outcome}" if last else f"store.{message.status}",
+                body=json.dumps(body).encode(),
+                message_id=derived_id(message.message_id, f"event/{message.id}"),
+                message_type="ProcessingEvent",
+                correlation_id=message.correlation_id,
+                content_type="application/json",
+            )
+        )
+    return out
 
 
 def _outage_event(t: Transition) -> Outgoing:

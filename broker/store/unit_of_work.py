@@ -25,6 +25,7 @@ class UnitOfWork:
         self._grace = timedelta(seconds=relay_grace_s)
         self.outbox: list[OutboxRow] = []  # rows written in this unit, to publish right after commit
         self.messages: list[MessageRow] = []  # messages stored in this unit, for metrics and logs after commit
+        self.events: list[EventRow] = []  # their processing steps, for the wire tap on hmc.events
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
@@ -67,9 +68,11 @@ class UnitOfWork:
     def event(
         self, row: MessageRow, stage: str, outcome: str, detail: str | None = None, duration_ms: float | None = None
     ) -> None:
-        self.session.add(
-            EventRow(message_pk=row.id, stage=stage, outcome=outcome, detail=detail, at=now(), duration_ms=duration_ms)
+        event = EventRow(
+            message_pk=row.id, stage=stage, outcome=outcome, detail=detail, at=now(), duration_ms=duration_ms
         )
+        self.session.add(event)
+        self.events.append(event)
 
     # ---------------------------------------------------------------- outbox
 

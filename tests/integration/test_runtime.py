@@ -7,6 +7,7 @@ they would read. Nothing here uses the broker's own AMQP code to check the broke
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -142,6 +143,9 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
 
 def test_every_inbound_type_reaches_sesam2_translated(settings: Settings, running: Running, pika_channel) -> None:  # type: ignore[no-untyped-def]
     names = Names(settings.prefix)
+    declare_topology(settings)
+    tap = pika_channel.queue_declare("", exclusive=True).method.queue
+    pika_channel.queue_bind(tap, names.exchange(Exchange.EVENTS), "*.*")
     running.start(settings)
     for path in INBOUND:
         body = path.read_bytes()
@@ -164,6 +168,16 @@ def test_every_inbound_type_reaches_sesam2_translated(settings: Settings, runnin
         assert props.delivery_mode == 2 and props.content_type == "application/xml"
         assert props.headers["x-schema-version"] == "1.0"
     assert nothing_more(pika_channel, names.sesam2_queue)
+    taken = take(pika_channel, tap, len(INBOUND) + 10, timeout=3)
+    events = [json.loads(body) for props, body in taken if props.type == "ProcessingEvent"]
+    assert sorted(e["type"] for e in events) == sent_types, "one wire-tap event per message"
+    assert {(e["status"], e["stages"][-1]["stage"]) for e in events} == {("forwarded", "translate")}
+    patients = {
+        read(p.read_bytes()).message.patient.patient_id
+        for p in INBOUND
+        if getattr(read(p.read_bytes()).message, "patient", None)
+    }  # type: ignore[union-attr]
+    assert patients and not any(pid in json.dumps(events) for pid in patients)
 
 
 def test_every_sesam2_message_reaches_the_right_customer_and_no_other(
