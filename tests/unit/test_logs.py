@@ -16,10 +16,10 @@ from broker.observability import logs
 def captured(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     stream = io.StringIO()
     monkeypatch.setattr("sys.stderr", stream)
+    saved = logging.getLogger().handlers[:]
     logs.configure("INFO", "json")
     yield stream
-    logging.getLogger().handlers.clear()
-    structlog.reset_defaults()
+    logging.getLogger().handlers[:] = saved  # the whole run's log check keeps its handlers
 
 
 def test_stdlib_and_structlog_lines_are_json_with_their_fields(captured: io.StringIO) -> None:

@@ -1,0 +1,36 @@
+"""Whole-run checks: every log line the broker writes during the tests goes through the production
+log configuration, and at the end none may hold a patient identifier in clear."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from broker.observability import logs
+
+FIXTURES = Path(__file__).parent / "fixtures"
+# Every patient identifier the fixtures carry (12-digit personnummer/samordningsnummer, reservnummer).
+_PATIENT_ELEMENTS = re.compile(rb"<(?:PatientId|PATNR)>([^<]+)</")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def logs_never_show_patient_ids(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    log_file = tmp_path_factory.mktemp("logs") / "broker.log"
+    logs.configure("DEBUG", "json")
+    handler = logging.getLogger().handlers[0]
+    file_handler = logging.FileHandler(log_file, encoding="utf-8")
+    file_handler.setFormatter(handler.formatter)
+    logging.getLogger().addHandler(file_handler)
+    yield
+    file_handler.close()
+    text = log_file.read_text(encoding="utf-8")
+    ids = {
+        m.group(1).decode().strip() for p in FIXTURES.rglob("*.xml") for m in _PATIENT_ELEMENTS.finditer(p.read_bytes())
+    }
+    digits = {re.sub(r"\D", "", i)[-10:] for i in ids if len(re.sub(r"\D", "", i)) >= 10}
+    leaked = sorted(d for d in digits if d in re.sub(r"[-+]", "", text))
+    assert not leaked, f"patient identifiers in clear in the test run's logs: {len(leaked)}"
