@@ -136,6 +136,46 @@ def run() -> None:
     typer.echo(f"stopped after {w.counters.messages} messages", err=True)
 
 
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False) -> None:
+    """Operations at a glance: last hour per type, backlog, parked, queues, SESAM2 and customer systems."""
+    import json
+
+    from adapters.amqp.transport import partner_queues, read_queue_counts
+    from broker.bootstrap import store
+    from broker.status import gather
+
+    settings = Settings.from_env()
+    report = gather(
+        settings, store(settings, migrate=False), partner_queues(settings), lambda q: read_queue_counts(settings, q)
+    )
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2, default=str))
+        return
+    console = Console()
+    types = Table(title="Last hour")
+    for column in ("direction", "type", "status", "count"):
+        types.add_column(column, justify="right" if column == "count" else "left")
+    for t in report.last_hour:
+        types.add_row(t.direction, t.message_type, t.status, str(t.count))
+    console.print(types)
+    console.print(" ".join(f"{k.replace('_', ' ')}: {v}" for k, v in report.backlog.items()))
+    partners = Table(title="Partners")
+    for column in ("partner", "queue", "waiting", "consumers", "oldest", "state", "outage"):
+        partners.add_column(column)
+    for p in report.partners:
+        partners.add_row(
+            p.partner,
+            p.queue,
+            "?" if p.messages is None else str(p.messages),
+            "?" if p.consumers is None else str(p.consumers),
+            f"{p.oldest_age_s:.0f} s",
+            p.level,
+            f"{p.outage_s / 3600:.1f} h" if p.outage_s else "-",
+        )
+    console.print(partners)
+
+
 def _safe_url(url: str) -> str:
     """A URL fit for a log line: the password is never shown."""
     from sqlalchemy.engine import make_url

@@ -31,6 +31,7 @@ from broker.envelope import Delivery, Exchange, Outgoing
 from broker.observability import metrics
 from broker.observability.watch import QueueState, Transition, Watch
 from broker.pipeline import Pipeline
+from broker.store.queries import oldest_waiting_age
 from broker.store.tables import EventRow, MessageRow, OutboxRow
 from broker.store.unit_of_work import UnitOfWork, now
 from broker.translation import derived_id
@@ -202,20 +203,11 @@ class Worker:
         return transitions
 
     def _oldest_age(self, partner: str, waiting: int) -> float:
-        """When the queue holds `waiting` messages that the broker sent, the oldest is the waiting-th newest."""
-        exchange = Exchange.SESAM2_OUT if partner == "sesam2" else Exchange.CUSTOMER_OUT
-        query = select(OutboxRow.sent_at).where(OutboxRow.exchange == exchange.value, OutboxRow.status == "sent")
-        if partner != "sesam2":
-            query = query.where(OutboxRow.routing_key.like(partner.removeprefix("customer-") + ".%"))
-        query = query.order_by(OutboxRow.sent_at.desc()).offset(waiting - 1).limit(1)
         try:
             with self.sessions() as session:
-                sent_at = session.scalar(query)
+                return oldest_waiting_age(session, partner, waiting)
         except (OperationalError, DBAPIError):
             return 0.0
-        if sent_at is None:
-            return 0.0
-        return max(0.0, (now() - sent_at.replace(tzinfo=sent_at.tzinfo or UTC)).total_seconds())
 
     def _gauges(self) -> None:
         """The store's view for operations: backlog, parked, recent rejections (cheap indexed counts)."""

@@ -38,6 +38,27 @@ def topology_settings(settings: Settings) -> TopologySettings:
     )
 
 
+def partner_queues(settings: Settings) -> dict[str, str]:
+    """The queue each partner consumes: SESAM2's, and each customer system's."""
+    names = Names(settings.prefix)
+    queues = {"sesam2": names.sesam2_queue}
+    queues.update({f"customer-{c.number}": names.customer_queue(c.number) for c in settings.customers})
+    return queues
+
+
+def read_queue_counts(settings: Settings, queues: list[str]) -> dict[str, tuple[int, int] | None]:
+    """(messages, consumers) per queue, or {} when RabbitMQ cannot be reached."""
+    connection = Connection(settings.amqp_url)
+    try:
+        connection.ensure_connection(max_retries=1)
+        return queue_counts(connection, queues)
+    except (*connection.connection_errors, OSError) as e:
+        log.warning("queue statistics unavailable", extra={"error": str(e)})
+        return {}
+    finally:
+        connection.release()
+
+
 def declare_topology(settings: Settings) -> None:
     with Connection(settings.amqp_url) as conn:
         declare(conn, topology_settings(settings))
@@ -165,18 +186,10 @@ class AmqpTransport:
         self.consume_connection = Connection(self.settings.amqp_url, heartbeat=30)
 
     def partner_queues(self) -> dict[str, str]:
-        """The queue each partner consumes: SESAM2's, and each customer system's."""
-        queues = {"sesam2": self.names.sesam2_queue}
-        queues.update({f"customer-{n}": self.names.customer_queue(n) for n in self.topology.customers})
-        return queues
+        return partner_queues(self.settings)
 
     def queue_counts(self, queues: list[str]) -> dict[str, tuple[int, int] | None]:
-        try:
-            with Connection(self.settings.amqp_url) as conn:
-                return queue_counts(conn, queues)
-        except (*self.consume_connection.connection_errors, OSError) as e:
-            log.warning("queue statistics unavailable", extra={"error": str(e)})
-            return {}
+        return read_queue_counts(self.settings, queues)
 
     def connected(self) -> bool:
         return bool(self._consuming and self.consume_connection.connected)

@@ -449,3 +449,36 @@ def test_a_sesam2_outage_warns_raises_the_reserve_flag_then_drains_in_order(
             levels.append(event["level"])
     assert levels == ["down", "warning", "reserve-routine", "up"]
     connection.close()
+
+
+def test_status_reports_flow_backlog_and_partners(settings: Settings, running: Running, pika_channel) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from broker.cli import app
+
+    names = Names(settings.prefix)
+    worker = running.start(settings)
+    body = (FIXTURES / "customer/valid/CustomerOrder-patient-urgent.xml").read_bytes()
+    order = read(body).message
+    assert order is not None
+    publish(pika_channel, names.exchange(Exchange.CUSTOMER_IN), f"{order.header.customer_number}.CustomerOrder", body)
+    wait_for(lambda: worker.counters.published >= 1)
+    env = {
+        "HMC_AMQP_URL": settings.amqp_url,
+        "HMC_DB_URL": settings.db_url,
+        "HMC_PREFIX": settings.prefix,
+        "HMC_CUSTOMERS": ",".join(c.number for c in CUSTOMERS),
+    }
+    result = CliRunner().invoke(app, ["status", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    ((status, count),) = [
+        (t["status"], t["count"]) for t in report["last_hour"] if t["message_type"] == "CustomerOrder"
+    ]
+    assert (status, count) == ("delivered", 1)
+    sesam2 = next(p for p in report["partners"] if p["partner"] == "sesam2")
+    assert (sesam2["messages"], sesam2["consumers"], sesam2["level"]) == (1, 0, "down")
+    assert sesam2["oldest_age_s"] >= 0
+    assert report["backlog"]["parked"] == 0
+    table = CliRunner().invoke(app, ["status"], env={**env, "COLUMNS": "160"})
+    assert table.exit_code == 0 and "sesam2" in table.output and "CustomerOrder" in table.output

@@ -1,0 +1,63 @@
+"""Read-only questions operations ask of the store (the worker's watch and `hmc-broker status`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from broker.envelope import Exchange
+from broker.store.tables import MessageRow, OutboxRow
+
+
+def oldest_waiting_age(session: Session, partner: str, waiting: int) -> float:
+    """Age of the oldest of `waiting` messages in a partner's queue: the broker sent them all, in order,
+    so the oldest is the waiting-th newest sent there (no management plugin needed)."""
+    if waiting <= 0:
+        return 0.0
+    exchange = Exchange.SESAM2_OUT if partner == "sesam2" else Exchange.CUSTOMER_OUT
+    query = select(OutboxRow.sent_at).where(OutboxRow.exchange == exchange.value, OutboxRow.status == "sent")
+    if partner != "sesam2":
+        query = query.where(OutboxRow.routing_key.like(partner.removeprefix("customer-") + ".%"))
+    sent_at = session.scalar(query.order_by(OutboxRow.sent_at.desc()).offset(waiting - 1).limit(1))
+    if sent_at is None:
+        return 0.0
+    return max(0.0, (datetime.now(UTC) - sent_at.replace(tzinfo=sent_at.tzinfo or UTC)).total_seconds())
+
+
+@dataclass(frozen=True)
+class TypeCount:
+    message_type: str
+    direction: str
+    status: str
+    count: int
+
+
+def last_hour(session: Session) -> list[TypeCount]:
+    since = datetime.now(UTC) - timedelta(hours=1)
+    rows = session.execute(
+        select(MessageRow.message_type, MessageRow.direction, MessageRow.status, func.count())
+        .where(MessageRow.received_at >= since)
+        .group_by(MessageRow.message_type, MessageRow.direction, MessageRow.status)
+        .order_by(MessageRow.direction, MessageRow.message_type)
+    )
+    return [TypeCount(t or "unknown", d, s, n) for t, d, s, n in rows]
+
+
+def backlog(session: Session) -> dict[str, int]:
+    def count(query: Select[Any]) -> int:
+        return int(session.scalar(query) or 0)
+
+    return {
+        "outbox_pending": count(select(func.count()).where(OutboxRow.status == "pending")),
+        "outbox_parked": count(select(func.count()).where(OutboxRow.status == "parked")),
+        "parked": count(select(func.count()).where(MessageRow.status == "parked")),
+        "rejected_last_hour": count(
+            select(func.count()).where(
+                MessageRow.status == "rejected", MessageRow.received_at >= datetime.now(UTC) - timedelta(hours=1)
+            )
+        ),
+    }
