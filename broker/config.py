@@ -34,6 +34,9 @@ class Customer:
 @dataclass(frozen=True)
 class Settings:
     amqp_url: str = "memory://"
+    amqp_ca_file: str | None = None  # with amqps://: the CA that signed RabbitMQ's certificate
+    amqp_cert_file: str | None = None  # a client certificate (e.g. a SITHS function certificate)
+    amqp_key_file: str | None = None
     db_url: str = "sqlite:///hmc-broker.sqlite"
     prefix: str = ""
     queue_type: QueueType = "classic"
@@ -134,6 +137,9 @@ def parse_customers(spec: str) -> tuple[Customer, ...]:
 
 _ENV: dict[str, Any] = {
     "amqp_url": str,
+    "amqp_ca_file": str,
+    "amqp_cert_file": str,
+    "amqp_key_file": str,
     "db_url": str,
     "prefix": str,
     "queue_type": str,

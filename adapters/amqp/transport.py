@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kombu.connection import Connection
 from kombu.message import Message as KombuMessage
 from kombu.messaging import Consumer
 
+from adapters.amqp.connection import connect
 from adapters.amqp.publisher import ConfirmingPublisher, PublishResult
 from adapters.amqp.stats import queue_counts
 from adapters.amqp.topology import SIDES, Names, TopologySettings, broker_queues, declare
@@ -48,7 +48,7 @@ def partner_queues(settings: Settings) -> dict[str, str]:
 
 def read_queue_counts(settings: Settings, queues: list[str]) -> dict[str, tuple[int, int] | None]:
     """(messages, consumers) per queue, or {} when RabbitMQ cannot be reached."""
-    connection = Connection(settings.amqp_url)
+    connection = connect(settings)
     try:
         connection.ensure_connection(max_retries=1)
         return queue_counts(connection, queues)
@@ -60,7 +60,7 @@ def read_queue_counts(settings: Settings, queues: list[str]) -> dict[str, tuple[
 
 
 def declare_topology(settings: Settings) -> None:
-    with Connection(settings.amqp_url) as conn:
+    with connect(settings) as conn:
         declare(conn, topology_settings(settings))
 
 
@@ -103,13 +103,11 @@ class AmqpTransport:
         self.names = Names(settings.prefix)
         self._buffer: list[Taken] = []
         self._consumers: list[Consumer] = []
-        self.consume_connection = Connection(settings.amqp_url, heartbeat=30)
+        self.consume_connection = connect(settings, heartbeat=30)
         if declare_topology:
-            with Connection(settings.amqp_url) as conn:
+            with connect(settings) as conn:
                 declare(conn, self.topology)  # at every start: idempotent
-        self.publisher = ConfirmingPublisher(
-            Connection(settings.amqp_url), self.names, confirm_timeout=settings.confirm_timeout_s
-        )
+        self.publisher = ConfirmingPublisher(connect(settings), self.names, confirm_timeout=settings.confirm_timeout_s)
         self._consuming = False
         self._standby = False
         self._standby_at = 0.0
@@ -183,7 +181,7 @@ class AmqpTransport:
         self._consuming = False
         with contextlib.suppress(*self.consume_connection.connection_errors, OSError):
             self.consume_connection.close()  # it is gone either way
-        self.consume_connection = Connection(self.settings.amqp_url, heartbeat=30)
+        self.consume_connection = connect(self.settings, heartbeat=30)
 
     def partner_queues(self) -> dict[str, str]:
         return partner_queues(self.settings)

@@ -1,0 +1,35 @@
+"""Every broker connection to RabbitMQ is made here, so TLS is configured in one place.
+
+Production connects with amqps:// and verifies the server's certificate against HMC_AMQP_CA_FILE; with
+HMC_AMQP_CERT_FILE and HMC_AMQP_KEY_FILE the broker presents a client certificate (in Swedish healthcare a
+SITHS function certificate), which RabbitMQ can map to the broker's user (EXTERNAL authentication).
+Credentials never come from the repository: the URL (with its password) comes from the environment.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+from kombu.connection import Connection
+
+from broker.config import Settings
+
+
+def tls_options(settings: Settings) -> dict[str, Any] | bool:
+    """kombu/py-amqp ssl options: verification is on whenever amqps:// is used; never off silently."""
+    if not settings.amqp_url.startswith("amqps://"):
+        return False
+    context = ssl.create_default_context(cafile=settings.amqp_ca_file)  # CERT_REQUIRED, hostname checked
+    if settings.amqp_cert_file:
+        context.load_cert_chain(settings.amqp_cert_file, settings.amqp_key_file)
+    return {"context": context, "server_hostname": _host(settings.amqp_url)}
+
+
+def connect(settings: Settings, **options: Any) -> Connection:
+    return Connection(settings.amqp_url, ssl=tls_options(settings), **options)
+
+
+def _host(url: str) -> str:
+    rest = url.split("://", 1)[1].split("/", 1)[0]
+    return rest.rsplit("@", 1)[-1].rsplit(":", 1)[0]
