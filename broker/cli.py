@@ -14,6 +14,7 @@ from rich.table import Table
 from adapters.dialects.dialect import DIALECTS, Parsed, ReadPolicy, read
 from adapters.dialects.mapping import TYPE_MAPS
 from adapters.dialects.spec import Dialect
+from adapters.harness.demo import Demo, OrderHistory, TypeLine
 from broker.config import Settings
 from broker.model.messages import Problem
 from broker.translation import forward
@@ -86,6 +87,20 @@ def schemas() -> None:
 
 db_app = typer.Typer(help="The message store.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+
+
+def _register_edges() -> None:
+    """Commands whose code lives with their adapters: the test harness."""
+    from adapters.harness import cli as harness
+
+    app.command("inject")(harness.inject)
+    simulate = typer.Typer(help="Play a partner against RabbitMQ.", no_args_is_help=True)
+    simulate.command("sesam2")(harness.simulate_sesam2)
+    app.add_typer(simulate, name="simulate")
+    app.command("scenarios")(harness.list_scenarios)
+
+
+_register_edges()
 
 
 @db_app.command("upgrade")
@@ -174,6 +189,72 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object
             f"{p.outage_s / 3600:.1f} h" if p.outage_s else "-",
         )
     console.print(partners)
+
+
+@app.command()
+def demo(
+    amqp_url: Annotated[str | None, typer.Option(help="RabbitMQ (default: HMC_AMQP_URL, else in-process)")] = None,
+    db_url: Annotated[
+        str | None, typer.Option(help="the store (default: HMC_DB_URL, else SQLite in a temp dir)")
+    ] = None,
+    count: Annotated[int, typer.Option(help="customer messages to send")] = 60,
+    seed: Annotated[int | None, typer.Option(help="the same seed gives the same messages (default: random)")] = None,
+) -> None:
+    """The whole flow in one process: simulated customer systems and SESAM2 around a real broker worker."""
+    import os
+    import random
+    import tempfile
+
+    from adapters.harness.demo import account_from_store, cleanup, demo_settings, histories
+
+    console = Console(width=max(Console().width, 110))
+    with tempfile.TemporaryDirectory(prefix="hmc-demo-") as tmp:
+        settings = demo_settings(
+            amqp_url or os.environ.get("HMC_AMQP_URL") or "memory://",
+            db_url or os.environ.get("HMC_DB_URL") or f"sqlite:///{tmp}/demo.sqlite",
+        )
+        console.print(f"[bold]HMC Broker demo[/] on {_safe_url(settings.amqp_url)}, store {_safe_url(settings.db_url)}")
+        seed = random.randrange(1_000_000) if seed is None else seed  # new ids each run, also in a kept store
+        console.print(f"  seed {seed} (--seed {seed} repeats this run)")
+        run = Demo(settings, count=count, seed=seed)
+        try:
+            worker = run.run(progress=lambda text: console.print(f"  {text}"))
+        finally:
+            cleanup(settings)
+        _print_demo(console, run, account_from_store(run, worker), histories(run, worker))
+
+
+def _print_demo(console: Console, run: Demo, lines: list[TypeLine], orders: list[OrderHistory]) -> None:
+    table = Table(title="What happened, per message type (read from the message store)")
+    for column in ("from", "type", "sent", "stored", "delivered", "rejected", "parked", "at customers"):
+        table.add_column(column, justify="left" if column in ("from", "type") else "right", no_wrap=True)
+    for line in lines:
+        direction = "customer" if line.direction == "inbound" else "SESAM2"
+        table.add_row(
+            direction,
+            line.message_type,
+            *(str(n) for n in (line.sent, line.stored, line.delivered, line.rejected, line.parked)),
+            str(line.received_by_customers),
+        )
+    console.print(table)
+    sent = sum(line.sent for line in lines)
+    stored = sum(line.stored for line in lines)
+    console.print(
+        f"{sent} messages sent, {stored} in the store, invalid ones included. InvoiceData is delivered only on"
+        " hmc.invoice to customers with invoice permission; for the others it is parked, with the reason."
+    )
+    console.print("[bold]Rejections[/] (what the sender got back):")
+    for why, rejection in run.account.rejections:
+        problems = "; ".join(f"{p.rule} at {p.path or '-'}" for p in rejection.problems)
+        console.print(f"  {why}: {problems}")
+    console.print("[bold]A few orders[/] (order view and history):")
+    for order in orders:
+        console.print(
+            f"  {order.customer}/{order.order_id}: {order.status}"
+            + (f", SESAM2 order {order.sesam2_order_number}" if order.sesam2_order_number else "")
+        )
+        for message_type, status, what in order.steps:
+            console.print(f"    {message_type:<20} {status:<10} {what}")
 
 
 def _safe_url(url: str) -> str:

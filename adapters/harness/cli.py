@@ -1,0 +1,263 @@
+"""`inject` and `simulate-sesam2`: the harness on a real RabbitMQ (registered under `hmc-broker`).
+
+Both speak pika (adapters/harness/wire.py), never the broker's own AMQP code, and both need the
+broker's topology declared (`hmc-broker topology`) under the same prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from adapters.amqp.topology import Names
+from adapters.catalog_file import DEMO_CATALOG, CatalogError, load_catalog
+from adapters.harness import envelopes, scenarios, simulation, wire
+from adapters.harness.generator import INBOUND_NAMES, STOCKHOLM, Generator
+from adapters.harness.sesam2_sim import Behaviour, Sesam2Simulator
+from broker.catalog import Catalog
+from broker.config import parse_customers
+from broker.envelope import Side
+from broker.model.messages import Message
+
+app = typer.Typer(help="Test harness: inject messages, simulate SESAM2.", no_args_is_help=True)
+console = Console()
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+AmqpUrl = Annotated[str, typer.Option("--amqp-url", envvar="HMC_AMQP_URL", help="RabbitMQ URL", show_default=False)]
+Prefix = Annotated[str, typer.Option("--prefix", envvar="HMC_PREFIX", help="environment prefix of every name")]
+CatalogFile = Annotated[
+    Path | None, typer.Option("--catalog", envvar="HMC_CATALOG", help="article catalog (CSV/JSON); default: demo")
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    return typer.Exit(2)
+
+
+def _catalog(path: Path | None) -> Catalog:
+    try:
+        return load_catalog(path or DEMO_CATALOG)
+    except (OSError, CatalogError) as e:
+        raise _fail(str(e)) from None
+
+
+def _customers(spec: str | None) -> list[str]:
+    spec = spec or os.environ.get("HMC_CUSTOMERS") or "1001"
+    return [c.number for c in parse_customers(spec)]  # takes "1001,1002" and HMC_CUSTOMERS' longer form alike
+
+
+def _mix(spec: str | None) -> dict[str, float] | None:
+    if not spec:
+        return None
+    weights: dict[str, float] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        name, _, weight = item.partition("=")
+        try:
+            weights[name.strip()] = float(weight)
+        except ValueError:
+            raise _fail(f"--mix {item!r}: expected Type=weight, e.g. CustomerOrder=70") from None
+    if unknown := sorted(set(weights) - set(INBOUND_NAMES)):
+        raise _fail(f"--mix: unknown type(s) {', '.join(unknown)}; inbound types: {', '.join(INBOUND_NAMES)}")
+    return weights
+
+
+@app.command()
+def inject(
+    amqp_url: AmqpUrl = DEFAULT_AMQP_URL,
+    prefix: Prefix = "",
+    count: Annotated[int, typer.Option(min=1, help="messages; with --scenario: runs of the scenario")] = 100,
+    rate: Annotated[float, typer.Option(min=0, help="messages per second (0: as fast as possible)")] = 0.0,
+    customers: Annotated[
+        str | None, typer.Option(help="customer numbers, e.g. 1001,1002 (default: HMC_CUSTOMERS, else 1001)")
+    ] = None,
+    mix: Annotated[str | None, typer.Option(help="weights per type, e.g. CustomerOrder=70,WorkOrder=10")] = None,
+    seed: Annotated[int | None, typer.Option(help="same seed, same messages (default: a random one, printed)")] = None,
+    scenario: Annotated[str | None, typer.Option(help="a scenario file, or a shipped scenario's name")] = None,
+    user_id: Annotated[str | None, typer.Option(help="AMQP user_id to set (must be the connecting user)")] = None,
+    catalog: CatalogFile = None,
+) -> None:
+    """Publish generated customer messages (or a scenario's messages from both sides) to RabbitMQ."""
+    seed = random.SystemRandom().randrange(2**31) if seed is None else seed
+    numbers = _customers(customers)
+    articles = _catalog(catalog)
+    try:
+        # Live traffic: messages carry the time they are sent; their content still follows the seed.
+        generator = Generator(seed, articles, numbers, clock=lambda: datetime.now(STOCKHOLM))
+    except ValueError as e:
+        raise _fail(str(e)) from None
+    if scenario and mix:
+        raise _fail("--mix does not apply to --scenario: the scenario says what is sent")
+    if scenario:
+        try:
+            script = scenarios.find(scenario)
+        except scenarios.ScenarioError as e:
+            raise _fail(str(e)) from None
+        total = count * len(script.steps)
+        simulator = Sesam2Simulator(seed, catalog=articles)
+        items: Iterator[tuple[Side, Message]] = (
+            item
+            for i in range(count)
+            for item in scenarios.run(script, generator, simulator, customer=numbers[i % len(numbers)])
+        )
+    else:
+        total, weights = count, _mix(mix)
+        items = ((Side.CUSTOMER, message) for message in generator.mix(count, weights))
+    names = Names(prefix)
+    sent: Counter[tuple[str, str]] = Counter()
+    started = time.monotonic()
+    try:
+        connection = wire.connect(amqp_url)
+    except wire.WireError as e:
+        raise _fail(str(e)) from None
+    try:
+        publisher = wire.Publisher(connection)
+        with _progress() as progress:
+            task = progress.add_task("injecting", total=total)
+            for i, (side, message) in enumerate(items):
+                if rate > 0:  # pace against the start, so that slow confirms do not add up to a lower rate
+                    time.sleep(max(0.0, started + i / rate - time.monotonic()))
+                # user_id only on customer messages: SESAM2's are not the customer system's to send.
+                publisher.publish(
+                    envelopes.address(side, message, names), user_id=user_id if side is Side.CUSTOMER else None
+                )
+                sent[(side.value, type(message).__name__)] += 1
+                progress.advance(task)
+    except KeyboardInterrupt:
+        console.print("interrupted")
+    except wire.FAILURES as e:
+        _print_sent(sent, time.monotonic() - started, seed)
+        raise _fail(str(e) or repr(e)) from None
+    finally:
+        if connection.is_open:
+            connection.close()
+    _print_sent(sent, time.monotonic() - started, seed)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def _print_sent(sent: Counter[tuple[str, str]], elapsed: float, seed: int) -> None:
+    table = Table(title=f"Sent (seed {seed})")
+    for column in ("from", "type", "messages"):
+        table.add_column(column, justify="right" if column == "messages" else "left")
+    for (side, name), n in sorted(sent.items()):
+        table.add_row(side, name, str(n))
+    total = sum(sent.values())
+    table.add_row("", "[bold]total", f"[bold]{total}")
+    console.print(table)
+    console.print(
+        f"sent {total} in {elapsed:.1f} s ({total / elapsed if elapsed else 0:.0f}/s), seed {seed}", soft_wrap=True
+    )
+
+
+@app.command("simulate-sesam2")
+def simulate_sesam2(
+    amqp_url: AmqpUrl = DEFAULT_AMQP_URL,
+    prefix: Prefix = "",
+    confirm: Annotated[
+        float, typer.Option(min=0, max=1, help="share of orders confirmed (of those not cancelled)")
+    ] = 0.97,
+    delay: Annotated[float, typer.Option(min=0, max=1, help="share of confirmed orders then delayed")] = 0.15,
+    cancel: Annotated[float, typer.Option(min=0, max=1, help="share of orders, work orders, pickups cancelled")] = 0.03,
+    receipt: Annotated[float, typer.Option(min=0, max=1, help="share of deliveries whose receipt/note follows")] = 0.9,
+    answer_delay: Annotated[float, typer.Option(min=0, help="seconds between receiving and answering")] = 0.0,
+    outage: Annotated[
+        list[str] | None, typer.Option(help="START:END seconds from start when SESAM2 is down; repeatable")
+    ] = None,
+    duration: Annotated[float | None, typer.Option(min=0, help="stop after this many seconds")] = None,
+    count: Annotated[int | None, typer.Option(min=1, help="stop after this many messages")] = None,
+    seed: Annotated[int, typer.Option(help="seeds SESAM2's decisions")] = 0,
+    prefetch: Annotated[int, typer.Option(min=1, help="messages taken from sesam2.in at a time")] = 50,
+    catalog: CatalogFile = None,
+) -> None:
+    """Play SESAM2: consume sesam2.in, answer each message on hmc.sesam2.in (Ctrl-C stops)."""
+    try:
+        windows = [simulation.Outage.parse(o) for o in outage or []]
+        behaviour = Behaviour(cancel_ratio=cancel, confirm_ratio=confirm, delay_ratio=delay, receipt_ratio=receipt)
+    except ValueError as e:
+        raise _fail(str(e)) from None
+    simulator = Sesam2Simulator(seed, behaviour, _catalog(catalog))
+    try:
+        connection = wire.connect(amqp_url)
+    except wire.WireError as e:
+        raise _fail(str(e)) from None
+    names = Names(prefix)
+    console.print(f"SESAM2 simulator on {names.sesam2_queue} ({wire.safe_url(amqp_url)}); Ctrl-C stops", soft_wrap=True)
+    summary: simulation.Summary | None = None
+    try:
+        with _progress() as progress:
+            task = progress.add_task("answering", total=count)
+
+            def show(s: simulation.Summary) -> None:
+                state = "[red]SESAM2 down" if s.down else "answering"
+                progress.update(task, completed=s.handled, description=state)
+
+            summary = simulation.simulate(
+                connection,
+                names,
+                simulator,
+                answer_delay=answer_delay,
+                outages=windows,
+                duration=duration,
+                count=count,
+                prefetch=prefetch,
+                on_change=show,
+            )
+    except wire.FAILURES as e:
+        raise _fail(str(e) or repr(e)) from None
+    finally:
+        if connection.is_open:
+            connection.close()
+    if summary is not None:
+        _print_simulated(summary)
+
+
+def _print_simulated(s: simulation.Summary) -> None:
+    table = Table(title="SESAM2 simulator")
+    for column in ("received", "n", "answered with", "m"):
+        table.add_column(column, justify="right" if len(column) == 1 else "left")
+    left, right = sorted(s.received.items()), sorted(s.answers.items())
+    for i in range(max(len(left), len(right))):
+        a, n = left[i] if i < len(left) else ("", "")
+        b, k = right[i] if i < len(right) else ("", "")
+        table.add_row(a, str(n), b, str(k))
+    console.print(table)
+    if s.interrupted:
+        console.print("interrupted: messages taken but not answered were handed back to the queue")
+    console.print(
+        f"answered {sum(s.received.values())} message(s) with {sum(s.answers.values())} answer(s) in "
+        f"{s.elapsed:.1f} s; invalid {s.invalid}; outages {s.outages}; handed back {s.requeued}",
+        soft_wrap=True,
+    )
+
+
+@app.command("scenarios")
+def list_scenarios() -> None:
+    """List the shipped scenarios (use one with `inject --scenario NAME`)."""
+    table = Table(title="Shipped scenarios")
+    for column in ("name", "steps", "description"):
+        table.add_column(column)
+    for name in scenarios.shipped():
+        script = scenarios.find(name)
+        steps = " -> ".join(f"{s.type_name}" for s in script.steps)
+        table.add_row(name, steps, script.description)
+    console.print(table)

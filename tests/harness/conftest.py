@@ -1,0 +1,81 @@
+"""Fixtures for the harness tests: the machine's RabbitMQ (skipped with a reason when it is not running,
+failed instead with HMC_REQUIRE_SERVICES=1), a topology of the test's own under a unique prefix, and
+test queues bound with pika; everything declared is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
+from uuid import uuid4
+
+import pika
+import pytest
+from kombu.connection import Connection
+from pika.adapters.blocking_connection import BlockingChannel
+
+from adapters.amqp.topology import Names, TopologySettings, declare, plan
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+CUSTOMERS = ("1001", "1002")
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    url = os.environ.get("HMC_TEST_AMQP_URL", DEFAULT_AMQP_URL)
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 5672
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return url
+    except OSError as e:
+        reason = f"RabbitMQ not reachable at {host}:{port} ({e}): start it with rabbitmq-server -detached"
+    if os.environ.get("HMC_REQUIRE_SERVICES") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def names(amqp_url: str) -> Iterator[Names]:
+    """The broker's topology declared under a prefix of this test's own, deleted afterwards with the
+    test queues that `bind` adds."""
+    prefix = f"th{uuid4().hex[:8]}."
+    settings = TopologySettings(prefix=prefix, customers=CUSTOMERS)
+    with Connection(amqp_url) as connection:
+        declare(connection, settings)
+    yield Names(prefix)
+    topology = plan(settings)
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        channel = connection.channel()
+        for queue in sorted({q.name for q in topology.queues} | {f"{prefix}test.{s}" for s in ("customer", "sesam2")}):
+            assert queue.startswith(prefix)
+            channel.queue_delete(queue)
+        for exchange in sorted(e.name for e in topology.exchanges):
+            assert exchange.startswith(prefix)
+            channel.exchange_delete(exchange)
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def channel(amqp_url: str) -> Iterator[BlockingChannel]:
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    yield connection.channel()
+    if connection.is_open:
+        connection.close()
+
+
+@pytest.fixture
+def bind(names: Names, channel: BlockingChannel) -> Callable[[str, str], str]:
+    """bind(side, exchange): a test queue `<prefix>test.<side>` taking everything the exchange routes ("#")."""
+
+    def make(side: str, exchange: str) -> str:
+        queue = f"{names.prefix}test.{side}"
+        channel.queue_declare(queue, durable=False, auto_delete=False)
+        channel.queue_bind(queue, exchange, routing_key="#")
+        return queue
+
+    return make
