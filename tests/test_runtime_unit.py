@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from broker.bootstrap import store
 from broker.config import Customer, Settings
-from broker.envelope import Delivery, Outgoing, Side
+from broker.envelope import Delivery, Exchange, Outgoing, Side
 from broker.runtime import Worker
 from broker.store.tables import MessageRow, OutboxRow
 
@@ -81,7 +81,8 @@ def test_a_batch_is_acknowledged_after_commit_and_delivered_once_published(setti
         ]
     )
     assert transport.acked == ["1002.CustomerOrder"]
-    assert [o.message_type for o in transport.published] == ["CustomerOrder"]
+    assert [o.message_type for o in transport.published] == ["CustomerOrder", "ProcessingEvent"]
+    assert transport.published[1].exchange is Exchange.EVENTS, "the wire tap goes out in the same confirm window"
     with worker.sessions() as session:
         assert session.scalar(select(MessageRow.status)) == "delivered"
         assert session.scalar(select(OutboxRow.status)) == "sent"
@@ -110,7 +111,7 @@ def test_failed_publishes_are_retried_by_the_relay_and_parked_after_the_budget(s
     assert message.status == "parked" and "unroutable" in (message.last_error or "")
     transport.publish_ok = True
     worker.relay()
-    assert transport.published == [], "a parked row waits for an operator's replay"
+    assert [o.message_type for o in transport.published] == [], "a parked row waits for an operator's replay"
 
 
 def test_a_relay_after_recovery_delivers_what_was_pending(settings: Settings) -> None:
@@ -128,6 +129,6 @@ def test_a_relay_after_recovery_delivers_what_was_pending(settings: Settings) ->
         session.execute(update(OutboxRow).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
         session.commit()
     worker.relay()
-    assert [o.message_type for o in transport.published] == ["CustomerOrder"]
+    assert [o.message_type for o in transport.published] == ["CustomerOrder"]  # the tap was best effort
     with worker.sessions() as session:
         assert session.scalar(select(MessageRow.status)) == "delivered"
