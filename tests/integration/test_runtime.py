@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pika
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import create_engine, func, select, text
 
 from adapters.amqp.topology import Names
@@ -146,6 +147,15 @@ def test_every_inbound_type_reaches_sesam2_translated(settings: Settings, runnin
     declare_topology(settings)
     tap = pika_channel.queue_declare("", exclusive=True).method.queue
     pika_channel.queue_bind(tap, names.exchange(Exchange.EVENTS), "*.*")
+
+    def forwarded() -> float:
+        labels = {"direction": "inbound", "type": "CustomerOrder", "outcome": "forwarded"}
+        return REGISTRY.get_sample_value("hmc_messages_total", labels) or 0.0
+
+    def published() -> float:
+        return REGISTRY.get_sample_value("hmc_published_total", {"exchange": "sesam2.out"}) or 0.0
+
+    before, published_before = forwarded(), published()
     running.start(settings)
     for path in INBOUND:
         body = path.read_bytes()
@@ -168,6 +178,9 @@ def test_every_inbound_type_reaches_sesam2_translated(settings: Settings, runnin
         assert props.delivery_mode == 2 and props.content_type == "application/xml"
         assert props.headers["x-schema-version"] == "1.0"
     assert nothing_more(pika_channel, names.sesam2_queue)
+    orders = sum(1 for p in INBOUND if p.name.startswith("CustomerOrder"))
+    assert forwarded() - before == orders, "hmc_messages_total moves as messages flow"
+    assert published() - published_before == len(INBOUND)
     taken = take(pika_channel, tap, len(INBOUND) + 10, timeout=3)
     events = [json.loads(body) for props, body in taken if props.type == "ProcessingEvent"]
     assert sorted(e["type"] for e in events) == sent_types, "one wire-tap event per message"
