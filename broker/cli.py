@@ -169,10 +169,10 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object
         return
     console = Console()
     types = Table(title="Last hour")
-    for column in ("direction", "type", "status", "count"):
-        types.add_column(column, justify="right" if column == "count" else "left")
+    for column in ("direction", "type", "status", "count", "per min"):
+        types.add_column(column, justify="right" if column in ("count", "per min") else "left")
     for t in report.last_hour:
-        types.add_row(t.direction, t.message_type, t.status, str(t.count))
+        types.add_row(t.direction, t.message_type, t.status, str(t.count), f"{t.count / 60:.1f}")
     console.print(types)
     console.print(" ".join(f"{k.replace('_', ' ')}: {v}" for k, v in report.backlog.items()))
     partners = Table(title="Partners")

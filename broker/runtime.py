@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Protocol
 
+import structlog
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,6 +38,7 @@ from broker.store.unit_of_work import UnitOfWork, now
 from broker.translation import derived_id
 
 log = logging.getLogger(__name__)
+processed_log = structlog.get_logger("broker.processed")
 
 
 class Received(Protocol):
@@ -143,11 +145,14 @@ class Worker:
                 written = [(row.id, _outgoing(row)) for row in uow.outbox]
                 stored = [(m.direction, m.message_type or "unknown", m.status) for m in uow.messages]
                 taps = _wire_tap(uow) if self.settings.wire_tap else []
+                outcomes = _outcomes(uow)
         self._publish(written, taps=taps)
         for received in batch:  # only now: every message's state is committed
             received.ack()
         self.counters.batches += 1
         self.counters.messages += len(batch)
+        for fields in outcomes:  # after the commit and the acknowledgement: what the log says is true
+            processed_log.info("processed", **fields)
         elapsed = time.perf_counter() - started
         metrics.BATCH_SIZE.observe(len(batch))
         for direction, message_type, status in stored:
@@ -280,6 +285,26 @@ class Worker:
                 log.error("outbox row parked", extra={"message_id": row.message_id, "error": error})
             else:
                 row.next_attempt_at = stamp + timedelta(seconds=min(2**row.attempts, 300))
+
+
+def _outcomes(uow: UnitOfWork) -> list[dict[str, object]]:
+    """One log line per message: its ids, type, customer and the last stage with its outcome."""
+    last: dict[int, EventRow] = {}
+    for event in uow.events:
+        last[event.message_pk] = event
+    return [
+        {
+            "message_id": m.message_id,
+            "correlation_id": m.correlation_id,
+            "type": m.message_type,
+            "customer": m.customer_number,
+            "direction": m.direction,
+            "stage": last[m.id].stage if m.id in last else "store",
+            "outcome": last[m.id].outcome if m.id in last else m.status,
+            "status": m.status,
+        }
+        for m in uow.messages
+    ]
 
 
 def _wire_tap(uow: UnitOfWork) -> list[Outgoing]:

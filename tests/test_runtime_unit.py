@@ -132,3 +132,21 @@ def test_a_relay_after_recovery_delivers_what_was_pending(settings: Settings) ->
     assert [o.message_type for o in transport.published] == ["CustomerOrder"]  # the tap was best effort
     with worker.sessions() as session:
         assert session.scalar(select(MessageRow.status)) == "delivered"
+
+
+def test_each_message_leaves_one_log_line_with_its_ids_stage_and_outcome(settings: Settings) -> None:
+    from structlog.testing import capture_logs
+
+    transport = FakeTransport()
+    worker = Worker(settings, transport, store(settings))
+    delivery = Delivery(side=Side.CUSTOMER, body=ORDER.read_bytes(), routing_key="1002.CustomerOrder")
+    with capture_logs() as captured:
+        worker.process([Taken(delivery, transport.acked)])
+    (line,) = [entry for entry in captured if entry["event"] == "processed"]
+    assert (line["type"], line["customer"], line["stage"], line["outcome"]) == (
+        "CustomerOrder",
+        "1002",
+        "translate",
+        "ok",
+    )
+    assert line["message_id"] and line["correlation_id"]
