@@ -47,6 +47,24 @@ class Side(StrEnum):
 
 
 @dataclass(frozen=True)
+class Replay:
+    """An operator's replay of a stored message: it runs through the pipeline again as a new attempt.
+
+    Without `force`, nothing that already went out (or is on its way) goes out a second time. An edited
+    payload (`diff` set) is a new version: what it sends gets ids of its own (see broker/pipeline.py).
+    """
+
+    of: int  # the original message's row; the new row's replay_of
+    source: int  # the row whose payload is replayed: the original, or a replay or an edit of it
+    operator: str  # the user id the replay is done for
+    reason: str
+    force: bool = False
+    diff: str | None = None  # an edit: unified diff of the payload against the source's
+    ticket: str = ""  # tells the rows of one replay command apart from others
+    job: int | None = None
+
+
+@dataclass(frozen=True)
 class Delivery:
     """One message taken from a broker queue, transport details reduced to what the pipeline needs."""
 
@@ -59,3 +77,4 @@ class Delivery:
     user_id: str | None = None  # set and verified by RabbitMQ when the publisher sent it
     reply_to: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    replay: Replay | None = None  # set when an operator replays a stored message

@@ -6,6 +6,13 @@
 Nothing here touches AMQP: what must go out is written to the outbox in the same transaction as the
 state change, and the runtime publishes it after the commit. Permanent faults become a stored
 rejection (and a Rejection to the sender); they never stop the other messages of the batch.
+
+An operator's replay (Delivery.replay) takes the same stages, de-duplication aside: it is stored as a
+new row linked to its original (replay_of), validated, translated and routed again. What it would send
+is compared with what the original and its earlier replays sent: an outgoing message that went out (or
+is on its way) is not sent again unless the replay is forced. Outgoing ids derive from the incoming id,
+so a forced replay resends under the same ids (consumers that kept the first copy drop it); an edited
+payload is a new version, and what it sends gets ids derived from its own row.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from adapters.dialects.dialect import DIALECTS, Parsed, ReadPolicy, XmlDialect, read
@@ -27,7 +34,6 @@ from broker.envelope import Delivery, Exchange, Outgoing, Side
 from broker.model import messages as m
 from broker.model.codes import Direction, OrderStatus
 from broker.model.types import IdKind
-from broker.privacy import mask_identifier
 from broker.store.tables import MessageRow
 from broker.store.unit_of_work import UnitOfWork
 from broker.translation import BROKER_SYSTEM, derived_id, forward
@@ -49,6 +55,9 @@ class Item:
     parsed: Parsed
     message_id: str
     started: float
+    emitted: int = 0  # outgoing messages written to the outbox
+    held_back: list[str] = field(default_factory=list)  # a replay's outgoing messages that had gone out already
+    family: list[int] | None = None  # a replay's original and its replays (row ids), once looked up
 
 
 class Pipeline:
@@ -65,6 +74,9 @@ class Pipeline:
             mine = [i for i in items if i.delivery.side is side]
             originals = uow.originals(_DIRECTION[side], (i.message_id for i in mine))
             for item in mine:
+                if item.delivery.replay is not None:
+                    self._process(item, uow)  # a replay is a new attempt, never a duplicate of its original
+                    continue
                 original = originals.get(item.message_id)
                 if original is not None:
                     # A redelivery or a resend: processed once already; record it, send nothing again.
@@ -81,20 +93,38 @@ class Pipeline:
     # ---------------------------------------------------------------- one message
 
     def _process(self, item: Item, uow: UnitOfWork) -> MessageRow:
+        if item.delivery.replay is not None:
+            # Two operators replaying one message at once: the second waits here, then sees what the
+            # first sent, so it does not send it again.
+            uow.lock(item.delivery.replay.of)
+        row = self._store(item, uow)
+        self._stages(row, item, uow)
+        if item.delivery.replay is not None:
+            self._settle_replay(row, item, uow)
+        return row
+
+    def _store(self, item: Item, uow: UnitOfWork) -> MessageRow:
         d, parsed = item.delivery, item.parsed
         message = parsed.message
         header = message.header if message else None
-        row = uow.add_message(
+        patient = patient_id_of(message)
+        return uow.add_message(
             message_id=item.message_id,
             direction=_DIRECTION[d.side].value,
             message_type=type(message).__name__ if message else parsed.root_name,
             customer_number=(header.customer_number if header else None) or self._claimed_customer(d, parsed),
             correlation_id=(header.correlation_id if header else None) or d.correlation_id,
-            patient_ref=_patient_ref(message),
+            order_ref=order_view.reference(message) if message else None,
+            patient_ref=uow.patient_ref(patient, self.settings.reserve_patterns) if patient else None,
             status="received",
             payload=d.body,
             properties=_properties(d),
+            replay_of=d.replay.of if d.replay else None,
         )
+
+    def _stages(self, row: MessageRow, item: Item, uow: UnitOfWork) -> None:
+        d, parsed = item.delivery, item.parsed
+        message = parsed.message
         read_ms = (time.perf_counter() - item.started) * 1000
         problems = list(parsed.problems) + self._check(d, parsed, item.message_id)
         if problems or message is None:
@@ -107,13 +137,12 @@ class Pipeline:
                     )
             uow.event(row, "validate", "rejected", _summary(problems), read_ms)
             self._reject(row, item, problems, uow)
-            return row
+            return
         uow.event(row, "validate", "ok", None, read_ms)
         if d.side is Side.CUSTOMER:
-            self._from_customer(row, d, message, uow)
+            self._from_customer(row, item, message, uow)
         else:
-            self._from_sesam2(row, message, uow)
-        return row
+            self._from_sesam2(row, item, message, uow)
 
     def _claimed_customer(self, d: Delivery, parsed: Parsed) -> str | None:
         if parsed.claimed_customer:
@@ -159,14 +188,15 @@ class Pipeline:
 
     # ---------------------------------------------------------------- customer -> SESAM2
 
-    def _from_customer(self, row: MessageRow, d: Delivery, message: m.Message, uow: UnitOfWork) -> None:
+    def _from_customer(self, row: MessageRow, item: Item, message: m.Message, uow: UnitOfWork) -> None:
+        d = item.delivery
         customer = message.header.customer_number or ""
         if isinstance(message, m.OrderStatusQuery):
             reply = self._status_reply(message, uow)
             target = (
                 (Exchange.DIRECT, d.reply_to) if d.reply_to else (Exchange.CUSTOMER_OUT, f"{customer}.OrderStatusReply")
             )
-            uow.add_outgoing(row, _outgoing(CUSTOMER, reply, *target))
+            self._emit(row, item, uow, CUSTOMER, reply, *target)
             uow.set_status(row, "answered")
             uow.event(row, "answer", "ok", f"order status {reply.status}")
             return
@@ -180,7 +210,7 @@ class Pipeline:
                 lines=order_view.opening_lines(message),
             )
         translated = forward(message)
-        uow.add_outgoing(row, _outgoing(SESAM2, translated, Exchange.SESAM2_OUT, type(message).__name__))
+        self._emit(row, item, uow, SESAM2, translated, Exchange.SESAM2_OUT, type(message).__name__)
         uow.set_status(row, "forwarded")
         uow.event(row, "translate", "ok", f"to SESAM2 {SESAM2.binding.by_type[type(message)].names[0]}")
 
@@ -219,20 +249,15 @@ class Pipeline:
 
     # ---------------------------------------------------------------- SESAM2 -> customer
 
-    def _from_sesam2(self, row: MessageRow, message: m.Message, uow: UnitOfWork) -> None:
+    def _from_sesam2(self, row: MessageRow, item: Item, message: m.Message, uow: UnitOfWork) -> None:
         customer = message.header.customer_number
         self._correlate(row, message, uow)
         name = type(message).__name__
         if isinstance(message, m.ArticleRegisterUpdate):
             for each in self.settings.customers:
                 copy = replace(message, header=replace(message.header, customer_number=each.number))
-                out = _outgoing(
-                    CUSTOMER,
-                    forward(copy, purpose=f"broadcast/{each.number}"),
-                    Exchange.CUSTOMER_OUT,
-                    f"{each.number}.{name}",
-                )
-                uow.add_outgoing(row, out)
+                broadcast = forward(copy, purpose=f"broadcast/{each.number}")
+                self._emit(row, item, uow, CUSTOMER, broadcast, Exchange.CUSTOMER_OUT, f"{each.number}.{name}")
             uow.set_status(row, "forwarded")
             uow.event(row, "route", "ok", f"broadcast to {len(self.settings.customers)} customer systems")
             return
@@ -244,9 +269,9 @@ class Pipeline:
             if not configured.invoice:
                 self._park(row, uow, "route", f"customer {customer} has no invoice permission")
                 return
-            uow.add_outgoing(row, _outgoing(CUSTOMER, forward(message), Exchange.INVOICE, configured.number))
+            self._emit(row, item, uow, CUSTOMER, forward(message), Exchange.INVOICE, configured.number)
         else:
-            uow.add_outgoing(row, _outgoing(CUSTOMER, forward(message), Exchange.CUSTOMER_OUT, f"{customer}.{name}"))
+            self._emit(row, item, uow, CUSTOMER, forward(message), Exchange.CUSTOMER_OUT, f"{customer}.{name}")
         uow.set_status(row, "forwarded")
         uow.event(row, "route", "ok", f"to customer {customer}")
 
@@ -298,12 +323,71 @@ class Pipeline:
             rejected_message_id=item.message_id if _is_uuid(item.message_id) else None,
             rejected_type=(row.message_type or "")[:35] or None,
         )
-        uow.add_outgoing(row, _outgoing(CUSTOMER, rejection, *target))
+        self._emit(row, item, uow, CUSTOMER, rejection, *target)
         uow.event(row, "reject", "ok", f"Rejection with {len(problems)} problem(s)")
 
     def _park(self, row: MessageRow, uow: UnitOfWork, stage: str, reason: str) -> None:
         uow.set_status(row, "parked", reason)
         uow.event(row, stage, "parked", reason)
+
+    # ---------------------------------------------------------------- the outbox, and replays
+
+    def _emit(
+        self,
+        row: MessageRow,
+        item: Item,
+        uow: UnitOfWork,
+        dialect: XmlDialect,
+        message: m.Message,
+        exchange: Exchange,
+        routing_key: str,
+    ) -> None:
+        """Write one outgoing message to the outbox; a replay first asks whether it went out already."""
+        replay = item.delivery.replay
+        if replay is not None:
+            base = message.header.message_id
+            if item.family is None:
+                item.family = [r.id for r in uow.family(replay.of)]
+            # The same outgoing message under the ids the original and earlier edits gave it.
+            state = uow.outgoing_state([base, *(_edited_id(base, pk) for pk in item.family)])
+            if state in ("sent", "pending") and not replay.force:
+                item.held_back.append(f"{type(message).__name__} {base} ({state})")
+                return
+            if replay.diff is not None:
+                # An edited payload is a new version: a consumer that kept an earlier one must not drop it.
+                header = replace(message.header, message_id=_edited_id(base, row.id))
+                message = replace(message, header=header)
+        uow.add_outgoing(row, _outgoing(dialect, message, exchange, routing_key))
+        item.emitted += 1
+
+    def _settle_replay(self, row: MessageRow, item: Item, uow: UnitOfWork) -> None:
+        replay = item.delivery.replay
+        assert replay is not None
+        original = uow.session.get(MessageRow, replay.of)  # locked and loaded by _process
+        if original is not None:
+            original.attempts += 1
+        if item.held_back and not item.emitted and row.status in ("forwarded", "answered"):
+            uow.set_status(row, "skipped")  # not an error: everything it would send went out before
+        note = {
+            "of": replay.of,
+            "source": replay.source,
+            "operator": replay.operator,
+            "reason": replay.reason,
+            "force": replay.force,
+            "ticket": replay.ticket,
+            "job": replay.job,
+            "diff": replay.diff,
+            "held_back": item.held_back,
+        }
+        row.properties = {**row.properties, "replay": note}
+        if item.held_back:
+            detail = "not sent again (use --force to): " + "; ".join(item.held_back)
+            uow.event(row, "replay", "held-back", detail)
+        edited = " (edited)" if replay.diff is not None else ""
+        forced = " (forced)" if replay.force else ""
+        uow.event(row, "replay", "ok", f"replay{edited}{forced} of #{replay.of} by {replay.operator}: {replay.reason}")
+        if row.status in ("forwarded", "answered", "skipped"):
+            uow.resolve(replay.of, row)
 
 
 def _outgoing(dialect: XmlDialect, message: m.Message, exchange: Exchange, routing_key: str) -> Outgoing:
@@ -351,10 +435,15 @@ def _properties(d: Delivery) -> dict[str, object]:
     }
 
 
-def _patient_ref(message: m.Message | None) -> str | None:
+def patient_id_of(message: m.Message | None) -> str | None:
+    """The patient a message is about, if any (it is stored only as a keyed hash: patient_ref)."""
     patient = getattr(message, "patient", None)
     value = patient.patient_id if patient is not None else getattr(message, "patient_id", None)
-    return mask_identifier(value) if value else None
+    return str(value) if value else None
+
+
+def _edited_id(base: str, row_id: int) -> str:
+    return derived_id(base, f"edit/{row_id}")
 
 
 def _body_id(body: bytes) -> str:

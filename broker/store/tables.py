@@ -5,8 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, ORMExecuteState, Session, mapped_column
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -27,7 +39,11 @@ class MessageRow(Base):
     message_type: Mapped[str | None] = mapped_column(String(40))
     customer_number: Mapped[str | None] = mapped_column(String(16))
     correlation_id: Mapped[str | None] = mapped_column(String(64))
-    patient_ref: Mapped[str | None] = mapped_column(String(40))  # keyed hash, never the identifier
+    order_ref: Mapped[str | None] = mapped_column(String(64))  # the customer's order, work-order, pickup... id
+    # Keyed hash (the store's own key, see unit_of_work.patient_ref), never the identifier; None once pruned.
+    patient_ref: Mapped[str | None] = mapped_column(String(40))
+    # received, rejected, forwarded, delivered, answered, parked; replays: skipped (all of it had gone out
+    # already); resolved by an operator: replayed (a later replay went through), resolved (closed by hand).
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -53,6 +69,16 @@ class MessageRow(Base):
         Index("ix_messages_correlation", "correlation_id"),
         Index("ix_messages_patient", "patient_ref"),
         Index("ix_messages_received", "received_at"),
+        Index("ix_messages_order_ref", "order_ref"),
+        Index("ix_messages_message_id", "message_id"),  # ux_messages_original leads with direction
+        Index("ix_messages_replay_of", "replay_of"),
+        # Error-text search (ILIKE '%...%') on a large store: a trigram index, PostgreSQL only (pg_trgm).
+        Index(
+            "ix_messages_error_trgm",
+            "last_error",
+            postgresql_using="gin",
+            postgresql_ops={"last_error": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
 
@@ -107,12 +133,74 @@ class OrderRow(Base):
 
 
 class AuditRow(Base):
-    """Append-only record of what people did: replays, edits, reveals, exports, patient searches."""
+    """Append-only record of what people did: replays, edits, reveals, exports, patient searches.
+
+    Nothing updates or deletes it: the ORM refuses (below) and the database refuses (triggers of
+    migration 0002).
+    """
 
     __tablename__ = "audit"
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(index=True)
-    actor: Mapped[str] = mapped_column(String(100))
+    actor: Mapped[str] = mapped_column(String(100))  # the operator's user id (--operator)
+    os_user: Mapped[str | None] = mapped_column(String(100))  # who ran the command on the machine
     action: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AppendOnlyError(RuntimeError):
+    """Someone tried to change or remove an audit row."""
+
+
+@event.listens_for(AuditRow, "before_update")
+@event.listens_for(AuditRow, "before_delete")
+def _refuse_audit_change(*_args: object) -> None:
+    raise AppendOnlyError("the audit table is append-only")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_bulk_audit_change(state: ORMExecuteState) -> None:
+    # Bulk UPDATE/DELETE statements bypass the mapper events above.
+    if (state.is_update or state.is_delete) and any(m.class_ is AuditRow for m in state.all_mappers):
+        raise AppendOnlyError("the audit table is append-only")
+
+
+class StoreKeyRow(Base):
+    """Secrets of this store, made once by migration 0002: the key of patient_ref.
+
+    Kept in the store (not HMC_PII_KEY, which masks log lines) so that every process that reads this
+    store computes the same patient_ref without any configuration.
+    """
+
+    __tablename__ = "store_keys"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+
+
+class ReplayJobRow(Base):
+    """One replay command: a snapshot of the ids it replays, so that it can be interrupted and resumed."""
+
+    __tablename__ = "replay_jobs"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    force: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(16))  # running / interrupted / done
+    total: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the filter, the audit row
+
+
+class ReplayItemRow(Base):
+    """One message of a replay job, in snapshot order; outcome is None until it was replayed."""
+
+    __tablename__ = "replay_items"
+    job_id: Mapped[int] = mapped_column(Id, ForeignKey("replay_jobs.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_pk: Mapped[int] = mapped_column(Id, ForeignKey("messages.id"))
+    replay_pk: Mapped[int | None] = mapped_column(Id)
+    outcome: Mapped[str | None] = mapped_column(String(16))

@@ -2,19 +2,63 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import hmac
+import threading
+import weakref
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from re import Pattern
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker.envelope import Outgoing
-from broker.store.tables import EventRow, MessageRow, OrderRow, OutboxRow
+from broker.model.types import IdKind
+from broker.store.tables import EventRow, MessageRow, OrderRow, OutboxRow, StoreKeyRow
+from broker.validation import identifiers
+
+# A message that is settled: nothing more will happen to it unless an operator replays it.
+UNRESOLVED = ("rejected", "parked")
+
+_keys: weakref.WeakKeyDictionary[Engine, bytes] = weakref.WeakKeyDictionary()
+_keys_lock = threading.Lock()
 
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+class StoreNotMigrated(RuntimeError):
+    """The store lacks a table or row that a migration makes: run `hmc-broker db upgrade`."""
+
+
+def store_key(session: Session) -> bytes:
+    """This store's key for patient_ref, read once per engine (it never changes once made)."""
+    engine = session.get_bind().engine
+    key = _keys.get(engine)
+    if key is None:
+        with _keys_lock:
+            key = session.scalar(select(StoreKeyRow.value).where(StoreKeyRow.name == "patient_ref"))
+            if key is None:
+                raise StoreNotMigrated("the store has no patient_ref key: run `hmc-broker db upgrade`")
+            _keys[engine] = key
+    return key
+
+
+def patient_ref(key: bytes, patient_id: str, reserve_patterns: Sequence[Pattern[str]]) -> str:
+    """A keyed, non-reversible token for a patient identifier: the same person gives the same token.
+
+    The identifier is normalised by the identifier rules first (a personnummer in any of its forms
+    gives one value), and HMAC rather than a plain hash: there are few enough personnummer to hash
+    them all. 64 bits of the digest keep chance collisions negligible on a store of millions.
+    """
+    try:
+        value = identifiers.check(IdKind.PATIENT, patient_id, reserve_patterns=reserve_patterns)
+    except identifiers.IdentifierError:
+        value = patient_id.strip().upper()
+    return f"[patient-ref:{hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]}]"
 
 
 class UnitOfWork:
@@ -58,6 +102,32 @@ class UnitOfWork:
         self.messages.append(row)
         self.session.flush()  # the id links events and outbox rows
         return row
+
+    def patient_ref(self, patient_id: str, reserve_patterns: Sequence[Pattern[str]]) -> str:
+        return patient_ref(store_key(self.session), patient_id, reserve_patterns)
+
+    def lock(self, pk: int) -> MessageRow | None:
+        """A message row, locked until commit (PostgreSQL): replays of one original take turns."""
+        query = select(MessageRow).where(MessageRow.id == pk).with_for_update()
+        return self.session.scalars(query.execution_options(populate_existing=True)).first()
+
+    def family(self, original: int) -> list[MessageRow]:
+        """An original message and every replay of it, oldest first."""
+        query = select(MessageRow).where(or_(MessageRow.id == original, MessageRow.replay_of == original))
+        return list(self.session.scalars(query.order_by(MessageRow.id)))
+
+    def outgoing_state(self, message_ids: Iterable[str]) -> str | None:
+        """How far an outgoing message (under any of `message_ids`) got: sent, pending, parked or None."""
+        ids = list(message_ids)
+        states = set(self.session.scalars(select(OutboxRow.status).where(OutboxRow.message_id.in_(ids))))
+        return next((s for s in ("sent", "pending", "parked") if s in states), None)
+
+    def resolve(self, original: int, by: MessageRow) -> None:
+        """A replay went through: its original and earlier failed replays are settled by it."""
+        for row in self.family(original):
+            if row.id != by.id and row.status in UNRESOLVED:
+                self.event(row, "replay", "resolved", f"was {row.status}; replayed as #{by.id}")
+                self.set_status(row, "replayed")
 
     def set_status(self, row: MessageRow, status: str, error: str | None = None) -> None:
         row.status = status

@@ -1,0 +1,87 @@
+"""The audit trail: who did what to the store, when, and why.
+
+Every replay, edit, reveal, export, resolve, prune and every search on a patient identifier leaves one
+row. Rows are only ever added: the ORM refuses to change them (broker/store/tables.py) and so does the
+database (triggers of migration 0002). A row names the operator's user id (--operator) and the account
+the command ran under, so each action is traceable to a person even on a shared jump host.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from broker.store.tables import AuditRow
+from broker.store.unit_of_work import now
+
+
+class AuditRequired(PermissionError):
+    """The action touches personal data or changes the store: it needs an operator and a reason."""
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in a bare container
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class Actor:
+    operator: str  # the user id the action is done for
+    reason: str
+    os_user: str = field(default_factory=_os_user)
+
+    @classmethod
+    def required(cls, operator: str | None, reason: str | None, what: str) -> Actor:
+        """An actor with both an operator and a reason, or a clear refusal naming what needs them."""
+        if not (operator or "").strip() or not (reason or "").strip():
+            raise AuditRequired(f"{what} is recorded in the audit trail: give --operator USER-ID and --reason TEXT")
+        return cls((operator or "").strip(), (reason or "").strip())
+
+
+def record(session: Session, actor: Actor, action: str, details: dict[str, Any]) -> AuditRow:
+    """Add one audit row to the session's transaction (committed with what it records)."""
+    row = AuditRow(
+        at=now(),
+        actor=actor.operator[:100],
+        os_user=actor.os_user[:100],
+        action=action,
+        reason=actor.reason,
+        details=details,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    since: datetime | None = None
+    until: datetime | None = None
+    actor: str | None = None
+    action: str | None = None
+    limit: int = 50
+    before: int | None = None  # page on: rows older than this id
+
+
+def listing(session: Session, query: AuditQuery) -> Sequence[AuditRow]:
+    """Newest first; the id pages on (ids grow with time)."""
+    stmt = select(AuditRow)
+    if query.since is not None:
+        stmt = stmt.where(AuditRow.at >= query.since)
+    if query.until is not None:
+        stmt = stmt.where(AuditRow.at < query.until)
+    if query.actor:
+        stmt = stmt.where(AuditRow.actor == query.actor)
+    if query.action:
+        stmt = stmt.where(AuditRow.action == query.action)
+    if query.before is not None:
+        stmt = stmt.where(AuditRow.id < query.before)
+    return list(session.scalars(stmt.order_by(AuditRow.id.desc()).limit(query.limit)))

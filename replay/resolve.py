@@ -1,0 +1,39 @@
+"""Closing a failed message by hand: it needs no replay (the sender sent a corrected one, or the
+business side handled it on paper), so it should stop showing as parked or rejected and become
+eligible for retention."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from broker.store.tables import EventRow, MessageRow
+from broker.store.unit_of_work import UNRESOLVED, now
+from replay import audit
+
+
+def resolve(session: Session, ids: Sequence[int], actor: audit.Actor, selection: dict[str, Any]) -> dict[int, str]:
+    """Mark the unresolved ones among `ids` resolved; per id, its status before (or why not)."""
+    rows = {r.id: r for r in session.scalars(select(MessageRow).where(MessageRow.id.in_(ids)))}
+    out: dict[int, str] = {}
+    changed = []
+    stamp = now()
+    for pk in ids:
+        row = rows.get(pk)
+        if row is None:
+            out[pk] = "not found"
+            continue
+        if row.status not in UNRESOLVED:
+            out[pk] = f"left as {row.status} (only rejected or parked messages are resolved)"
+            continue
+        out[pk] = f"was {row.status}"
+        detail = f"was {row.status}; resolved by {actor.operator}: {actor.reason}"
+        session.add(EventRow(message_pk=pk, stage="resolve", outcome="ok", detail=detail, at=stamp))
+        row.status, row.updated_at = "resolved", stamp
+        changed.append(pk)
+    audit.record(session, actor, "resolve", {**selection, "messages": changed, "count": len(changed)})
+    session.commit()
+    return out

@@ -1,0 +1,88 @@
+"""Everything the store knows about one message: why it failed, what was tried, what went out.
+
+The message's AMQP properties, every processing event of it and of its replays, each attempt's error
+(its own and its replays' rows, each outbox row's publish attempts), its payload, and each translated
+message with where it was published and whether it was confirmed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from broker.store.tables import EventRow, MessageRow, OutboxRow
+from replay import audit, reveal
+from replay.filters import FilterError
+from replay.search import find, summary, utc
+
+
+def details(session: Session, key: str, *, reveal_for: audit.Actor | None = None) -> dict[str, Any]:
+    """The message named by `key` (row id or message id) as a JSON-able document.
+
+    With `reveal_for`, patient identifiers are shown in clear and the reveal is audited first.
+    """
+    found = find(session, key)
+    if not found:
+        raise FilterError(f"no message {key} in the store")
+    row = found[0]
+    original = row.replay_of or row.id
+    family = list(
+        session.scalars(
+            select(MessageRow)
+            .where((MessageRow.id == original) | (MessageRow.replay_of == original))
+            .order_by(MessageRow.id)
+        )
+    )
+    revealed = reveal_for is not None
+    if reveal_for is not None:
+        reveal.record(session, reveal_for, [row], "show")
+    pks = [r.id for r in family]
+    events = session.scalars(select(EventRow).where(EventRow.message_pk.in_(pks)).order_by(EventRow.id))
+    outbox = session.scalars(select(OutboxRow).where(OutboxRow.message_pk.in_(pks)).order_by(OutboxRow.id))
+    patient = reveal.patient_in(row.payload) if revealed else None
+    return {
+        "message": summary(row, patient),
+        "properties": reveal.properties_view(row.properties, revealed),
+        "attempts": [
+            {
+                "id": r.id,
+                "received_at": utc(r.received_at).isoformat(),
+                "status": r.status,
+                "replay_of": r.replay_of,
+                "by": (r.properties.get("replay") or {}).get("operator"),
+                "error": r.last_error,
+            }
+            for r in family
+        ],
+        "events": [
+            {
+                "message": e.message_pk,
+                "at": utc(e.at).isoformat(),
+                "stage": e.stage,
+                "outcome": e.outcome,
+                "detail": e.detail,
+                "duration_ms": round(e.duration_ms, 3) if e.duration_ms is not None else None,
+            }
+            for e in events
+        ],
+        "published": [
+            {
+                "message": o.message_pk,
+                "message_id": o.message_id,
+                "type": o.message_type,
+                "exchange": o.exchange or "(default: reply_to)",
+                "routing_key": o.routing_key,
+                "status": o.status,
+                "attempts": o.attempts,
+                "error": o.last_error,
+                "created_at": utc(o.created_at).isoformat(),
+                "sent_at": utc(o.sent_at).isoformat() if o.sent_at else None,
+                "body": reveal.text_of(o.body or None, revealed),
+            }
+            for o in outbox
+        ],
+        "payload": reveal.text_of(row.payload, revealed),
+        "revealed": revealed,
+    }
