@@ -1,0 +1,65 @@
+"""The bench's arithmetic and data, without any service."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.bench.data import Data
+from adapters.bench.results import QUICK, Plan, Results, RssSeries
+from adapters.bench.wire import Curve, Latencies
+from adapters.dialects.dialect import read
+from broker.model import messages as m
+
+
+def test_the_rate_is_taken_between_10_and_90_percent_arrived_interpolated_between_polls() -> None:
+    # 100 messages: nothing for a second (start-up), then 50 per second.
+    curve = Curve([(0.0, 0), (1.0, 0), (2.0, 50), (3.0, 100)])
+    assert curve.at(10) == pytest.approx(1.2)
+    assert curve.at(90) == pytest.approx(2.8)
+    assert curve.rate(100) == pytest.approx(50.0)
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    run = Latencies([i / 1000 for i in range(1, 101)], duration_s=2.0, offered="200 msg/s")
+    assert run.percentile(50) == pytest.approx(50.0)
+    assert run.percentile(99) == pytest.approx(99.0)
+    assert run.percentile(100) == pytest.approx(100.0)
+    assert run.msgs_per_s == pytest.approx(50.0)
+
+
+def test_rss_growth_leaves_out_the_warm_up() -> None:
+    series = RssSeries([(0, 50.0), (100, 90.0), (200, 95.0), (1000, 96.0)])
+    assert series.growth() == pytest.approx(1.0)  # from 95 MB at 200 (20% of 1000) to 96 MB at the end
+    assert RssSeries().growth() is None
+
+
+def test_ratios_are_null_without_baselines() -> None:
+    r = Results(mode="embedded", plan=Plan(), partitions=1, pipeline_msgs_per_s=100.0)
+    assert r.ratio is None and r.vs_naive is None
+    r.baseline_msgs_per_s, r.naive_msgs_per_s = 400.0, 50.0
+    assert r.ratio == 0.25 and r.vs_naive == 2.0
+    assert {t["key"] for t in r.targets()} >= {"ratio", "vs_naive", "p99_ms", "drain_s"}
+
+
+def test_quick_is_smaller_everywhere() -> None:
+    full = Plan()
+    assert QUICK.messages < full.messages and QUICK.backlog < full.backlog
+    assert QUICK.workers == (1, 2) and full.workers == (1, 2, 4)
+
+
+def test_generated_orders_are_valid_distinct_and_about_2_kb_and_their_confirmations_answer_them() -> None:
+    data = Data("0123abcd")
+    data.check()
+    orders = data.orders(50)
+    assert len({o.message_id for o in orders}) == len({o.order_id for o in orders}) == 50
+    assert all(1800 <= len(o.body) <= 2600 for o in orders)
+    order = read(orders[7].body).message
+    assert isinstance(order, m.CustomerOrder) and len(order.lines) >= 3
+    assert order.header.message_id == orders[7].message_id
+    assert order.order_id == order.header.correlation_id == orders[7].order_id
+    confirmation = read(data.confirmations([orders[7]])[0].body).message
+    assert isinstance(confirmation, m.OrderConfirmation)
+    assert confirmation.order_id == orders[7].order_id
+    assert confirmation.header.customer_number == order.header.customer_number
+    assert {line.article_number for line in confirmation.lines} <= {line.article_number for line in order.lines}
+    assert data.orders(1)[0].order_id not in {o.order_id for o in orders}
