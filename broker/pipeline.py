@@ -70,6 +70,7 @@ class Pipeline:
 
     def handle(self, batch: Sequence[Delivery], uow: UnitOfWork) -> None:
         items = [self._read(d) for d in batch]
+        uow.load_orders(k for i in items if (k := _order_key(i.parsed.message)) is not None)
         for side in Side:
             mine = [i for i in items if i.delivery.side is side]
             originals = uow.originals(_DIRECTION[side], (i.message_id for i in mine))
@@ -98,6 +99,8 @@ class Pipeline:
             # first sent, so it does not send it again.
             uow.lock(item.delivery.replay.of)
         row = self._store(item, uow)
+        if item.delivery.replay is not None:
+            uow.flush()  # a replay's outgoing ids derive from its own row id
         self._stages(row, item, uow)
         if item.delivery.replay is not None:
             self._settle_replay(row, item, uow)
@@ -388,6 +391,14 @@ class Pipeline:
         uow.event(row, "replay", "ok", f"replay{edited}{forced} of #{replay.of} by {replay.operator}: {replay.reason}")
         if row.status in ("forwarded", "answered", "skipped"):
             uow.resolve(replay.of, row)
+
+
+def _order_key(message: m.Message | None) -> tuple[str, str] | None:
+    """The order-view key a message reads or opens: (customer number, the customer's order reference)."""
+    if message is None or not message.header.customer_number:
+        return None
+    ref = message.order_id if isinstance(message, m.OrderStatusQuery) else order_view.reference(message)
+    return (message.header.customer_number, ref) if ref else None
 
 
 def _outgoing(dialect: XmlDialect, message: m.Message, exchange: Exchange, routing_key: str) -> Outgoing:

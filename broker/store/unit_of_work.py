@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from re import Pattern
 from typing import Any
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, or_, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker.envelope import Outgoing
@@ -70,6 +70,7 @@ class UnitOfWork:
         self.outbox: list[OutboxRow] = []  # rows written in this unit, to publish right after commit
         self.messages: list[MessageRow] = []  # messages stored in this unit, for metrics and logs after commit
         self.events: list[EventRow] = []  # their processing steps, for the wire tap on hmc.events
+        self._orders: dict[tuple[str, str], OrderRow | None] = {}  # the order view as this unit has read it
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
@@ -96,12 +97,16 @@ class UnitOfWork:
         return {row.message_id: row for row in rows}
 
     def add_message(self, **values: Any) -> MessageRow:
+        """A new message row. It is inserted with the rest of the batch at commit (flush() to get its id now)."""
         stamp = now()
         row = MessageRow(received_at=stamp, updated_at=stamp, attempts=1, **values)
         self.session.add(row)
         self.messages.append(row)
-        self.session.flush()  # the id links events and outbox rows
         return row
+
+    def flush(self) -> None:
+        """Insert what is pending now: for the rare step that needs a new row's id before commit (replays)."""
+        self.session.flush()
 
     def patient_ref(self, patient_id: str, reserve_patterns: Sequence[Pattern[str]]) -> str:
         return patient_ref(store_key(self.session), patient_id, reserve_patterns)
@@ -139,7 +144,7 @@ class UnitOfWork:
         self, row: MessageRow, stage: str, outcome: str, detail: str | None = None, duration_ms: float | None = None
     ) -> None:
         event = EventRow(
-            message_pk=row.id, stage=stage, outcome=outcome, detail=detail, at=now(), duration_ms=duration_ms
+            message=row, stage=stage, outcome=outcome, detail=detail, at=now(), duration_ms=duration_ms
         )
         self.session.add(event)
         self.events.append(event)
@@ -149,7 +154,7 @@ class UnitOfWork:
     def add_outgoing(self, row: MessageRow, out: Outgoing) -> OutboxRow:
         stamp = now()
         entry = OutboxRow(
-            message_pk=row.id,
+            message=row,
             message_id=out.message_id,
             exchange=out.exchange.value,
             routing_key=out.routing_key,
@@ -186,11 +191,26 @@ class UnitOfWork:
 
     # ---------------------------------------------------------------- order view
 
+    def load_orders(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Read the batch's orders in one query; order() then answers from memory, absent ones included."""
+        wanted = [k for k in set(keys) if k not in self._orders]
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            query = select(OrderRow).where(tuple_(OrderRow.customer_number, OrderRow.order_id).in_(chunk))
+            found = {(o.customer_number, o.order_id): o for o in self.session.scalars(query)}
+            for key in chunk:
+                self._orders[key] = found.get(key)
+
     def order(self, customer: str, order_id: str) -> OrderRow | None:
-        return self.session.get(OrderRow, (customer, order_id))
+        key = (customer, order_id)
+        if key not in self._orders:
+            with self.session.no_autoflush:  # what is pending goes in with the batch's one flush
+                self._orders[key] = self.session.get(OrderRow, key)
+        return self._orders[key]
 
     def add_order(self, **values: Any) -> OrderRow:
         stamp = now()
         row = OrderRow(created_at=stamp, updated_at=stamp, **values)
         self.session.add(row)
+        self._orders[(row.customer_number, row.order_id)] = row
         return row
