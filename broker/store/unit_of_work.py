@@ -143,9 +143,7 @@ class UnitOfWork:
     def event(
         self, row: MessageRow, stage: str, outcome: str, detail: str | None = None, duration_ms: float | None = None
     ) -> None:
-        event = EventRow(
-            message=row, stage=stage, outcome=outcome, detail=detail, at=now(), duration_ms=duration_ms
-        )
+        event = EventRow(message=row, stage=stage, outcome=outcome, detail=detail, at=now(), duration_ms=duration_ms)
         self.session.add(event)
         self.events.append(event)
 
