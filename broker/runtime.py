@@ -105,6 +105,7 @@ class Worker:
         self._last_watch = 0.0
         self.watch = Watch(settings.thresholds, clock=time.time)
         self.relay_grace_s = settings.confirm_timeout_s * 2 + 5
+        self._marks: tuple[list[int], list[tuple[int, str]]] | None = None  # publish outcomes not yet recorded
 
     def run(self, *, until: Callable[[], bool] | None = None) -> None:
         """Work until stopped (SIGTERM sets `stop`) or `until()` holds; then finish and flush the outbox."""
@@ -112,12 +113,15 @@ class Worker:
         while not self.stop.is_set() and not (until and until()):
             batch = self.transport.receive(self.settings.batch_size, self.settings.batch_wait_ms / 1000)
             if batch:
-                self.process(batch)
+                self.process(batch, defer_marks=True)
+            else:
+                self.settle()  # idle: record the last batch's publish outcomes now
             if time.monotonic() - self._last_relay >= 1.0:
                 self.relay()
             if time.monotonic() - self._last_watch >= self.settings.watch_interval_s:
                 self.look_at_partners()
         self.transport.stop_consuming()
+        self.settle()
         self.relay()
         self.transport.close()
 
@@ -133,7 +137,14 @@ class Worker:
 
     # ---------------------------------------------------------------- one batch
 
-    def process(self, batch: Sequence[Received]) -> None:
+    def process(self, batch: Sequence[Received], *, defer_marks: bool = False) -> None:
+        """Handle a batch: commit, publish, acknowledge.
+
+        With `defer_marks` (the run loop), which outbox rows were confirmed is written in the next batch's
+        transaction, or by settle() when the worker goes idle: one commit per batch instead of two. A mark
+        lost in a crash only means the relay publishes the row again, after its grace, under the same
+        message id, which consumers de-duplicate.
+        """
         started = time.perf_counter()
         deliveries = [r.delivery for r in batch]
         written: list[tuple[int, Outgoing]] = []
@@ -141,12 +152,15 @@ class Worker:
         for attempt in self._db_retrying():
             with attempt, UnitOfWork(self.sessions, self.relay_grace_s) as uow:
                 self.pipeline.handle(deliveries, uow)
+                if self._marks is not None:
+                    self._record(uow.session, *self._marks)
                 uow.commit()
+                self._marks = None
                 written = [(row.id, _outgoing(row)) for row in uow.outbox]
                 stored = [(m.direction, m.message_type or "unknown", m.status) for m in uow.messages]
                 taps = _wire_tap(uow) if self.settings.wire_tap else []
                 outcomes = _outcomes(uow)
-        self._publish(written, taps=taps)
+        self._publish(written, taps=taps, defer_marks=defer_marks)
         for received in batch:  # only now: every message's state is committed
             received.ack()
         self.counters.batches += 1
@@ -230,8 +244,23 @@ class Worker:
         metrics.PARKED.set(parked or 0)
         metrics.REJECTED_LAST_HOUR.set(rejected or 0)
 
+    def settle(self) -> None:
+        """Record publish outcomes that were left for the next batch (see process)."""
+        if self._marks is None:
+            return
+        for attempt in self._db_retrying():
+            with attempt, self.sessions() as session:
+                self._record(session, *self._marks)
+                session.commit()
+        self._marks = None
+
     def _publish(
-        self, written: list[tuple[int, Outgoing]], uow: UnitOfWork | None = None, taps: Sequence[Outgoing] = ()
+        self,
+        written: list[tuple[int, Outgoing]],
+        uow: UnitOfWork | None = None,
+        taps: Sequence[Outgoing] = (),
+        *,
+        defer_marks: bool = False,
     ) -> None:
         """Publish outbox rows (and wire-tap events, best effort, in the same confirm window); record the outcome."""
         if not written and not taps:
@@ -252,6 +281,9 @@ class Worker:
                 metrics.PUBLISH_FAILURES.labels((result.error or "failed").split(":")[0]).inc()
         if uow is not None:
             self._record(uow.session, sent, failed)
+            return
+        if defer_marks:
+            self._marks = (sent, failed)
             return
         for attempt in self._db_retrying():
             with attempt, self.sessions() as session:

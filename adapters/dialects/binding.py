@@ -204,27 +204,28 @@ class Binding:
                 out[child.attr] = self._group(child, el, path, ctx)
 
     def _leaf(self, leaf: Leaf, el: etree._Element, path: str, ctx: Context) -> Any:
+        # The element path of a problem is built only when there is one: this runs for every field.
         found = el.find(leaf.qpath)
-        where = _join(path, leaf.names)
         if found is None:
             if not leaf.optional:
-                self._problem(ctx, "schema.required", where, el, f"{leaf.names[-1]} is required")
+                self._problem(ctx, "schema.required", _join(path, leaf.names), el, f"{leaf.names[-1]} is required")
             return None
         text = found.text or ""
         try:
             value = leaf.codec.decode(text)
         except c.DecodeError as e:
-            self._problem(ctx, f"value.{e.rule}", where, found, e.message)
+            self._problem(ctx, f"value.{e.rule}", _join(path, leaf.names), found, e.message)
             return None
         except ValueError:
-            self._problem(ctx, "value.format", where, found, f"'{text}' cannot be read as {leaf.codec.type_name}")
+            message = f"'{text}' cannot be read as {leaf.codec.type_name}"
+            self._problem(ctx, "value.format", _join(path, leaf.names), found, message)
             return None
         if leaf.id_kind is not None:
             try:
                 value = identifiers.check(leaf.id_kind, text, reserve_patterns=ctx.reserve_patterns)
             except identifiers.IdentifierError as e:
                 shown = mask_identifier(text) if leaf.id_kind is IdKind.PATIENT else text
-                self._problem(ctx, e.rule, where, found, e.message, shown)
+                self._problem(ctx, e.rule, _join(path, leaf.names), found, e.message, shown)
                 return None
         return value
 
