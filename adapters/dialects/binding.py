@@ -189,9 +189,14 @@ class Binding:
         return msg
 
     def _read(self, node: Node, el: etree._Element, path: str, out: dict[str, Any], ctx: Context) -> None:
+        # One pass over the children instead of a find() per field: the first element of each name.
+        first: dict[object, etree._Element] = {}
+        for sub in el:
+            first.setdefault(sub.tag, sub)
         for child in node.children:
             if isinstance(child, Leaf):
-                out[child.attr] = self._leaf(child, el, path, ctx)
+                found = first.get(child.qpath) if len(child.names) == 1 else el.find(child.qpath)
+                out[child.attr] = self._leaf(child, el, found, path, ctx)
             elif child.transparent:
                 wrapper = el.find(child.qpath) if child.names else el
                 if wrapper is None:
@@ -203,9 +208,8 @@ class Binding:
             else:
                 out[child.attr] = self._group(child, el, path, ctx)
 
-    def _leaf(self, leaf: Leaf, el: etree._Element, path: str, ctx: Context) -> Any:
+    def _leaf(self, leaf: Leaf, el: etree._Element, found: etree._Element | None, path: str, ctx: Context) -> Any:
         # The element path of a problem is built only when there is one: this runs for every field.
-        found = el.find(leaf.qpath)
         if found is None:
             if not leaf.optional:
                 self._problem(ctx, "schema.required", _join(path, leaf.names), el, f"{leaf.names[-1]} is required")
