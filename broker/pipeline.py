@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 
 from adapters.dialects.dialect import DIALECTS, Parsed, ReadPolicy, XmlDialect, read
 from adapters.dialects.spec import Dialect
-from broker import order_view
+from broker import buffer_stores, order_view
 from broker.catalog import Catalog
 from broker.config import Settings
 from broker.envelope import Delivery, Exchange, Outgoing, Side
@@ -70,6 +70,7 @@ class Pipeline:
 
     def handle(self, batch: Sequence[Delivery], uow: UnitOfWork) -> None:
         items = [self._read(d) for d in batch]
+        buffer_stores.lock(self.settings, (i.parsed.message for i in items), uow)  # in key order: no deadlocks
         for side in Side:
             mine = [i for i in items if i.delivery.side is side]
             originals = uow.originals(_DIRECTION[side], (i.message_id for i in mine))
@@ -143,6 +144,12 @@ class Pipeline:
             self._from_customer(row, item, message, uow)
         else:
             self._from_sesam2(row, item, message, uow)
+        self._keep(row, item, message, uow)
+
+    def _keep(self, row: MessageRow, item: Item, message: m.Message, uow: UnitOfWork) -> None:
+        """What the broker keeps beyond routing: buffer stock (and the replenishments it opens)."""
+        for order in buffer_stores.apply(self.settings, message, row, uow):
+            self._emit(row, item, uow, SESAM2, order, Exchange.SESAM2_OUT, "CustomerOrder")
 
     def _claimed_customer(self, d: Delivery, parsed: Parsed) -> str | None:
         if parsed.claimed_customer:
