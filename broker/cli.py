@@ -92,11 +92,13 @@ app.add_typer(db_app, name="db")
 def _register_edges() -> None:
     """Commands whose code lives with their packages: the test harness, store operations, the benchmark."""
     from adapters.bench import cli as bench
+    from adapters.exports import cli as exports
     from adapters.harness import cli as harness
     from replay import cli as store_ops
 
     store_ops.register(app)
     bench.register(app)
+    exports.register(app)
     app.command("inject")(harness.inject)
     simulate = typer.Typer(help="Play a partner against RabbitMQ.", no_args_is_help=True)
     simulate.command("sesam2")(harness.simulate_sesam2)

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 
 from adapters.dialects.dialect import DIALECTS, Parsed, ReadPolicy, XmlDialect, read
 from adapters.dialects.spec import Dialect
-from broker import buffer_stores, order_view
+from broker import buffer_stores, invoices, order_view
 from broker.catalog import Catalog
 from broker.config import Settings
 from broker.envelope import Delivery, Exchange, Outgoing, Side
@@ -147,9 +147,10 @@ class Pipeline:
         self._keep(row, item, message, uow)
 
     def _keep(self, row: MessageRow, item: Item, message: m.Message, uow: UnitOfWork) -> None:
-        """What the broker keeps beyond routing: buffer stock (and the replenishments it opens)."""
+        """What the broker keeps beyond routing: buffer stock (and the replenishments it opens), invoice data."""
         for order in buffer_stores.apply(self.settings, message, row, uow):
             self._emit(row, item, uow, SESAM2, order, Exchange.SESAM2_OUT, "CustomerOrder")
+        invoices.keep(message, row, uow)
 
     def _claimed_customer(self, d: Delivery, parsed: Parsed) -> str | None:
         if parsed.claimed_customer:
