@@ -17,7 +17,7 @@ from rich.markup import escape
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.exports import spreadsheet
-from broker import invoices
+from broker import invoices, prescribers
 from broker.config import Settings
 from replay import audit
 
@@ -112,6 +112,37 @@ def invoice_export(
     )
 
 
+# ---------------------------------------------------------------- the prescriber register
+
+report_app = typer.Typer(help="Reports from the message store.", no_args_is_help=True)
+
+
+@report_app.command("prescribers")
+def report_prescribers(
+    customer: Customer,
+    fmt: Format = "xlsx",
+    out: Out = None,
+    operator: Annotated[str | None, typer.Option("--operator", help="your user id (default: the OS user)")] = None,
+) -> None:
+    """The prescribers, orderers and fault reporters seen for a customer: HSA-id, name, unit, first and last seen.
+
+    For a manager's review that the users linked to a unit are the right ones. Exports are audited.
+    """
+    chosen_format = _format(fmt)
+    settings = Settings.from_env()
+    with _store(settings)() as session:
+        rows = prescribers.listing(session, customer)
+        data = spreadsheet.render(prescribers.tables(rows), chosen_format)
+        path = out or Path(f"forskrivare-{customer}.{chosen_format}")
+        actor = audit.Actor(operator or audit.Actor("", "").os_user, "prescriber register export")
+        details = {"customer": customer, "format": chosen_format, "rows": len(rows), "file": str(path)}
+        audit.record(session, actor, "register-export", {**details, "sha256": spreadsheet.sha256(data)})
+        _save(session, path, data, len(rows))
+    units = len({r.unit_hsa_id for r in rows})
+    _err().print(f"wrote {path}: {len(rows)} row(s) in {units} unit(s) for customer {customer}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the exports to the `hmc-broker` command."""
     app.add_typer(invoice_app, name="invoice")
+    app.add_typer(report_app, name="report")
