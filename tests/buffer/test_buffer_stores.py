@@ -173,3 +173,11 @@ def test_stock_is_the_count_minus_the_withdrawals_and_one_order_per_under_run(
     # No delivery closes it: one order as soon as any level was under the safety level (2), else none.
     assert len(replenishments(factory)) == (1 if min(levels) < 2 else 0)
     engine.dispose()
+
+
+def test_an_ordinary_order_to_the_store_stays_a_customer_order_and_its_delivery_counts(
+    factory: sessionmaker[Session],
+) -> None:
+    run(factory, stock_report({KEPT: 4}))
+    run(factory, delivery_note("WS-1001-2026-000123", KEPT, 2))  # the unit's own order, not a replenishment
+    assert stock(factory, KEPT) == 6 and replenishments(factory) == [] and replenishment_orders(factory) == []
