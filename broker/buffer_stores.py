@@ -22,8 +22,9 @@ Exactly one per under-run, with competing workers and redeliveries, is the datab
   message moves stock once;
 - the order's ids derive from the message that caused it: a retry of the batch sends the same ids.
 
-Articles a store does not keep under replenishment, and unknown stores, are still forwarded (a
-withdrawal is the patient's device) and leave a warning event on the message.
+Articles a store does not keep under replenishment, and stores not configured for a customer that
+keeps others, are still forwarded (a withdrawal is the patient's device) and leave a warning event on
+the message. A customer with no buffer stores configured does not use automatic replenishment.
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ def apply(settings: Settings, message: m.Message, row: MessageRow, uow: UnitOfWo
     customer = settings.customer(message.header.customer_number)
     store = customer.buffer_store(store_id) if customer else None
     if customer is None or store is None:
-        if isinstance(message, m.BufferWithdrawal | m.BufferStockReport):
+        # A customer that keeps no store under replenishment does not use the feature: nothing to warn about.
+        if customer and customer.buffer_stores and isinstance(message, m.BufferWithdrawal | m.BufferStockReport):
             uow.event(row, STAGE, "warning", f"buffer store {store_id} is not configured: stock not kept")
         return []
     unkept = sorted({a for a in articles if store.article(a) is None})
