@@ -14,7 +14,7 @@ from rich.table import Table
 from adapters.dialects.dialect import DIALECTS, Parsed, ReadPolicy, read
 from adapters.dialects.mapping import TYPE_MAPS
 from adapters.dialects.spec import Dialect
-from adapters.harness.demo import Demo, OrderHistory, TypeLine
+from adapters.harness.demo import Demo, OrderHistory, Refill, TypeLine
 from broker.config import Settings
 from broker.model.messages import Problem
 from broker.translation import forward
@@ -92,11 +92,13 @@ app.add_typer(db_app, name="db")
 def _register_edges() -> None:
     """Commands whose code lives with their packages: the test harness, store operations, the benchmark."""
     from adapters.bench import cli as bench
+    from adapters.exports import cli as exports
     from adapters.harness import cli as harness
     from replay import cli as store_ops
 
     store_ops.register(app)
     bench.register(app)
+    exports.register(app)
     app.command("inject")(harness.inject)
     simulate = typer.Typer(help="Play a partner against RabbitMQ.", no_args_is_help=True)
     simulate.command("sesam2")(harness.simulate_sesam2)
@@ -209,7 +211,7 @@ def demo(
     import random
     import tempfile
 
-    from adapters.harness.demo import account_from_store, cleanup, demo_settings, histories
+    from adapters.harness.demo import account_from_store, cleanup, demo_settings, histories, refills
 
     console = Console(width=max(Console().width, 110))
     with tempfile.TemporaryDirectory(prefix="hmc-demo-") as tmp:
@@ -226,6 +228,7 @@ def demo(
         finally:
             cleanup(settings)
         _print_demo(console, run, account_from_store(run, worker), histories(run, worker))
+        _print_refills(console, refills(run, worker))
 
 
 def _print_demo(console: Console, run: Demo, lines: list[TypeLine], orders: list[OrderHistory]) -> None:
@@ -259,6 +262,17 @@ def _print_demo(console: Console, run: Demo, lines: list[TypeLine], orders: list
         )
         for message_type, status, what in order.steps:
             console.print(f"    {message_type:<20} {status:<10} {what}")
+
+
+def _print_refills(console: Console, refills: list[Refill]) -> None:
+    console.print("[bold]Buffer stores[/] (automatic replenishment: one order per under-run of a safety level):")
+    for r in refills:
+        console.print(
+            f"  {r.store} {r.article}: {r.on_hand_at_order} on hand < safety level {r.safety_level}"
+            f" -> order {r.order_id} of {r.quantity} to SESAM2, {r.status}"
+        )
+    if not refills:
+        console.print("  no safety level was under-run")
 
 
 def _safe_url(url: str) -> str:

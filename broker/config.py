@@ -22,6 +22,38 @@ QueueType = Literal["classic", "quorum"]
 
 
 @dataclass(frozen=True)
+class BufferArticle:
+    """An article a buffer store keeps: under `safety_level` on hand, `refill_quantity` is ordered."""
+
+    article_number: str
+    safety_level: int
+    refill_quantity: int
+    article_type: str = "main-aid"  # the generated order line's ArticleType
+
+
+@dataclass(frozen=True)
+class BufferStore:
+    """A customer's local buffer store (buffertförråd) under automatic replenishment.
+
+    The address and the responsible person go on the replenishment orders the broker generates: SESAM2
+    needs a delivery address and an orderer (HSA-id) on every order, as on a customer's own.
+    """
+
+    store_id: str
+    name: str
+    street: str
+    postal_code: str
+    city: str
+    orderer_hsa_id: str
+    orderer_name: str
+    unit_hsa_id: str | None = None
+    articles: tuple[BufferArticle, ...] = ()
+
+    def article(self, number: str) -> BufferArticle | None:
+        return next((a for a in self.articles if a.article_number == number), None)
+
+
+@dataclass(frozen=True)
 class Customer:
     """A customer system: the customer numbers it owns, the AMQP user it connects as, its rights."""
 
@@ -29,6 +61,12 @@ class Customer:
     name: str = ""
     amqp_user: str | None = None  # when set, messages must carry this user_id (RabbitMQ validates it)
     invoice: bool = False  # may receive monthly invoice data on hmc.invoice
+    # Operator ids (as given to --operator) that may export this customer's invoice data; needs invoice too.
+    invoice_exporters: tuple[str, ...] = ()
+    buffer_stores: tuple[BufferStore, ...] = ()
+
+    def buffer_store(self, store_id: str) -> BufferStore | None:
+        return next((b for b in self.buffer_stores if b.store_id == store_id), None)
 
 
 @dataclass(frozen=True)
@@ -80,6 +118,12 @@ class Settings:
             values["reserve_patterns"] = identifiers.reserve_patterns_from(env["HMC_RESERVE_ID_PATTERNS"])
         if env.get("HMC_CUSTOMERS"):
             values["customers"] = parse_customers(env["HMC_CUSTOMERS"])
+        if env.get("HMC_INVOICE_EXPORTERS"):
+            exporters = parse_invoice_exporters(env["HMC_INVOICE_EXPORTERS"])
+            values["customers"] = tuple(
+                replace(c, invoice_exporters=exporters.get(c.number, ()))
+                for c in values.get("customers", settings.customers)
+            )
         return replace(settings, **values).checked()
 
     def with_file(self, path: Path) -> Settings:
@@ -96,6 +140,8 @@ class Settings:
                     name=str(c.get("name", "")),
                     amqp_user=c.get("amqp_user"),
                     invoice=bool(c.get("invoice", False)),
+                    invoice_exporters=tuple(str(x) for x in c.get("invoice_exporters", [])),
+                    buffer_stores=tuple(_buffer_store(b) for b in c.get("buffer_stores", [])),
                 )
                 for c in customers
             )
@@ -112,6 +158,8 @@ class Settings:
             raise ValueError(f"HMC_WORKER_INDEX must be from 0 to {self.workers - 1}")
         for customer in self.customers:
             identifiers.check(IdKind.CUSTOMER_NUMBER, customer.number)
+            for store in customer.buffer_stores:
+                _check_buffer_store(customer.number, store)
         return self
 
     @property
@@ -133,6 +181,70 @@ def parse_customers(spec: str) -> tuple[Customer, ...]:
         number, name, user, flags = [*item.split(":"), "", "", ""][:4]
         out.append(Customer(number=number, name=name, amqp_user=user or None, invoice=flags == "invoice"))
     return tuple(out)
+
+
+def parse_invoice_exporters(spec: str) -> dict[str, tuple[str, ...]]:
+    """`1001:anna.andersson,1001:bertil.berg,2040:carl` -> per customer number, who may export invoices."""
+    out: dict[str, tuple[str, ...]] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        number, _, operator = item.partition(":")
+        if not operator.strip():
+            raise ValueError(f"HMC_INVOICE_EXPORTERS: {item!r} is not CUSTOMER:OPERATOR")
+        out[number.strip()] = (*out.get(number.strip(), ()), operator.strip())
+    return out
+
+
+def _buffer_store(data: dict[str, Any]) -> BufferStore:
+    try:
+        return BufferStore(
+            store_id=str(data["id"]),
+            name=str(data["name"]),
+            street=str(data["street"]),
+            postal_code=str(data["postal_code"]),
+            city=str(data["city"]),
+            orderer_hsa_id=str(data["orderer_hsa_id"]),
+            orderer_name=str(data["orderer_name"]),
+            unit_hsa_id=data.get("unit_hsa_id"),
+            articles=tuple(
+                BufferArticle(
+                    article_number=str(a["article"]),
+                    safety_level=int(a["safety_level"]),
+                    refill_quantity=int(a["refill_quantity"]),
+                    article_type=str(a.get("article_type", "main-aid")),
+                )
+                for a in data.get("articles", [])
+            ),
+        )
+    except KeyError as e:
+        raise ValueError(f"buffer store {data.get('id', '?')}: {e.args[0]} is missing") from None
+
+
+def _check_buffer_store(customer: str, store: BufferStore) -> None:
+    """A store the broker orders for must make a valid order: refuse at start, not at the first under-run."""
+    where = f"customer {customer}, buffer store {store.store_id}"
+
+    def valid(kind: IdKind, value: str, name: str) -> None:
+        try:
+            identifiers.check(kind, value)
+        except identifiers.IdentifierError as e:
+            raise ValueError(f"{where}: {name} {value!r}: {e}") from None
+
+    valid(IdKind.REFERENCE, store.store_id, "id")
+    valid(IdKind.HSA_ID, store.orderer_hsa_id, "orderer_hsa_id")
+    if store.unit_hsa_id:
+        valid(IdKind.HSA_ID, store.unit_hsa_id, "unit_hsa_id")
+    if not all((store.name, store.street, store.postal_code, store.city, store.orderer_name)):
+        raise ValueError(f"{where}: name, street, postal_code, city and orderer_name must not be empty")
+    seen: set[str] = set()
+    for a in store.articles:
+        valid(IdKind.ARTICLE_NUMBER, a.article_number, "article")
+        if a.article_number in seen:
+            raise ValueError(f"{where}: article {a.article_number} is listed twice")
+        seen.add(a.article_number)
+        if a.safety_level < 0 or not 1 <= a.refill_quantity <= 99999:
+            raise ValueError(f"{where}, article {a.article_number}: safety_level >= 0, refill_quantity 1-99999")
+        if a.article_type not in ("main-aid", "accessory", "spare-part"):
+            raise ValueError(f"{where}, article {a.article_number}: article_type {a.article_type!r} is unknown")
 
 
 _ENV: dict[str, Any] = {

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 
 from adapters.dialects.dialect import DIALECTS, Parsed, ReadPolicy, XmlDialect, read
 from adapters.dialects.spec import Dialect
-from broker import order_view
+from broker import buffer_stores, invoices, order_view, prescribers
 from broker.catalog import Catalog
 from broker.config import Settings
 from broker.envelope import Delivery, Exchange, Outgoing, Side
@@ -58,6 +58,7 @@ class Item:
     emitted: int = 0  # outgoing messages written to the outbox
     held_back: list[str] = field(default_factory=list)  # a replay's outgoing messages that had gone out already
     family: list[int] | None = None  # a replay's original and its replays (row ids), once looked up
+    people: list[prescribers.Sighting] = field(default_factory=list)  # for the register, written per batch
 
 
 class Pipeline:
@@ -70,6 +71,7 @@ class Pipeline:
 
     def handle(self, batch: Sequence[Delivery], uow: UnitOfWork) -> None:
         items = [self._read(d) for d in batch]
+        buffer_stores.lock(self.settings, (i.parsed.message for i in items), uow)  # in key order: no deadlocks
         uow.load_orders(k for i in items if (k := _order_key(i.parsed.message)) is not None)
         for side in Side:
             mine = [i for i in items if i.delivery.side is side]
@@ -84,6 +86,7 @@ class Pipeline:
                     uow.event(original, "dedupe", "duplicate", "the same message id arrived again")
                     continue
                 originals[item.message_id] = self._process(item, uow)
+        prescribers.record(uow, (p for i in items for p in i.people))  # one statement for the batch
 
     def _read(self, delivery: Delivery) -> Item:
         started = time.perf_counter()
@@ -146,6 +149,15 @@ class Pipeline:
             self._from_customer(row, item, message, uow)
         else:
             self._from_sesam2(row, item, message, uow)
+        self._keep(row, item, message, uow)
+
+    def _keep(self, row: MessageRow, item: Item, message: m.Message, uow: UnitOfWork) -> None:
+        """What the broker keeps beyond routing: buffer stock (and the replenishments it opens), invoice
+        data, and who ordered (the prescriber register)."""
+        for order in buffer_stores.apply(self.settings, message, row, uow):
+            self._emit(row, item, uow, SESAM2, order, Exchange.SESAM2_OUT, "CustomerOrder")
+        invoices.keep(message, row, uow)
+        item.people = prescribers.seen(message)
 
     def _claimed_customer(self, d: Delivery, parsed: Parsed) -> str | None:
         if parsed.claimed_customer:

@@ -57,3 +57,64 @@ def test_a_toml_file_holds_customers_and_the_environment_overrides_it(tmp_path: 
 def test_bad_configuration_is_refused_at_start(env: dict[str, str], error: type[Exception]) -> None:
     with pytest.raises(error):
         Settings.from_env(env)
+
+
+BUFFER_TOML = """
+[[customers]]
+number = "1001"
+invoice = true
+invoice_exporters = ["anna.andersson"]
+
+[[customers.buffer_stores]]
+id = "BUF-1001-07"
+name = "Buffertförråd Vårdcentralen Norr"
+street = "Storgatan 1"
+postal_code = "75320"
+city = "Uppsala"
+orderer_hsa_id = "SE2321000016-P4Q8"
+orderer_name = "Anna Lindqvist"
+unit_hsa_id = "SE2321000016-7HK2"
+articles = [
+    { article = "120606", safety_level = 2, refill_quantity = 5 },
+    { article = "093303", safety_level = 1, refill_quantity = 3, article_type = "accessory" },
+]
+"""
+
+
+def test_buffer_stores_and_invoice_exporters_come_from_the_toml_file(tmp_path: Path) -> None:
+    config = tmp_path / "hmc.toml"
+    config.write_text(BUFFER_TOML, encoding="utf-8")
+    customer = Settings.from_env({"HMC_CONFIG": str(config)}).customer("1001")
+    assert customer is not None and customer.invoice_exporters == ("anna.andersson",)
+    store = customer.buffer_store("BUF-1001-07")
+    assert store is not None and store.orderer_hsa_id == "SE2321000016-P4Q8"
+    article = store.article("093303")
+    assert article is not None and (article.safety_level, article.refill_quantity) == (1, 3)
+    assert article.article_type == "accessory" and store.article("999999") is None
+
+
+def test_invoice_exporters_from_the_environment_win_over_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "hmc.toml"
+    config.write_text(BUFFER_TOML, encoding="utf-8")
+    settings = Settings.from_env({"HMC_CONFIG": str(config), "HMC_INVOICE_EXPORTERS": "1001:bertil, 1001:cecilia"})
+    customer = settings.customer("1001")
+    assert customer is not None and customer.invoice_exporters == ("bertil", "cecilia")
+    with pytest.raises(ValueError, match="CUSTOMER:OPERATOR"):
+        Settings.from_env({"HMC_CUSTOMERS": "1001", "HMC_INVOICE_EXPORTERS": "1001"})
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "error"),
+    [
+        ('orderer_hsa_id = "SE2321000016-P4Q8"', 'orderer_hsa_id = "P4Q8"', "orderer_hsa_id"),
+        ("safety_level = 2, refill_quantity = 5", "safety_level = 2, refill_quantity = 0", "refill_quantity"),
+        ('article = "093303"', 'article = "120606"', "listed twice"),
+        ('city = "Uppsala"\n', "", "city is missing"),
+    ],
+)
+def test_a_bad_buffer_store_is_refused_at_start_naming_where(tmp_path: Path, old: str, new: str, error: str) -> None:
+    config = tmp_path / "hmc.toml"
+    config.write_text(BUFFER_TOML.replace(old, new), encoding="utf-8")
+    with pytest.raises(ValueError, match=error) as caught:
+        Settings.from_env({"HMC_CONFIG": str(config)})
+    assert "BUF-1001-07" in str(caught.value)

@@ -33,14 +33,38 @@ from adapters.harness.envelopes import Addressed, address
 from adapters.harness.generator import INBOUND_NAMES, Generator
 from adapters.harness.sesam2_sim import DeliveredLine, Sesam2Simulator, delivered_lines
 from broker import bootstrap
-from broker.config import Customer, Settings
+from broker.config import BufferArticle, BufferStore, Customer, Settings
 from broker.envelope import Side
 from broker.model import messages as m
 from broker.runtime import Worker
-from broker.store.tables import EventRow, MessageRow, OrderRow
+from broker.store.tables import EventRow, MessageRow, OrderRow, ReplenishmentRow
 
+# Two of Region Skåne's buffer stores keep a few articles under automatic replenishment.
+DEMO_BUFFER_STORES = tuple(
+    BufferStore(
+        store_id=f"BUF-1001-0{i}",
+        name=f"Buffertförråd {i}, Region Skåne",
+        street=f"Förrådsvägen {i}",
+        postal_code="21120",
+        city="Malmö",
+        orderer_hsa_id=f"SE2321000016-BUF{i}",
+        orderer_name="Förrådsansvarig",
+        articles=tuple(
+            BufferArticle(a, safety_level=2, refill_quantity=4, article_type=t)
+            for a, t in (("120606", "main-aid"), ("093303", "main-aid"), ("091218", "main-aid"))
+        ),
+    )
+    for i in (1, 2)
+)
 DEMO_CUSTOMERS = (
-    Customer("1001", "Region Skåne (webSesam)", "websesam-skane", invoice=True),
+    Customer(
+        "1001",
+        "Region Skåne (webSesam)",
+        "websesam-skane",
+        invoice=True,
+        invoice_exporters=("demo.ekonom",),
+        buffer_stores=DEMO_BUFFER_STORES,
+    ),
     Customer("1002", "Region Halland (webSesam)", "websesam-halland"),
     Customer("2040", "Västerby kommun", "vasterby-kommun"),
 )
@@ -90,6 +114,8 @@ class Demo:
                 self._send_customer(self.generator.message(name))
             for message in self.generator.mix(max(0, self.count - len(INBOUND_NAMES))):
                 self._send_customer(message)
+            progress("a buffer store's count falls under a safety level: the broker orders a refill from SESAM2")
+            self._send_customer(under_run(DEMO_CUSTOMERS[0].number, "BUF-1001-01", "120606"))
             progress("... and a few invalid messages")
             self._send_invalid()
             self._settle(worker)
@@ -263,6 +289,55 @@ class OrderHistory:
     status: str
     sesam2_order_number: str | None
     steps: list[tuple[str, str, str]]  # (message type, status, what happened last)
+
+
+def under_run(customer: str, store_id: str, article: str) -> m.BufferStockReport:
+    """A count of nothing on hand (built here, not by the seeded generator: the run's mix stays as seeded)."""
+    at = datetime.now(UTC).replace(microsecond=0)
+    return m.BufferStockReport(
+        header=m.Header(
+            message_id=str(uuid.uuid4()),
+            message_type="BufferStockReport",
+            sent_at=at,
+            sender_system="webSesam",
+            customer_number=customer,
+            correlation_id=store_id,
+        ),
+        buffer_store_id=store_id,
+        counted_at=at,
+        items=[m.StockItem(article_number=article, quantity_on_hand=0)],
+    )
+
+
+@dataclass(frozen=True)
+class Refill:
+    store: str
+    article: str
+    on_hand_at_order: int
+    safety_level: int
+    quantity: int
+    order_id: str
+    status: str  # open / delivered / cancelled
+
+
+def refills(demo: Demo, worker: Worker) -> list[Refill]:
+    """The replenishment orders the broker generated in this run, read from the store."""
+    with worker.sessions() as session:
+        rows = session.scalars(
+            select(ReplenishmentRow).where(ReplenishmentRow.created_at >= demo.started).order_by(ReplenishmentRow.id)
+        ).all()
+        return [
+            Refill(
+                r.buffer_store_id,
+                r.article_number,
+                r.on_hand_at_order,
+                r.safety_level,
+                r.quantity,
+                r.order_id,
+                r.status,
+            )
+            for r in rows
+        ]
 
 
 def histories(demo: Demo, worker: Worker, limit: int = 3) -> list[OrderHistory]:

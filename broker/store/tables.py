@@ -26,7 +26,7 @@ Stamp = DateTime(timezone=True)
 
 
 class Base(DeclarativeBase):
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: Stamp}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON, datetime: Stamp}
 
 
 class MessageRow(Base):
@@ -134,6 +134,126 @@ class OrderRow(Base):
     lines: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # line number -> line state
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class BufferStockRow(Base):
+    """What a buffer store holds of one article it keeps under automatic replenishment.
+
+    Rows exist for the articles configured for a store (Customer.buffer_stores); safety level and
+    refill quantity are copied from the configuration whenever the row is touched, so the row shows
+    what was applied. on_hand is None until the first BufferStockReport counted the article.
+    """
+
+    __tablename__ = "buffer_stock"
+    customer_number: Mapped[str] = mapped_column(String(16), primary_key=True)
+    buffer_store_id: Mapped[str] = mapped_column(String(35), primary_key=True)
+    article_number: Mapped[str] = mapped_column(String(20), primary_key=True)
+    safety_level: Mapped[int] = mapped_column(Integer)
+    refill_quantity: Mapped[int] = mapped_column(Integer)
+    on_hand: Mapped[int | None] = mapped_column(Integer)  # may go below 0: the count was off (an event says so)
+    counted_at: Mapped[datetime | None]  # the last BufferStockReport's count
+    updated_at: Mapped[datetime]
+
+
+class BufferMovementRow(Base):
+    """The stock ledger: every count, withdrawal and delivery applied to a buffer stock row.
+
+    Unique per message and article, so a message's effect on stock applies once: a redelivery, a
+    retried batch or an operator's replay of the same message id cannot count a withdrawal twice.
+    """
+
+    __tablename__ = "buffer_movements"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    customer_number: Mapped[str] = mapped_column(String(16))
+    buffer_store_id: Mapped[str] = mapped_column(String(35))
+    article_number: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(12))  # count / withdrawal / delivery
+    quantity: Mapped[int] = mapped_column(Integer)  # count: the level counted; otherwise the change (+/-)
+    on_hand_after: Mapped[int | None] = mapped_column(Integer)
+    message_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ux_buffer_movements_message", "kind", "message_id", "article_number", unique=True),
+        Index("ix_buffer_movements_stock", "customer_number", "buffer_store_id", "article_number", "at"),
+    )
+
+
+class ReplenishmentRow(Base):
+    """An order the broker generated because a buffer store's stock fell under an article's safety level.
+
+    At most one open per store and article, enforced by the database (ux_replenishments_open), not only
+    by the code: concurrent workers cannot both open one. A DeliveryNote closes it (delivered), an
+    OrderCancelled for the whole order too (cancelled); the next under-run then opens a new one.
+    """
+
+    __tablename__ = "replenishments"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    customer_number: Mapped[str] = mapped_column(String(16))
+    buffer_store_id: Mapped[str] = mapped_column(String(35))
+    article_number: Mapped[str] = mapped_column(String(20))
+    order_id: Mapped[str] = mapped_column(String(64), unique=True)  # in the order view, as the customer's own
+    message_id: Mapped[str] = mapped_column(String(64))  # of the CustomerOrder sent to SESAM2
+    quantity: Mapped[int] = mapped_column(Integer)
+    on_hand_at_order: Mapped[int] = mapped_column(Integer)
+    safety_level: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))  # open / delivered / cancelled
+    caused_by: Mapped[str] = mapped_column(String(64))  # the message id whose stock change under-ran
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(64))  # the DeliveryNote's or OrderCancelled's id
+
+    __table_args__ = (
+        Index(
+            "ux_replenishments_open",
+            "customer_number",
+            "buffer_store_id",
+            "article_number",
+            unique=True,
+            sqlite_where=status == "open",
+            postgresql_where=status == "open",
+        ),
+    )
+
+
+class InvoiceRow(Base):
+    """SESAM2's monthly invoice data (fakturaunderlag) per customer, kept for export.
+
+    Its own table, not only the message payload: payloads are pruned after the retention period, invoice
+    data must stay exportable. The lines carry no patient identifiers (InvoiceLine has none). Amounts
+    are decimal text, exact on both stores (lines as JSON with decimal strings).
+    """
+
+    __tablename__ = "invoices"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    customer_number: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    invoice_number: Mapped[str] = mapped_column(String(35))
+    total_amount: Mapped[str] = mapped_column(String(20))  # decimal text: SQLite has no exact decimal type
+    lines: Mapped[list[Any]] = mapped_column(JSON)
+    message_pk: Mapped[int] = mapped_column(Id, ForeignKey("messages.id"))
+    message_id: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_invoices_customer_period", "customer_number", "period", "received_at"),)
+
+
+class PrescriberRow(Base):
+    """The prescriber register: who was seen ordering for a customer, in which role and unit, and when.
+
+    One row per customer, HSA-id, role (prescriber, orderer, reporter) and sending unit ('' when the
+    message named none); upserted once per batch by broker/prescribers.py.
+    """
+
+    __tablename__ = "prescribers"
+    customer_number: Mapped[str] = mapped_column(String(16), primary_key=True)
+    hsa_id: Mapped[str] = mapped_column(String(31), primary_key=True)
+    role: Mapped[str] = mapped_column(String(12), primary_key=True)
+    unit_hsa_id: Mapped[str] = mapped_column(String(31), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    message_count: Mapped[int] = mapped_column(Integer)
 
 
 class AuditRow(Base):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from adapters.harness.demo import Demo, account_from_store, demo_settings, histories
+from adapters.harness.demo import Demo, account_from_store, demo_settings, histories, refills
 from broker.cli import app
 from broker.model.codes import OrderStatus
 
@@ -76,3 +76,10 @@ def test_the_command_prints_an_account_that_matches_its_store(tmp_path: Path) ->
     assert sent == stored > 30
     assert "personnummer.check-digit at /CustomerOrder/Patient/PatientId" in result.output
     assert "SESAM2 order" in result.output
+
+
+def test_an_under_run_buffer_store_is_refilled_once(finished) -> None:  # type: ignore[no-untyped-def]
+    demo, worker = finished
+    forced = [r for r in refills(demo, worker) if (r.store, r.article) == ("BUF-1001-01", "120606")]
+    assert len(forced) == 1 and forced[0].on_hand_at_order < forced[0].safety_level
+    assert forced[0].status in ("open", "delivered")  # the simulated SESAM2 sends most delivery notes at once

@@ -1,0 +1,1 @@
+"""Spreadsheet exports for people: invoice data and the prescriber register."""

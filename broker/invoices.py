@@ -1,0 +1,196 @@
+"""Invoice data (fakturaunderlag): kept per customer and month, exported only by those allowed to.
+
+SESAM2 sends InvoiceData monthly per customer. The pipeline routes it to hmc.invoice <customerNumber>
+(only for customers with invoice permission) and keep() stores it in the invoices table, beyond the
+payload retention, with exact decimal amounts. The lines carry no patient identifiers.
+
+An export needs three things, checked before anything is written: the customer is configured with
+invoice permission (invoice = true), the operator is one of its invoice_exporters, and invoice data for
+the month is stored. When SESAM2 sent several for the same customer and month (a corrected resend), the
+latest received is exported, and the export says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from adapters.exports.spreadsheet import Cell, Table
+from broker.config import Settings
+from broker.model import messages as m
+from broker.model.codes import BillingForm
+from broker.store.tables import InvoiceRow, MessageRow
+from broker.store.unit_of_work import UnitOfWork, now
+
+BILLING_FORMS = {  # as the region's finance staff read them
+    BillingForm.RENTAL.value: "Hyra",
+    BillingForm.SALE_WITH_RETURN.value: "Försäljning med återtagande",
+    BillingForm.SALE.value: "Försäljning",
+}
+
+
+class ExportRefused(PermissionError):
+    """An invoice export that may not or cannot be made: the reason says which and what to do."""
+
+
+def keep(message: m.Message, row: MessageRow, uow: UnitOfWork) -> None:
+    """Store a valid InvoiceData once per message id (a replay does not store it twice)."""
+    if not isinstance(message, m.InvoiceData) or not message.header.customer_number:
+        return
+    seen = select(InvoiceRow.id).where(InvoiceRow.message_id == message.header.message_id)
+    if uow.session.scalar(seen) is not None:
+        return
+    uow.flush()  # the message row's id links the invoice (monthly: one flush more is nothing)
+    uow.session.add(
+        InvoiceRow(
+            customer_number=message.header.customer_number,
+            period=message.period.strftime("%Y-%m"),
+            invoice_number=message.invoice_number,
+            total_amount=str(message.total_amount),
+            lines=[_line(line) for line in message.lines],
+            message_pk=row.id,
+            message_id=message.header.message_id,
+            received_at=now(),
+        )
+    )
+    uow.event(row, "invoice", "ok", f"invoice data {message.invoice_number} for {message.period:%Y-%m} kept")
+
+
+def _line(line: m.InvoiceLine) -> dict[str, Any]:
+    return {
+        "order_id": line.order_id,
+        "sesam2_order_number": line.sesam2_order_number,
+        "article_number": line.article_number,
+        "article_name": line.article_name,
+        "billing_form": line.billing_form.value,
+        "quantity": line.quantity,
+        "unit_price": str(line.unit_price),
+        "amount": str(line.amount),
+        "delivered_on": line.delivered_on.isoformat() if line.delivered_on else None,
+        "unit_hsa_id": line.unit_hsa_id,
+    }
+
+
+# ---------------------------------------------------------------- export
+
+
+def check_month(month: str) -> str:
+    try:
+        date.fromisoformat(f"{month}-01")
+    except ValueError:
+        raise ExportRefused(f"--month {month!r} is not a month: expected YYYY-MM, e.g. 2026-10") from None
+    if len(month) != 7:
+        raise ExportRefused(f"--month {month!r} is not a month: expected YYYY-MM, e.g. 2026-10")
+    return month
+
+
+def authorise(settings: Settings, customer_number: str, operator: str) -> None:
+    """Refuse unless the customer has invoice permission and the operator may export its invoice data."""
+    customer = settings.customer(customer_number)
+    if customer is None:
+        raise ExportRefused(f"customer {customer_number} is not configured")
+    if not customer.invoice:
+        raise ExportRefused(f"customer {customer_number} has no invoice permission (invoice = true in the config)")
+    if operator not in customer.invoice_exporters:
+        raise ExportRefused(
+            f"operator {operator} may not export invoice data of customer {customer_number}:"
+            " not among its invoice_exporters (HMC_INVOICE_EXPORTERS)"
+        )
+
+
+@dataclass(frozen=True)
+class Chosen:
+    invoice: InvoiceRow
+    others: int  # further invoice data stored for the same customer and month (older)
+
+
+def latest(session: Session, customer_number: str, month: str) -> Chosen:
+    found = list(
+        session.scalars(
+            select(InvoiceRow)
+            .where(InvoiceRow.customer_number == customer_number, InvoiceRow.period == month)
+            .order_by(InvoiceRow.received_at.desc(), InvoiceRow.id.desc())
+        )
+    )
+    if not found:
+        raise ExportRefused(f"no invoice data for customer {customer_number} and {month} in the store")
+    return Chosen(found[0], len(found) - 1)
+
+
+def tables(invoice: InvoiceRow) -> list[Table]:
+    """The detail lines, totals per article and per billing form, and the invoice's total."""
+    lines = invoice.lines
+    detail = [
+        (
+            invoice.invoice_number,
+            invoice.period,
+            line["order_id"],
+            line["sesam2_order_number"],
+            line["article_number"],
+            line["article_name"],
+            BILLING_FORMS.get(line["billing_form"], line["billing_form"]),
+            int(line["quantity"]),
+            Decimal(line["unit_price"]),
+            Decimal(line["amount"]),
+            date.fromisoformat(line["delivered_on"]) if line.get("delivered_on") else None,
+            line.get("unit_hsa_id"),
+        )
+        for line in lines
+    ]
+    per_article: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    per_form: dict[str, tuple[int, Decimal]] = {}
+    for line in lines:
+        quantity, amount = int(line["quantity"]), Decimal(line["amount"])
+        key = (line["article_number"], line["article_name"])
+        q, a = per_article.get(key, (0, Decimal(0)))
+        per_article[key] = (q + quantity, a + amount)
+        form = BILLING_FORMS.get(line["billing_form"], line["billing_form"])
+        q, a = per_form.get(form, (0, Decimal(0)))
+        per_form[form] = (q + quantity, a + amount)
+    lines_total = sum((Decimal(line["amount"]) for line in lines), Decimal(0))
+    stated = Decimal(invoice.total_amount)
+    summary: list[tuple[str, Cell]] = [
+        ("Fakturanummer", invoice.invoice_number),
+        ("Kund", invoice.customer_number),
+        ("Period", invoice.period),
+        ("Antal rader", len(lines)),
+        ("Summa rader", lines_total),
+        ("Fakturans totalbelopp", stated),
+        ("Stämmer", "ja" if lines_total == stated else "NEJ: raderna summerar inte till totalbeloppet"),
+    ]
+    return [
+        Table(
+            "Fakturarader",
+            (
+                "Fakturanummer",
+                "Period",
+                "Order",
+                "HMC-ordernummer",
+                "Artikelnummer",
+                "Benämning",
+                "Debiteringsform",
+                "Antal",
+                "À-pris",
+                "Belopp",
+                "Leveransdatum",
+                "Enhet (HSA-id)",
+            ),
+            detail,
+        ),
+        Table(
+            "Summa per artikel",
+            ("Artikelnummer", "Benämning", "Antal", "Belopp"),
+            [(a, n, q, amount) for (a, n), (q, amount) in sorted(per_article.items())],
+        ),
+        Table(
+            "Summa per debiteringsform",
+            ("Debiteringsform", "Antal", "Belopp"),
+            [(f, q, amount) for f, (q, amount) in sorted(per_form.items())],
+        ),
+        Table("Summa", ("Uppgift", "Värde"), summary),
+    ]
