@@ -133,7 +133,13 @@ class Pipeline:
                     log.warning(
                         "security event: %s",
                         p.message,
-                        extra={"rule": p.rule, "user_id": d.user_id, "message_id": item.message_id},
+                        extra={
+                            "rule": p.rule,
+                            "user_id": d.user_id,
+                            "routing_key": d.routing_key[:64],
+                            "sender": self._sender(d),
+                            "message_id": item.message_id,
+                        },
                     )
             uow.event(row, "validate", "rejected", _summary(problems), read_ms)
             self._reject(row, item, problems, uow)
@@ -143,6 +149,20 @@ class Pipeline:
             self._from_customer(row, item, message, uow)
         else:
             self._from_sesam2(row, item, message, uow)
+
+    def _sender(self, d: Delivery) -> str | None:
+        """The customer system that really sent a delivery, from what RabbitMQ vouches for, never the document:
+        the customer numbers its AMQP user owns (user_id is checked by RabbitMQ), else the routing key's
+        (RabbitMQ's topic permissions hold each user to its own numbers). None when it cannot be told."""
+        routed = d.routing_key.split(".", 1)[0] if d.routing_key else ""
+        routed_customer = self.settings.customer(routed)
+        if d.user_id is not None:
+            owned = [c.number for c in self.settings.customers if c.amqp_user == d.user_id]
+            if owned:
+                return routed if routed in owned else owned[0]
+            if routed_customer is not None and routed_customer.amqp_user is not None:
+                return None  # a user that owns no customer number, on another system's routing key
+        return routed if routed_customer is not None else None
 
     def _claimed_customer(self, d: Delivery, parsed: Parsed) -> str | None:
         if parsed.claimed_customer:
@@ -300,13 +320,16 @@ class Pipeline:
         d = item.delivery
         if d.side is not Side.CUSTOMER:
             return  # SESAM2 gets no Rejection message: it is kept and reported for operators
-        customer = row.customer_number if self.settings.customer(row.customer_number) else None
-        if d.reply_to:
+        # To the real sender, never to the customer the document names: a forged or mismatched message must
+        # not land in its victim's queue. A security rejection ignores reply_to (as untrusted as the header).
+        customer = self._sender(d)
+        security = any(p.rule.startswith("security.") for p in problems)
+        if d.reply_to and not security:
             target = (Exchange.DIRECT, d.reply_to)
         elif customer:
             target = (Exchange.CUSTOMER_OUT, f"{customer}.Rejection")
         else:
-            uow.event(row, "reject", "unroutable", "sender unknown and no reply_to: kept for inspection only")
+            uow.event(row, "reject", "unroutable", "sender unknown (and no usable reply_to): kept for inspection only")
             return
         rejection = m.Rejection(
             header=m.Header(

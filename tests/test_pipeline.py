@@ -154,6 +154,54 @@ def test_a_customer_system_may_send_only_for_its_own_customer_numbers(factory) -
     run(factory, forged)
     (row,) = rows(factory, MessageRow)
     assert row.status == "rejected" and "security.forged-customer" in (row.last_error or "")
+    assert rows(factory, OutboxRow) == [], "an unknown sender gets nothing, and the victim nothing either"
+    assert [e.outcome for e in rows(factory, EventRow) if e.stage == "reject"] == ["unroutable"]
+
+
+def _owner_and_other(path: Path) -> tuple[Delivery, Customer, Customer]:
+    honest = delivery(path, Side.CUSTOMER)
+    victim = SETTINGS.customer(honest.routing_key.split(".")[0])
+    assert victim is not None and victim.amqp_user
+    attacker = next(c for c in CUSTOMERS if c.amqp_user and c.number != victim.number)
+    return honest, victim, attacker
+
+
+@pytest.mark.parametrize("reply_to", [None, "hmc.customer.1002"])  # 1002: the victim's queue
+def test_a_forged_customer_number_is_answered_to_the_real_sender_never_the_victim(factory, reply_to) -> None:  # type: ignore[no-untyped-def]
+    path = FIXTURES / "customer/valid/CustomerOrder-patient-urgent.xml"
+    honest, victim, attacker = _owner_and_other(path)
+    forged = dataclasses.replace(honest, user_id=attacker.amqp_user, reply_to=reply_to)
+    run(factory, forged)
+    (row,) = rows(factory, MessageRow)
+    assert row.status == "rejected" and "security.forged-customer" in (row.last_error or "")
+    (out,) = rows(factory, OutboxRow)
+    # reply_to is as untrusted as the header: a forger could name the victim's queue there.
+    assert (out.exchange, out.routing_key) == (Exchange.CUSTOMER_OUT.value, f"{attacker.number}.Rejection")
+    rejection = read(out.body).message
+    assert isinstance(rejection, m.Rejection) and rejection.header.customer_number == attacker.number
+    assert victim.number not in out.routing_key
+
+
+def test_a_routing_key_for_another_customer_is_answered_to_the_routing_keys_owner(factory) -> None:  # type: ignore[no-untyped-def]
+    path = FIXTURES / "customer/valid/CustomerOrder-patient-urgent.xml"
+    honest, _victim, attacker = _owner_and_other(path)
+    # RabbitMQ's topic permissions hold the attacker to its own routing keys; the header names the victim.
+    mismatched = dataclasses.replace(honest, routing_key=f"{attacker.number}.CustomerOrder")
+    run(factory, mismatched)
+    (row,) = rows(factory, MessageRow)
+    assert row.status == "rejected" and "security.customer-mismatch" in (row.last_error or "")
+    (out,) = rows(factory, OutboxRow)
+    assert out.routing_key == f"{attacker.number}.Rejection"
+
+
+def test_an_invalid_document_naming_another_customer_is_answered_to_its_sender(factory) -> None:  # type: ignore[no-untyped-def]
+    path = FIXTURES / "customer/valid/CustomerOrder-patient-urgent.xml"
+    honest, _victim, attacker = _owner_and_other(path)
+    body = honest.body.replace(b"<Priority>urgent</Priority>", b"<Priority>soon</Priority>")
+    bad = dataclasses.replace(honest, body=body, routing_key=f"{attacker.number}.CustomerOrder")
+    run(factory, bad)
+    (out,) = rows(factory, OutboxRow)
+    assert out.routing_key == f"{attacker.number}.Rejection", "not to the customer the document claims"
 
 
 def test_answers_update_the_order_view_and_status_queries_read_it(factory) -> None:  # type: ignore[no-untyped-def]
