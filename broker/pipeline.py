@@ -117,8 +117,7 @@ class Pipeline:
             order_ref=order_view.reference(message) if message else None,
             patient_ref=uow.patient_ref(patient, self.settings.reserve_patterns) if patient else None,
             status="received",
-            payload=d.body,
-            properties=_properties(d),
+            **_kept_payload(d.body, self.settings.max_message_bytes, _properties(d)),
             replay_of=d.replay.of if d.replay else None,
         )
 
@@ -444,6 +443,19 @@ def _fit(p: m.Problem) -> m.Problem:
 
 def _summary(problems: list[m.Problem]) -> str:
     return "; ".join(f"{p.rule} at {p.path or '/'}: {p.message}" for p in problems)[:4000]
+
+
+KEPT_OVERSIZED_BYTES = 64 * 1024  # what is stored of a payload over the size limit: enough to see what it was
+
+
+def _kept_payload(body: bytes, limit: int, properties: dict[str, object]) -> dict[str, object]:
+    """A payload within the size limit is stored whole; a larger one (refused as xml.too-large) only as its
+    first KEPT_OVERSIZED_BYTES, with its size and SHA-256 in the properties: a hostile 100 MB body must not
+    become a 100 MB row."""
+    if len(body) <= limit:
+        return {"payload": body, "properties": properties}
+    kept = {"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest(), "kept_bytes": KEPT_OVERSIZED_BYTES}
+    return {"payload": body[:KEPT_OVERSIZED_BYTES], "properties": {**properties, "payload_truncated": kept}}
 
 
 def _properties(d: Delivery) -> dict[str, object]:

@@ -310,3 +310,20 @@ def test_a_bad_catalog_row_is_refused_with_its_row_number(tmp_path: Path) -> Non
     bad.write_text("\n".join(lines), encoding="utf-8")
     with pytest.raises(CatalogError, match=r"row 4: gln\.check-digit"):
         load_catalog(bad)
+
+
+def test_an_oversized_payload_is_refused_and_kept_only_in_part(factory) -> None:  # type: ignore[no-untyped-def]
+    good = delivery(FIXTURES / "customer/valid/CustomerOrder-patient-urgent.xml", Side.CUSTOMER)
+    limit = 200_000
+    body = good.body.replace(b"</CustomerOrder>", b"<!--" + b"x" * limit + b"--></CustomerOrder>")
+    run_with = Pipeline(dataclasses.replace(SETTINGS, max_message_bytes=limit))
+    with UnitOfWork(factory) as uow:
+        run_with.handle([dataclasses.replace(good, body=body)], uow)
+        uow.commit()
+    (row,) = rows(factory, MessageRow)
+    assert row.status == "rejected" and (row.last_error or "").startswith("xml.too-large")
+    assert row.payload == body[: len(row.payload or b"")] and len(row.payload or b"") == 64 * 1024
+    kept = row.properties["payload_truncated"]
+    assert kept["bytes"] == len(body) and len(kept["sha256"]) == 64
+    (out,) = rows(factory, OutboxRow)
+    assert out.message_type == "Rejection" and out.routing_key == "1002.Rejection"
