@@ -6,12 +6,14 @@ environment; the file holds what may be committed: customers, tuning, names.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from re import Pattern
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from broker.model.types import IdKind
 from broker.observability.watch import Thresholds
@@ -129,6 +131,11 @@ class Settings:
     def with_file(self, path: Path) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         broker = data.get("broker", {})
+        for key in ("amqp_url", "db_url"):
+            if key in broker and urlsplit(str(broker[key])).password:
+                raise ValueError(
+                    f"{path}: {key} holds a password; credentials come only from the environment (HMC_{key.upper()})"
+                )
         values: dict[str, Any] = {k: _ENV[k](str(v)) for k, v in broker.items() if k in _ENV}
         if "reserve_id_patterns" in broker:
             values["reserve_patterns"] = identifiers.reserve_patterns_from(";".join(broker["reserve_id_patterns"]))
@@ -161,6 +168,20 @@ class Settings:
             for store in customer.buffer_stores:
                 _check_buffer_store(customer.number, store)
         return self
+
+    @property
+    def plain_amqp_host(self) -> str | None:
+        """The host of a plain amqp:// URL that is not this machine (None for amqps://, memory://, loopback):
+        passwords and patient data would cross a network in clear, so the first connection warns about it."""
+        if not self.amqp_url.startswith("amqp://"):
+            return None
+        host = urlsplit(self.amqp_url).hostname or "localhost"
+        if host == "localhost":
+            return None
+        try:
+            return None if ipaddress.ip_address(host).is_loopback else host
+        except ValueError:
+            return host  # a name: it may resolve anywhere
 
     @property
     def thresholds(self) -> Thresholds:

@@ -123,8 +123,7 @@ class Pipeline:
             order_ref=order_view.reference(message) if message else None,
             patient_ref=uow.patient_ref(patient, self.settings.reserve_patterns) if patient else None,
             status="received",
-            payload=d.body,
-            properties=_properties(d),
+            **_kept_payload(d.body, self.settings.max_message_bytes, _properties(d)),
             replay_of=d.replay.of if d.replay else None,
         )
 
@@ -139,7 +138,13 @@ class Pipeline:
                     log.warning(
                         "security event: %s",
                         p.message,
-                        extra={"rule": p.rule, "user_id": d.user_id, "message_id": item.message_id},
+                        extra={
+                            "rule": p.rule,
+                            "user_id": d.user_id,
+                            "routing_key": d.routing_key[:64],
+                            "sender": self._sender(d),
+                            "message_id": item.message_id,
+                        },
                     )
             uow.event(row, "validate", "rejected", _summary(problems), read_ms)
             self._reject(row, item, problems, uow)
@@ -158,6 +163,20 @@ class Pipeline:
             self._emit(row, item, uow, SESAM2, order, Exchange.SESAM2_OUT, "CustomerOrder")
         invoices.keep(message, row, uow)
         item.people = prescribers.seen(message)
+
+    def _sender(self, d: Delivery) -> str | None:
+        """The customer system that really sent a delivery, from what RabbitMQ vouches for, never the document:
+        the customer numbers its AMQP user owns (user_id is checked by RabbitMQ), else the routing key's
+        (RabbitMQ's topic permissions hold each user to its own numbers). None when it cannot be told."""
+        routed = d.routing_key.split(".", 1)[0] if d.routing_key else ""
+        routed_customer = self.settings.customer(routed)
+        if d.user_id is not None:
+            owned = [c.number for c in self.settings.customers if c.amqp_user == d.user_id]
+            if owned:
+                return routed if routed in owned else owned[0]
+            if routed_customer is not None and routed_customer.amqp_user is not None:
+                return None  # a user that owns no customer number, on another system's routing key
+        return routed if routed_customer is not None else None
 
     def _claimed_customer(self, d: Delivery, parsed: Parsed) -> str | None:
         if parsed.claimed_customer:
@@ -315,13 +334,16 @@ class Pipeline:
         d = item.delivery
         if d.side is not Side.CUSTOMER:
             return  # SESAM2 gets no Rejection message: it is kept and reported for operators
-        customer = row.customer_number if self.settings.customer(row.customer_number) else None
-        if d.reply_to:
+        # To the real sender, never to the customer the document names: a forged or mismatched message must
+        # not land in its victim's queue. A security rejection ignores reply_to (as untrusted as the header).
+        customer = self._sender(d)
+        security = any(p.rule.startswith("security.") for p in problems)
+        if d.reply_to and not security:
             target = (Exchange.DIRECT, d.reply_to)
         elif customer:
             target = (Exchange.CUSTOMER_OUT, f"{customer}.Rejection")
         else:
-            uow.event(row, "reject", "unroutable", "sender unknown and no reply_to: kept for inspection only")
+            uow.event(row, "reject", "unroutable", "sender unknown (and no usable reply_to): kept for inspection only")
             return
         rejection = m.Rejection(
             header=m.Header(
@@ -444,6 +466,19 @@ def _fit(p: m.Problem) -> m.Problem:
 
 def _summary(problems: list[m.Problem]) -> str:
     return "; ".join(f"{p.rule} at {p.path or '/'}: {p.message}" for p in problems)[:4000]
+
+
+KEPT_OVERSIZED_BYTES = 64 * 1024  # what is stored of a payload over the size limit: enough to see what it was
+
+
+def _kept_payload(body: bytes, limit: int, properties: dict[str, object]) -> dict[str, object]:
+    """A payload within the size limit is stored whole; a larger one (refused as xml.too-large) only as its
+    first KEPT_OVERSIZED_BYTES, with its size and SHA-256 in the properties: a hostile 100 MB body must not
+    become a 100 MB row."""
+    if len(body) <= limit:
+        return {"payload": body, "properties": properties}
+    kept = {"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest(), "kept_bytes": KEPT_OVERSIZED_BYTES}
+    return {"payload": body[:KEPT_OVERSIZED_BYTES], "properties": {**properties, "payload_truncated": kept}}
 
 
 def _properties(d: Delivery) -> dict[str, object]:

@@ -154,6 +154,54 @@ def test_a_customer_system_may_send_only_for_its_own_customer_numbers(factory) -
     run(factory, forged)
     (row,) = rows(factory, MessageRow)
     assert row.status == "rejected" and "security.forged-customer" in (row.last_error or "")
+    assert rows(factory, OutboxRow) == [], "an unknown sender gets nothing, and the victim nothing either"
+    assert [e.outcome for e in rows(factory, EventRow) if e.stage == "reject"] == ["unroutable"]
+
+
+def _owner_and_other(path: Path) -> tuple[Delivery, Customer, Customer]:
+    honest = delivery(path, Side.CUSTOMER)
+    victim = SETTINGS.customer(honest.routing_key.split(".")[0])
+    assert victim is not None and victim.amqp_user
+    attacker = next(c for c in CUSTOMERS if c.amqp_user and c.number != victim.number)
+    return honest, victim, attacker
+
+
+@pytest.mark.parametrize("reply_to", [None, "hmc.customer.1002"])  # 1002: the victim's queue
+def test_a_forged_customer_number_is_answered_to_the_real_sender_never_the_victim(factory, reply_to) -> None:  # type: ignore[no-untyped-def]
+    path = FIXTURES / "customer/valid/CustomerOrder-patient-urgent.xml"
+    honest, victim, attacker = _owner_and_other(path)
+    forged = dataclasses.replace(honest, user_id=attacker.amqp_user, reply_to=reply_to)
+    run(factory, forged)
+    (row,) = rows(factory, MessageRow)
+    assert row.status == "rejected" and "security.forged-customer" in (row.last_error or "")
+    (out,) = rows(factory, OutboxRow)
+    # reply_to is as untrusted as the header: a forger could name the victim's queue there.
+    assert (out.exchange, out.routing_key) == (Exchange.CUSTOMER_OUT.value, f"{attacker.number}.Rejection")
+    rejection = read(out.body).message
+    assert isinstance(rejection, m.Rejection) and rejection.header.customer_number == attacker.number
+    assert victim.number not in out.routing_key
+
+
+def test_a_routing_key_for_another_customer_is_answered_to_the_routing_keys_owner(factory) -> None:  # type: ignore[no-untyped-def]
+    path = FIXTURES / "customer/valid/CustomerOrder-patient-urgent.xml"
+    honest, _victim, attacker = _owner_and_other(path)
+    # RabbitMQ's topic permissions hold the attacker to its own routing keys; the header names the victim.
+    mismatched = dataclasses.replace(honest, routing_key=f"{attacker.number}.CustomerOrder")
+    run(factory, mismatched)
+    (row,) = rows(factory, MessageRow)
+    assert row.status == "rejected" and "security.customer-mismatch" in (row.last_error or "")
+    (out,) = rows(factory, OutboxRow)
+    assert out.routing_key == f"{attacker.number}.Rejection"
+
+
+def test_an_invalid_document_naming_another_customer_is_answered_to_its_sender(factory) -> None:  # type: ignore[no-untyped-def]
+    path = FIXTURES / "customer/valid/CustomerOrder-patient-urgent.xml"
+    honest, _victim, attacker = _owner_and_other(path)
+    body = honest.body.replace(b"<Priority>urgent</Priority>", b"<Priority>soon</Priority>")
+    bad = dataclasses.replace(honest, body=body, routing_key=f"{attacker.number}.CustomerOrder")
+    run(factory, bad)
+    (out,) = rows(factory, OutboxRow)
+    assert out.routing_key == f"{attacker.number}.Rejection", "not to the customer the document claims"
 
 
 def test_answers_update_the_order_view_and_status_queries_read_it(factory) -> None:  # type: ignore[no-untyped-def]
@@ -262,3 +310,20 @@ def test_a_bad_catalog_row_is_refused_with_its_row_number(tmp_path: Path) -> Non
     bad.write_text("\n".join(lines), encoding="utf-8")
     with pytest.raises(CatalogError, match=r"row 4: gln\.check-digit"):
         load_catalog(bad)
+
+
+def test_an_oversized_payload_is_refused_and_kept_only_in_part(factory) -> None:  # type: ignore[no-untyped-def]
+    good = delivery(FIXTURES / "customer/valid/CustomerOrder-patient-urgent.xml", Side.CUSTOMER)
+    limit = 200_000
+    body = good.body.replace(b"</CustomerOrder>", b"<!--" + b"x" * limit + b"--></CustomerOrder>")
+    run_with = Pipeline(dataclasses.replace(SETTINGS, max_message_bytes=limit))
+    with UnitOfWork(factory) as uow:
+        run_with.handle([dataclasses.replace(good, body=body)], uow)
+        uow.commit()
+    (row,) = rows(factory, MessageRow)
+    assert row.status == "rejected" and (row.last_error or "").startswith("xml.too-large")
+    assert row.payload == body[: len(row.payload or b"")] and len(row.payload or b"") == 64 * 1024
+    kept = row.properties["payload_truncated"]
+    assert kept["bytes"] == len(body) and len(kept["sha256"]) == 64
+    (out,) = rows(factory, OutboxRow)
+    assert out.message_type == "Rejection" and out.routing_key == "1002.Rejection"

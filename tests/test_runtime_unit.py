@@ -134,13 +134,21 @@ def test_a_relay_after_recovery_delivers_what_was_pending(settings: Settings) ->
         assert session.scalar(select(MessageRow.status)) == "delivered"
 
 
-def test_each_message_leaves_one_log_line_with_its_ids_stage_and_outcome(settings: Settings) -> None:
+def test_each_message_leaves_one_log_line_with_its_ids_stage_and_outcome(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import structlog
     from structlog.testing import capture_logs
+
+    from broker import runtime
 
     transport = FakeTransport()
     worker = Worker(settings, transport, store(settings))
     delivery = Delivery(side=Side.CUSTOMER, body=ORDER.read_bytes(), routing_key="1002.CustomerOrder")
     with capture_logs() as captured:
+        # The module's logger caches its configuration on first use (an earlier test may have used it),
+        # so capture through a fresh one.
+        monkeypatch.setattr(runtime, "processed_log", structlog.get_logger("broker.processed"))
         worker.process([Taken(delivery, transport.acked)])
     (line,) = [entry for entry in captured if entry["event"] == "processed"]
     assert (line["type"], line["customer"], line["stage"], line["outcome"]) == (

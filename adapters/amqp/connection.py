@@ -8,12 +8,16 @@ Credentials never come from the repository: the URL (with its password) comes fr
 
 from __future__ import annotations
 
+import logging
 import ssl
 from typing import Any
 
 from kombu.connection import Connection
 
 from broker.config import Settings
+
+log = logging.getLogger(__name__)
+_warned: set[str] = set()
 
 
 def tls_options(settings: Settings) -> dict[str, Any] | bool:
@@ -27,6 +31,14 @@ def tls_options(settings: Settings) -> dict[str, Any] | bool:
 
 
 def connect(settings: Settings, **options: Any) -> Connection:
+    host = settings.plain_amqp_host
+    if host is not None and host not in _warned:  # allowed (e.g. compose's private network), never quietly
+        _warned.add(host)
+        log.warning(
+            "AMQP WITHOUT TLS to another host: the password and every message cross the network in clear; "
+            "use amqps:// with HMC_AMQP_CA_FILE (and a client certificate) outside a private network",
+            extra={"host": host},
+        )
     return Connection(settings.amqp_url, ssl=tls_options(settings), **options)
 
 

@@ -138,14 +138,17 @@ class AmqpTransport:
             chosen = [q for q in queues if q.name in mine]
             if not chosen:
                 continue
-            consumer = Consumer(self._channel, queues=chosen, callbacks=[self._taker(Side(side))], accept=None)
+            # on_message, not callbacks: kombu then hands over the raw message without decoding its body. With
+            # callbacks it decodes first (application/xml as UTF-8 text), and a body that is not valid UTF-8
+            # raised out of drain_events: a poison message that stopped the worker at every redelivery.
+            consumer = Consumer(self._channel, queues=chosen, on_message=self._taker(Side(side)), accept=None)
             consumer.consume()
             self._consumers.append(consumer)
         return left
 
     def _taker(self, side: Side) -> Any:
-        def take(_body: Any, message: KombuMessage) -> None:
-            # message.body is the raw payload: the XML is never decoded by kombu's serializers.
+        def take(message: KombuMessage) -> None:
+            # message.body is the raw payload (bytes): the broker's own parser decides what it is.
             body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
             lost = (*self.consume_connection.connection_errors, *self.consume_connection.channel_errors)
             self._buffer.append(Taken(to_delivery(side, body, message), message, lost))

@@ -99,9 +99,10 @@ def parse(data: bytes, limits: XmlLimits | None = None) -> etree._Element:
     except etree.XMLSyntaxError as e:
         text = str(e.msg or e)
         if e.code in _ENCODING_ERRORS:
-            rule = "xml.encoding"
+            rule, text = "xml.encoding", f"message must be UTF-8: {text}"
         elif "depth" in text.lower():
-            rule = "xml.too-deep"
+            # libxml2 says "use XML_PARSE_HUGE option": advice for the parser's user, not for the sender.
+            rule, text = "xml.too-deep", f"document is nested deeper than {limits.max_depth} levels"
         else:
             rule = "xml.malformed"
         raise _refuse(rule, text, e.lineno or None) from None

@@ -24,8 +24,10 @@ no password: they can only log in with their client certificate (EXTERNAL, see r
 
 Standard library only: it runs in a bare python image before RabbitMQ starts.
 
-    make_definitions.py --config hmc-broker.toml --out definitions.json [--owner 999:999]
+    make_definitions.py --config hmc-broker.toml --out definitions.json [--owner 999:999] [--vhost hmc]
     make_definitions.py --config hmc-broker.toml --print      # review: the same, hashes left out
+
+--vhost names another vhost than "hmc" (a second environment on one RabbitMQ, or a test's own vhost).
 """
 
 from __future__ import annotations
@@ -101,11 +103,13 @@ def _alternatives(prefix: str, names: list[str]) -> str:
     return f"^{re.escape(prefix)}{body}$"
 
 
-def _permission(user: str, configure: str, write: str, read: str) -> dict[str, str]:
-    return {"user": user, "vhost": VHOST, "configure": configure, "write": write, "read": read}
+def _permission(vhost: str, user: str, configure: str, write: str, read: str) -> dict[str, str]:
+    return {"user": user, "vhost": vhost, "configure": configure, "write": write, "read": read}
 
 
-def build(config: Mapping[str, Any], env: Mapping[str, str], *, salt: bytes | None = None) -> dict[str, Any]:
+def build(
+    config: Mapping[str, Any], env: Mapping[str, str], *, salt: bytes | None = None, vhost: str = VHOST
+) -> dict[str, Any]:
     """The definitions for this configuration; passwords from env (see the module docstring)."""
     prefix = env.get("HMC_PREFIX") or str(config.get("broker", {}).get("prefix", ""))
     p = re.escape(prefix)
@@ -114,20 +118,22 @@ def build(config: Mapping[str, Any], env: Mapping[str, str], *, salt: bytes | No
 
     contract = f"^{p}(hmc\\..+|sesam2\\.in)$"  # every name the broker declares (adapters/amqp/topology.py)
     permissions = [
-        _permission(ADMIN_USER, ".*", ".*", ".*"),
+        _permission(vhost, ADMIN_USER, ".*", ".*", ".*"),
         # amq.default: the default exchange, for answers to a message's reply_to queue.
-        _permission(BROKER_USER, contract, f"^({p}(hmc\\..+|sesam2\\.in)|amq\\.default)$", contract),
-        _permission(SESAM2_USER, NOTHING, f"^{p}hmc\\.sesam2\\.in$", f"^{p}sesam2\\.in$"),
+        _permission(vhost, BROKER_USER, contract, f"^({p}(hmc\\..+|sesam2\\.in)|amq\\.default)$", contract),
+        _permission(vhost, SESAM2_USER, NOTHING, f"^{p}hmc\\.sesam2\\.in$", f"^{p}sesam2\\.in$"),
     ]
     topic_permissions = []
     for c in customers:
         readable = [f"hmc.customer.{n}" for n in c.numbers] + [f"hmc.invoice.{n}" for n in c.invoice_numbers]
-        permissions.append(_permission(c.user, NOTHING, f"^{p}hmc\\.customer\\.in$", _alternatives(prefix, readable)))
+        permissions.append(
+            _permission(vhost, c.user, NOTHING, f"^{p}hmc\\.customer\\.in$", _alternatives(prefix, readable))
+        )
         own_numbers = c.numbers[0] if len(c.numbers) == 1 else "(" + "|".join(c.numbers) + ")"
         topic_permissions.append(
             {
                 "user": c.user,
-                "vhost": VHOST,
+                "vhost": vhost,
                 "exchange": f"{prefix}hmc.customer.in",
                 # routing key <customerNumber>.<MessageType>: only its own customer numbers
                 "write": f"^{own_numbers}\\.",
@@ -169,7 +175,7 @@ def build(config: Mapping[str, Any], env: Mapping[str, str], *, salt: bytes | No
         "users": users,
         "vhosts": [
             {
-                "name": VHOST,
+                "name": vhost,
                 "description": description,
                 "tags": [],
                 "default_queue_type": "quorum",
@@ -198,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where to write the definitions")
     parser.add_argument("--owner", help="uid:gid to own the written file (RabbitMQ's user in its image: 999:999)")
     parser.add_argument("--print", action="store_true", help="print the definitions without password hashes")
+    parser.add_argument("--vhost", default=VHOST, help=f"the vhost to define (default {VHOST})")
     args = parser.parse_args(argv)
     try:
         config = tomllib.loads(args.config.read_text(encoding="utf-8"))
@@ -206,9 +213,9 @@ def main(argv: list[str] | None = None) -> int:
             # Review only: stand-in passwords where none is set, and no hash is printed.
             for user in _all_users(config):
                 env[password_variable(user)] = env.get(password_variable(user)) or "-"
-            print(json.dumps(redacted(build(config, env)), indent=2, ensure_ascii=False))
+            print(json.dumps(redacted(build(config, env, vhost=args.vhost)), indent=2, ensure_ascii=False))
             return 0
-        definitions = build(config, env)
+        definitions = build(config, env, vhost=args.vhost)
     except ConfigError as e:
         print(f"make_definitions: {e}", file=sys.stderr)
         return 2
@@ -224,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         os.chown(tmp, uid, gid)
     os.replace(tmp, args.out)
     users = ", ".join(u["name"] for u in definitions["users"])
-    print(f"make_definitions: wrote {args.out} (vhost {VHOST}; users {users})")
+    print(f"make_definitions: wrote {args.out} (vhost {args.vhost}; users {users})")
     return 0
 
 

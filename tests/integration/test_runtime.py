@@ -504,3 +504,23 @@ def test_status_reports_flow_backlog_and_partners(settings: Settings, running: R
     assert report["backlog"]["parked"] == 0
     table = CliRunner().invoke(app, ["status"], env={**env, "COLUMNS": "160"})
     assert table.exit_code == 0 and "sesam2" in table.output and "CustomerOrder" in table.output
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_body_that_is_not_utf8_is_rejected_and_the_worker_goes_on(
+    settings: Settings, running: Running, pika_channel
+) -> None:  # type: ignore[no-untyped-def]
+    """kombu must hand the raw bytes over: decoding them as text once stopped the worker at every redelivery."""
+    names = Names(settings.prefix)
+    worker = running.start(settings)
+    good = (FIXTURES / "customer/valid/CustomerOrder-patient-urgent.xml").read_bytes()
+    customer = read(good).message.header.customer_number  # type: ignore[union-attr]
+    broken = good.replace(b"<Priority>", b"<Priority>\xc3\x28\xff", 1)
+    publish(pika_channel, names.exchange(Exchange.CUSTOMER_IN), f"{customer}.CustomerOrder", broken, message_id=None)
+    publish(pika_channel, names.exchange(Exchange.CUSTOMER_IN), f"{customer}.CustomerOrder", good)
+    (rejection,) = take(pika_channel, names.customer_queue(customer or ""), 1)
+    parsed = read(rejection[1])
+    assert isinstance(parsed.message, m.Rejection)
+    assert [p.rule for p in parsed.message.problems] == ["xml.encoding"]
+    assert len(take(pika_channel, names.sesam2_queue, 1)) == 1, "the next message went through"
+    assert worker.counters.messages == 2

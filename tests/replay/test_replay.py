@@ -119,7 +119,7 @@ def test_edits_that_change_routing_fields_are_refused() -> None:
 def test_a_replay_is_validated_again_and_cannot_launder_a_forged_sender(broker: Broker) -> None:
     broker.worker.process(
         [
-            _taken(ORDER.read_bytes(), user_id="someone-else"),
+            _taken(ORDER.read_bytes(), user_id="websesam-skane"),  # 1001's user sends for 1002
         ]
     )
     with broker.sessions() as session:
@@ -129,6 +129,7 @@ def test_a_replay_is_validated_again_and_cannot_launder_a_forged_sender(broker: 
     assert outcome.status == "rejected" and "security.forged-customer" in (outcome.error or "")
     assert broker.row(original.id).status == "rejected"
     assert [o.message_type for o in broker.transport.published] == ["Rejection"], "no second Rejection either"
+    assert broker.transport.published[0].routing_key == "1001.Rejection", "to the sender, not to 1002"
 
 
 def test_a_dry_run_changes_nothing_and_says_what_would_happen(broker: Broker) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ssl
 
+import pytest
+
 from adapters.amqp.connection import tls_options
 from broker.config import Settings
 
@@ -18,3 +20,67 @@ def test_amqps_verifies_the_server_certificate_and_its_name() -> None:
     context = options["context"]
     assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
     assert options["server_hostname"] == "mq.region.example"
+
+
+def test_amqps_presents_a_client_certificate_when_configured(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The production setting: a SITHS-like function certificate, verified against the region's CA."""
+    import subprocess
+
+    key, cert = tmp_path / "client-key.pem", tmp_path / "client.pem"
+    made = subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=websesam-skane"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        capture_output=True,
+    )
+    if made.returncode != 0:
+        pytest.skip(f"openssl could not make a test certificate: {made.stderr[-200:]!r}")
+    settings = Settings.from_env(
+        {
+            "HMC_AMQP_URL": "amqps://hmc-broker@mq.region.example:5671/hmc",
+            "HMC_AMQP_CA_FILE": str(cert),
+            "HMC_AMQP_CERT_FILE": str(cert),
+            "HMC_AMQP_KEY_FILE": str(key),
+        }
+    )
+    options = tls_options(settings)
+    assert isinstance(options, dict)
+    context = options["context"]
+    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+    assert context.get_ca_certs()[0]["subject"] == ((("commonName", "websesam-skane"),),)
+
+
+@pytest.mark.parametrize(
+    "url", ["amqp://u:p@mq.region.example:5672/hmc", "amqp://u:p@10.0.0.5/hmc", "amqp://rabbitmq/"]
+)
+def test_plain_amqp_to_another_host_is_recognised(url: str) -> None:
+    assert Settings.from_env({"HMC_AMQP_URL": url}).plain_amqp_host
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["amqp://guest:guest@127.0.0.1:5672/%2F", "amqp://localhost", "amqp://[::1]:5672/", "memory://", "amqps://mq/"],
+)
+def test_plain_amqp_on_this_machine_and_tls_are_not_warned_about(url: str) -> None:
+    assert Settings.from_env({"HMC_AMQP_URL": url}).plain_amqp_host is None
+
+
+def test_plain_amqp_to_another_host_is_warned_about_loudly(caplog: pytest.LogCaptureFixture) -> None:
+    from adapters.amqp import connection
+
+    settings = Settings.from_env({"HMC_AMQP_URL": "amqp://u:p@mq.example:5672/hmc"})
+    connection._warned.discard("mq.example")
+    with caplog.at_level("WARNING"):
+        connection.connect(settings).release()  # kombu connects lazily: nothing is opened
+    (warning,) = [r for r in caplog.records if "WITHOUT TLS" in r.getMessage()]
+    assert warning.levelname == "WARNING" and "u:p" not in warning.getMessage()
+
+
+def test_a_config_file_may_not_hold_a_password(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "hmc.toml"
+    config.write_text('[broker]\namqp_url = "amqps://hmc-broker:hunter2@mq/hmc"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="credentials come only from the environment"):
+        Settings.from_env({"HMC_CONFIG": str(config)})
+    config.write_text('[broker]\namqp_url = "amqps://hmc-broker@mq/hmc"\n', encoding="utf-8")
+    assert Settings.from_env({"HMC_CONFIG": str(config)}).amqp_url == "amqps://hmc-broker@mq/hmc"
