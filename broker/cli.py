@@ -93,6 +93,7 @@ def _register_edges() -> None:
     """Commands whose code lives with their packages: the test harness, store operations, the benchmark."""
     from adapters.bench import cli as bench
     from adapters.harness import cli as harness
+    from adapters.harness import soak
     from replay import cli as store_ops
 
     store_ops.register(app)
@@ -102,6 +103,7 @@ def _register_edges() -> None:
     simulate.command("sesam2")(harness.simulate_sesam2)
     app.add_typer(simulate, name="simulate")
     app.command("scenarios")(harness.list_scenarios)
+    app.command("soak")(soak.soak)
 
 
 _register_edges()
