@@ -152,12 +152,14 @@ class AmqpTransport:
 
     def receive(self, max_count: int, wait_s: float) -> Sequence[Taken]:
         """Up to `max_count` messages, waiting at most `wait_s` once the first has arrived."""
-        if not self._consuming:
-            self._start()
-        elif self._standby and time.monotonic() >= self._standby_at:
-            self._standby = self._subscribe(home=False)  # stand by for the partitions of other workers
         deadline: float | None = None
         try:
+            # Inside the try: a connection that drops while consuming is being set up (RabbitMQ still
+            # starting after a restart) is lost like any other, not an error that ends the worker.
+            if not self._consuming:
+                self._start()
+            elif self._standby and time.monotonic() >= self._standby_at:
+                self._standby = self._subscribe(home=False)  # stand by for the partitions of other workers
             self.consume_connection.heartbeat_check()  # an idle worker must still answer heartbeats
             while len(self._buffer) < max_count:
                 remaining = wait_s if deadline is None else deadline - time.monotonic()
