@@ -22,7 +22,7 @@ from typing import Protocol
 
 import structlog
 from sqlalchemy import exists, func, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -74,8 +74,25 @@ class Transport(Protocol):
 
 
 def _transient(error: BaseException) -> bool:
-    """Database faults that pass: a restart, a dropped connection, a lock timeout."""
-    return isinstance(error, OperationalError) or (isinstance(error, DBAPIError) and error.connection_invalidated)
+    """Database faults that pass: a restart, a dropped connection, a lock timeout; and a message another worker
+    stored first (see _stored_meanwhile)."""
+    return (
+        isinstance(error, OperationalError)
+        or (isinstance(error, DBAPIError) and error.connection_invalidated)
+        or _stored_meanwhile(error)
+    )
+
+
+def _stored_meanwhile(error: BaseException) -> bool:
+    """The same message stored by another worker while this one had it in its batch: after a connection loss
+    RabbitMQ redelivers the unacknowledged messages to the standby consumer, while the first worker may still
+    be processing them. The retried batch finds the stored message and de-duplicates it, instead of the
+    unique-key violation ending the worker."""
+    text = str(getattr(error, "orig", ""))
+    return isinstance(error, IntegrityError) and (
+        "ux_messages_original" in text  # PostgreSQL names the index
+        or "messages.direction, messages.message_id" in text  # SQLite names the columns
+    )
 
 
 @dataclass

@@ -150,3 +150,34 @@ def test_each_message_leaves_one_log_line_with_its_ids_stage_and_outcome(setting
         "ok",
     )
     assert line["message_id"] and line["correlation_id"]
+
+
+def test_a_message_another_worker_stored_first_retries_the_batch_instead_of_ending_the_worker(
+    settings: Settings,
+) -> None:
+    """After a connection loss RabbitMQ redelivers a worker's unacknowledged messages to the standby worker;
+    whichever stores the message second hits the unique key, and must retry (and de-duplicate), not die."""
+    from sqlalchemy.exc import IntegrityError
+
+    from broker.runtime import _transient
+
+    sessions = store(settings)
+    stamp = datetime.now(UTC)
+
+    def row(message_id: str) -> MessageRow:
+        return MessageRow(
+            message_id=message_id, direction="inbound", status="received", received_at=stamp, updated_at=stamp
+        )
+
+    with sessions() as session:
+        session.add(row("m-1"))
+        session.commit()
+        session.add(row("m-1"))
+        with pytest.raises(IntegrityError) as stored_twice:
+            session.commit()
+        session.rollback()
+        session.add(OutboxRow(id=1, message_pk=1, exchange="x", routing_key="k", body=b"", message_id="o"))
+        with pytest.raises(IntegrityError) as other:
+            session.commit()
+    assert _transient(stored_twice.value)
+    assert not _transient(other.value), "any other integrity error is a bug, not a fault that passes"
