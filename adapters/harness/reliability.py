@@ -181,6 +181,7 @@ class WorkerPool:
         self.env, self.count, self.log_dir, self.argv = dict(env), count, log_dir, list(argv)
         self.children: list[Child] = [self._start(i, 0) for i in range(count)]
         self.restarts = 0
+        self._restarting: set[int] = set()
 
     def _start(self, index: int, generation: int) -> Child:
         env = {**_clean_env(), **self.env, "HMC_WORKERS": str(self.count), "HMC_WORKER_INDEX": str(index)}
@@ -194,11 +195,23 @@ class WorkerPool:
 
     def restart(self, index: int, *, kill: bool = False) -> None:
         """As a supervisor (systemd, compose) does: stop (SIGTERM) or kill -9, then start again."""
-        if kill:
-            self.kill(index)
-        self.children[index].stop()
-        self.restarts += 1
-        self.children[index] = self._start(index, self.restarts)
+        self._restarting.add(index)
+        try:
+            if kill:
+                self.kill(index)
+            self.children[index].stop()
+            self.restarts += 1
+            self.children[index] = self._start(index, self.restarts)
+        finally:
+            self._restarting.discard(index)
+
+    def crashed(self) -> list[tuple[int, int | None, str]]:
+        """Workers that ended by themselves (index, exit code, end of log): each is a bug to look into."""
+        return [
+            (i, c.process.returncode, c.tail(3))
+            for i, c in enumerate(self.children)
+            if i not in self._restarting and c.process.poll() is not None
+        ]
 
     def alive(self) -> bool:
         return all(c.process.poll() is None for c in self.children)

@@ -4,7 +4,8 @@ Workers run as child processes (`python -m broker.cli run`); customer orders (or
 go out with pika at a steady rate, sesam2.in is consumed with pika, a worker is restarted every
 `--restart-every` seconds (SIGTERM, or every other time kill -9 with `--kill`), and each worker's RSS is
 sampled. At the end the checker (adapters/harness/checker.py) compares sent with arrived by message id.
-Exit code 0 only when nothing was lost, duplicated under another id or reordered.
+Exit code 0 only when nothing was lost, duplicated under another id or reordered, and no worker ended by
+itself (one that does is started again, as a supervisor would, and reported).
 Not part of CI: `hmc-broker soak --minutes 30 --rate 20 --restart-every 300`.
 """
 
@@ -45,13 +46,15 @@ class Soak:
     workers: int
     samples: list[dict[str, Any]] = field(default_factory=list)  # at_s, rss_mb per worker, sent, arrived
     restarts: list[dict[str, Any]] = field(default_factory=list)  # at_s, worker, how
+    crashes: list[dict[str, Any]] = field(default_factory=list)  # workers that ended by themselves
     report: dict[str, Any] = field(default_factory=dict)
     drain_s: float | None = None
     log_dir: str = ""
 
     @property
     def ok(self) -> bool:
-        return bool(self.report.get("ok"))
+        """Nothing lost, duplicated under another id or reordered, and no worker ended by itself."""
+        return bool(self.report.get("ok")) and not self.crashes
 
 
 def run(
@@ -98,6 +101,9 @@ def run(
                 feed.publish(message)
                 sent.append(one)
             if now >= next_sample:
+                for index, code, tail in pool.crashed():  # the supervisor's job: note it, start it again
+                    result.crashes.append({"at_s": round(now - start), "worker": index, "exit": code, "log": tail})
+                    pool.restart(index)
                 result.samples.append(_sample(now - start, pool, len(sent), collector.count()))
                 next_sample += sample_every_s
                 if progress:
@@ -198,6 +204,9 @@ def _print(result: Soak) -> None:
     console.print(table)
     restarts = ", ".join(f"{r['at_s']} s worker{r['worker']} {r['how']}" for r in result.restarts) or "none"
     console.print(f"restarts: {restarts}")
+    for c in result.crashes:
+        ended = f"worker{c['worker']} ended by itself (exit {c['exit']}) near {c['at_s']} s"
+        console.print(f"[red]{ended}[/red]: {c['log']}")
     r = result.report
     console.print(
         f"sent {r['sent']}, delivered {r['delivered']}, parked {r['parked']}, lost {r['lost']}, repeats under the "

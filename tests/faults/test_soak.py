@@ -21,6 +21,7 @@ def test_a_short_soak_loses_nothing_and_reports_memory_over_time(fault_amqp_url:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"\nSOAK (12 s): {json.dumps(result['report'])}, drained {result['drain_s']} s, samples {result['samples']}")
     report = result["report"]
+    assert result["crashes"] == [], "a worker ended by itself"
     assert result["ok"] and report["lost"] == 0 and report["duplicates_other_id"] == 0
     assert report["out_of_order"] == 0
     assert report["sent"] >= 200 and report["delivered"] + report["parked"] == report["sent"]
