@@ -10,6 +10,7 @@ Run apart with `pytest -m faults -s` (the figures are printed).
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import sys
@@ -41,7 +42,7 @@ class Stream:
     """Two workers on two partitions, 2,000 messages published, sesam2.in collected."""
 
     def __init__(self, amqp_url: str, db_url: str, prefix: str, log_dir: Path, workers: int = 2) -> None:
-        self.amqp_url, self.db_url = amqp_url, db_url
+        self.amqp_url, self.db_url, self.log_dir = amqp_url, db_url, log_dir
         env = worker_env(amqp_url, db_url, prefix, HMC_PARTITIONS=str(PARTITIONS))
         settings = Settings.from_env(env)
         declare_topology(settings)  # as an operator runs `hmc-broker topology` before the workers
@@ -103,6 +104,7 @@ class Stream:
             "drained_s": drained,
             **report.as_dict(),
         }
+        (self.log_dir / "figures.json").write_text(json.dumps(self.figures))  # kept with the worker logs
         assert alive, f"a worker died:\n{tails}"
         assert report.ok, f"{report.as_dict()}\n{tails}"
         assert report.delivered + report.parked == report.sent
