@@ -159,7 +159,7 @@ class Worker:
             with attempt, UnitOfWork(self.sessions, self.relay_grace_s) as uow:
                 self.pipeline.handle(deliveries, uow)
                 uow.commit()
-                written = [(row.id, _outgoing(row)) for row in uow.outbox]
+                written = _pending_of_repeats(uow) + [(row.id, _outgoing(row)) for row in uow.outbox]
                 stored = [(m.direction, m.message_type or "unknown", m.status) for m in uow.messages]
                 taps = _wire_tap(uow) if self.settings.wire_tap else []
                 outcomes = _outcomes(uow)
@@ -302,6 +302,20 @@ class Worker:
                 log.error("outbox row parked", extra={"message_id": row.message_id, "error": error})
             else:
                 row.next_attempt_at = stamp + timedelta(seconds=min(2**row.attempts, 300))
+
+
+def _pending_of_repeats(uow: UnitOfWork) -> list[tuple[int, Outgoing]]:
+    """Outbox rows still pending of messages in this batch that arrived again, to publish now, ahead of the
+    batch's own rows. A worker killed between its commit and its publish leaves them pending; its messages come
+    back to the standby worker, which recognises them and sends nothing new. Left to the relay's grace, they
+    would reach SESAM2 after later messages of the same order, which the standby publishes at once."""
+    again = {event.message_pk for event in uow.events if event.stage == "dedupe"}
+    if not again:
+        return []
+    rows = uow.session.scalars(
+        select(OutboxRow).where(OutboxRow.message_pk.in_(again), OutboxRow.status == "pending").order_by(OutboxRow.id)
+    )
+    return [(row.id, _outgoing(row)) for row in rows]
 
 
 def _outcomes(uow: UnitOfWork) -> list[dict[str, object]]:

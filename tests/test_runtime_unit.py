@@ -181,3 +181,41 @@ def test_a_message_another_worker_stored_first_retries_the_batch_instead_of_endi
             session.commit()
     assert _transient(stored_twice.value)
     assert not _transient(other.value), "any other integrity error is a bug, not a fault that passes"
+
+
+def test_a_repeat_of_a_message_whose_publish_never_happened_goes_out_before_the_next_of_its_order(
+    settings: Settings,
+) -> None:
+    """kill -9 between a batch's commit and its publish: its rows stay pending. When the standby worker gets
+    the messages again, with the next message of the same order, the pending ones go out first."""
+    import dataclasses
+
+    from adapters.dialects.dialect import DIALECTS, read
+    from adapters.dialects.spec import Dialect
+
+    base = read(ORDER.read_bytes()).message
+    assert base is not None
+    second = dataclasses.replace(
+        base,
+        header=dataclasses.replace(base.header, message_id="00000000-0000-4000-8000-000000000002"),
+        order_id="second-of-the-order",
+    )
+    sessions = store(settings)
+    killed = FakeTransport(publish_ok=False)  # the worker that died: its publish never happened
+    Worker(settings, killed, sessions).process(
+        [Taken(Delivery(side=Side.CUSTOMER, body=ORDER.read_bytes(), routing_key="1002.CustomerOrder"), [])]
+    )
+    standby = FakeTransport()
+    Worker(settings, standby, sessions).process(
+        [
+            Taken(Delivery(side=Side.CUSTOMER, body=ORDER.read_bytes(), routing_key="1002.CustomerOrder"), []),
+            Taken(
+                Delivery(
+                    side=Side.CUSTOMER, body=DIALECTS[Dialect.CUSTOMER].render(second), routing_key="1002.CustomerOrder"
+                ),
+                [],
+            ),
+        ]
+    )
+    orders = [o for o in standby.published if o.message_type == "CustomerOrder"]
+    assert [read(o.body).message.order_id for o in orders] == [base.order_id, "second-of-the-order"]  # type: ignore[union-attr]
