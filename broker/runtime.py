@@ -315,7 +315,8 @@ def _pending_of_repeats(uow: UnitOfWork) -> list[tuple[int, Outgoing]]:
     rows = uow.session.scalars(
         select(OutboxRow).where(OutboxRow.message_pk.in_(again), OutboxRow.status == "pending").order_by(OutboxRow.id)
     )
-    return [(row.id, _outgoing(row)) for row in rows]
+    own = {row.id for row in uow.outbox}  # a repeat within the batch: its row goes out with the batch's
+    return [(row.id, _outgoing(row)) for row in rows if row.id not in own]
 
 
 def _outcomes(uow: UnitOfWork) -> list[dict[str, object]]:
