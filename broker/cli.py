@@ -94,6 +94,7 @@ def _register_edges() -> None:
     from adapters.bench import cli as bench
     from adapters.exports import cli as exports
     from adapters.harness import cli as harness
+    from adapters.harness import soak
     from replay import cli as store_ops
 
     store_ops.register(app)
@@ -104,6 +105,7 @@ def _register_edges() -> None:
     simulate.command("sesam2")(harness.simulate_sesam2)
     app.add_typer(simulate, name="simulate")
     app.command("scenarios")(harness.list_scenarios)
+    app.command("soak")(soak.soak)
 
 
 _register_edges()

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import structlog
 from sqlalchemy import exists, func, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -74,8 +74,31 @@ class Transport(Protocol):
 
 
 def _transient(error: BaseException) -> bool:
-    """Database faults that pass: a restart, a dropped connection, a lock timeout."""
-    return isinstance(error, OperationalError) or (isinstance(error, DBAPIError) and error.connection_invalidated)
+    """Database faults that pass: a restart, a dropped connection, a lock timeout; and a message another worker
+    stored first (see _stored_meanwhile)."""
+    return (
+        isinstance(error, OperationalError)
+        or (isinstance(error, DBAPIError) and error.connection_invalidated)
+        or _stored_meanwhile(error)
+    )
+
+
+def _stored_meanwhile(error: BaseException) -> bool:
+    """The same message stored by another worker while this one had it in its batch: after a connection loss
+    RabbitMQ redelivers the unacknowledged messages to the standby consumer, while the first worker may still
+    be processing them. The retried batch finds the stored message and de-duplicates it, instead of the
+    unique-key violation ending the worker. The same holds for an order two batches opened at once (a
+    partition changing hands): the retry finds the order and correlates to it."""
+    text = str(getattr(error, "orig", ""))
+    return isinstance(error, IntegrityError) and any(
+        key in text
+        for key in (
+            "ux_messages_original",  # PostgreSQL names the index
+            "messages.direction, messages.message_id",  # SQLite names the columns
+            "orders_pkey",
+            "orders.customer_number, orders.order_id",
+        )
+    )
 
 
 @dataclass
@@ -156,7 +179,7 @@ class Worker:
                     self._record(uow.session, *self._marks)
                 uow.commit()
                 self._marks = None
-                written = [(row.id, _outgoing(row)) for row in uow.outbox]
+                written = _pending_of_repeats(uow) + [(row.id, _outgoing(row)) for row in uow.outbox]
                 stored = [(m.direction, m.message_type or "unknown", m.status) for m in uow.messages]
                 taps = _wire_tap(uow) if self.settings.wire_tap else []
                 outcomes = _outcomes(uow)
@@ -317,6 +340,21 @@ class Worker:
                 log.error("outbox row parked", extra={"message_id": row.message_id, "error": error})
             else:
                 row.next_attempt_at = stamp + timedelta(seconds=min(2**row.attempts, 300))
+
+
+def _pending_of_repeats(uow: UnitOfWork) -> list[tuple[int, Outgoing]]:
+    """Outbox rows still pending of messages in this batch that arrived again, to publish now, ahead of the
+    batch's own rows. A worker killed between its commit and its publish leaves them pending; its messages come
+    back to the standby worker, which recognises them and sends nothing new. Left to the relay's grace, they
+    would reach SESAM2 after later messages of the same order, which the standby publishes at once."""
+    again = {event.message_pk for event in uow.events if event.stage == "dedupe"}
+    if not again:
+        return []
+    rows = uow.session.scalars(
+        select(OutboxRow).where(OutboxRow.message_pk.in_(again), OutboxRow.status == "pending").order_by(OutboxRow.id)
+    )
+    own = {row.id for row in uow.outbox}  # a repeat within the batch: its row goes out with the batch's
+    return [(row.id, _outgoing(row)) for row in rows if row.id not in own]
 
 
 def _outcomes(uow: UnitOfWork) -> list[dict[str, object]]:

@@ -158,3 +158,72 @@ def test_each_message_leaves_one_log_line_with_its_ids_stage_and_outcome(
         "ok",
     )
     assert line["message_id"] and line["correlation_id"]
+
+
+def test_a_message_another_worker_stored_first_retries_the_batch_instead_of_ending_the_worker(
+    settings: Settings,
+) -> None:
+    """After a connection loss RabbitMQ redelivers a worker's unacknowledged messages to the standby worker;
+    whichever stores the message second hits the unique key, and must retry (and de-duplicate), not die."""
+    from sqlalchemy.exc import IntegrityError
+
+    from broker.runtime import _transient
+
+    sessions = store(settings)
+    stamp = datetime.now(UTC)
+
+    def row(message_id: str) -> MessageRow:
+        return MessageRow(
+            message_id=message_id, direction="inbound", status="received", received_at=stamp, updated_at=stamp
+        )
+
+    with sessions() as session:
+        session.add(row("m-1"))
+        session.commit()
+        session.add(row("m-1"))
+        with pytest.raises(IntegrityError) as stored_twice:
+            session.commit()
+        session.rollback()
+        session.add(OutboxRow(id=1, message_pk=1, exchange="x", routing_key="k", body=b"", message_id="o"))
+        with pytest.raises(IntegrityError) as other:
+            session.commit()
+    assert _transient(stored_twice.value)
+    assert not _transient(other.value), "any other integrity error is a bug, not a fault that passes"
+
+
+def test_a_repeat_of_a_message_whose_publish_never_happened_goes_out_before_the_next_of_its_order(
+    settings: Settings,
+) -> None:
+    """kill -9 between a batch's commit and its publish: its rows stay pending. When the standby worker gets
+    the messages again, with the next message of the same order, the pending ones go out first."""
+    import dataclasses
+
+    from adapters.dialects.dialect import DIALECTS, read
+    from adapters.dialects.spec import Dialect
+
+    base = read(ORDER.read_bytes()).message
+    assert base is not None
+    second = dataclasses.replace(
+        base,
+        header=dataclasses.replace(base.header, message_id="00000000-0000-4000-8000-000000000002"),
+        order_id="second-of-the-order",
+    )
+    sessions = store(settings)
+    killed = FakeTransport(publish_ok=False)  # the worker that died: its publish never happened
+    Worker(settings, killed, sessions).process(
+        [Taken(Delivery(side=Side.CUSTOMER, body=ORDER.read_bytes(), routing_key="1002.CustomerOrder"), [])]
+    )
+    standby = FakeTransport()
+    Worker(settings, standby, sessions).process(
+        [
+            Taken(Delivery(side=Side.CUSTOMER, body=ORDER.read_bytes(), routing_key="1002.CustomerOrder"), []),
+            Taken(
+                Delivery(
+                    side=Side.CUSTOMER, body=DIALECTS[Dialect.CUSTOMER].render(second), routing_key="1002.CustomerOrder"
+                ),
+                [],
+            ),
+        ]
+    )
+    orders = [o for o in standby.published if o.message_type == "CustomerOrder"]
+    assert [read(o.body).message.order_id for o in orders] == [base.order_id, "second-of-the-order"]  # type: ignore[union-attr]

@@ -163,12 +163,14 @@ class AmqpTransport:
         buffer and batches fill at once (one commit and one confirm wait for many); a trickle is not held
         back waiting for company, so latency stays low at modest rates.
         """
-        if not self._consuming:
-            self._start()
-        elif self._standby and time.monotonic() >= self._standby_at:
-            self._standby = self._subscribe(home=False)  # stand by for the partitions of other workers
         deadline: float | None = None
         try:
+            # Inside the try: a connection that drops while consuming is being set up (RabbitMQ still
+            # starting after a restart) is lost like any other, not an error that ends the worker.
+            if not self._consuming:
+                self._start()
+            elif self._standby and time.monotonic() >= self._standby_at:
+                self._standby = self._subscribe(home=False)  # stand by for the partitions of other workers
             self.consume_connection.heartbeat_check()  # an idle worker must still answer heartbeats
             while len(self._buffer) < max_count:
                 if deadline is None:
