@@ -412,7 +412,9 @@ def test_health_and_readiness_endpoints(settings: Settings, running: Running) ->
         assert ready == {"status": "ready", "checks": {"amqp": True, "store": True}}
         metrics = urllib.request.urlopen(f"{base}/metrics").read().decode()
         assert "hmc_outbox_backlog" in metrics
-        worker.transport.stop_consuming()
+        # A worker that stopped consuming is not ready. Stopped through its own loop: cancelling its
+        # consumer from this thread would race the worker's read of the same connection.
+        running.stop()
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"{base}/readyz")
         assert refused.value.code == 503
@@ -485,6 +487,14 @@ def test_status_reports_flow_backlog_and_partners(settings: Settings, running: R
     assert order is not None
     publish(pika_channel, names.exchange(Exchange.CUSTOMER_IN), f"{order.header.customer_number}.CustomerOrder", body)
     wait_for(lambda: worker.counters.published >= 1)
+    # The worker records a batch's confirms with its next batch or when it idles (one commit per batch).
+    sessions = store(settings)
+
+    def delivered() -> bool:
+        with sessions() as session:
+            return session.scalar(select(MessageRow.status)) == "delivered"
+
+    wait_for(delivered)
     env = {
         "HMC_AMQP_URL": settings.amqp_url,
         "HMC_DB_URL": settings.db_url,
