@@ -32,6 +32,7 @@ CUSTOMER = "1001"
 CUSTOMERS_SPEC = f"{CUSTOMER}:Region Test::"
 # What a connection closed by the server raises in pika.
 LOST: tuple[type[Exception], ...] = (pika.exceptions.AMQPError, OSError)
+RETRIED: tuple[type[Exception], ...] = (*LOST, wire.Nacked)  # a publish that RabbitMQ did not take
 
 
 def orders(count: int, steps: int, names: Names, seed: int = 9) -> Iterator[tuple[Addressed, Sent]]:
@@ -51,8 +52,8 @@ def orders(count: int, steps: int, names: Names, seed: int = 9) -> Iterator[tupl
 
 
 class Feed:
-    """Publishes with confirms, one message at a time; on a lost connection it reconnects and publishes the
-    unconfirmed message again (same id: the broker de-duplicates it)."""
+    """Publishes with confirms, one message at a time; on a lost connection or a nack (RabbitMQ stopping) it
+    reconnects and publishes the unconfirmed message again (same id: the broker de-duplicates it)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -66,7 +67,7 @@ class Feed:
                     self._publisher = wire.Publisher(pika.BlockingConnection(pika.URLParameters(self.url)))
                 self._publisher.publish(message)
                 return
-            except LOST:
+            except RETRIED:
                 self._publisher = None
                 if time.monotonic() > deadline:
                     raise

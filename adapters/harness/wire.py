@@ -24,6 +24,10 @@ class WireError(RuntimeError):
     """RabbitMQ refused or lost something; the message says what to do about it."""
 
 
+class Nacked(WireError):
+    """RabbitMQ did not take the message (a nack: e.g. the node is stopping); publishing it again is right."""
+
+
 # What publishing or consuming may raise: ours, and pika's for a lost connection or channel (so that
 # callers need not import pika).
 FAILURES: tuple[type[Exception], ...] = (WireError, pika.exceptions.AMQPError)
@@ -69,7 +73,7 @@ class Publisher:
                 " (is the broker's topology declared? hmc-broker topology)"
             ) from None
         except pika.exceptions.NackError:
-            raise WireError(f"RabbitMQ refused (nacked) {e.message_type} to {e.exchange}") from None
+            raise Nacked(f"RabbitMQ refused (nacked) {e.message_type} to {e.exchange}") from None
         except pika.exceptions.ChannelClosedByBroker as closed:
             hint = " (declare the topology first: hmc-broker topology)" if closed.reply_code == 404 else ""
             raise WireError(f"RabbitMQ closed the channel: {closed.reply_text}{hint}") from None
