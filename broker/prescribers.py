@@ -81,7 +81,9 @@ def record(uow: UnitOfWork, sightings: Iterable[Sighting]) -> None:
     if not merged:
         return
     table = PrescriberRow.__table__
-    insert = upsert.insert(uow.session, PrescriberRow).values([merged[k] for k in sorted(merged)])
+    # The rows go as parameters of one statement that never changes, so SQLAlchemy compiles it once per
+    # process (values() built into the statement were compiled anew for every batch: 5 ms of a batch of one).
+    insert = upsert.insert(uow.session, table)
     new = insert.excluded
     uow.session.execute(
         insert.on_conflict_do_update(
@@ -92,7 +94,8 @@ def record(uow: UnitOfWork, sightings: Iterable[Sighting]) -> None:
                 "last_seen": case((new.last_seen > table.c.last_seen, new.last_seen), else_=table.c.last_seen),
                 "message_count": table.c.message_count + new.message_count,
             },
-        )
+        ),
+        [merged[k] for k in sorted(merged)],  # sorted: concurrent batches lock rows in the same order
     )
 
 
