@@ -33,8 +33,8 @@ from broker.observability import metrics
 from broker.observability.watch import QueueState, Transition, Watch
 from broker.pipeline import Pipeline
 from broker.store.queries import oldest_waiting_age
-from broker.store.tables import EventRow, MessageRow, OutboxRow
-from broker.store.unit_of_work import UnitOfWork, now
+from broker.store.tables import MessageRow, OutboxRow
+from broker.store.unit_of_work import Step, UnitOfWork, now
 from broker.translation import derived_id
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ class Worker:
                     self._record(uow.session, *self._marks)
                 uow.commit()
                 self._marks = None
-                written = _pending_of_repeats(uow) + [(row.id, _outgoing(row)) for row in uow.outbox]
+                written = _pending_of_repeats(uow) + uow.outbox
                 stored = [(m.direction, m.message_type or "unknown", m.status) for m in uow.messages]
                 taps = _wire_tap(uow) if self.settings.wire_tap else []
                 outcomes = _outcomes(uow)
@@ -353,13 +353,13 @@ def _pending_of_repeats(uow: UnitOfWork) -> list[tuple[int, Outgoing]]:
     rows = uow.session.scalars(
         select(OutboxRow).where(OutboxRow.message_pk.in_(again), OutboxRow.status == "pending").order_by(OutboxRow.id)
     )
-    own = {row.id for row in uow.outbox}  # a repeat within the batch: its row goes out with the batch's
+    own = {row_id for row_id, _ in uow.outbox}  # a repeat within the batch: its row goes out with the batch's
     return [(row.id, _outgoing(row)) for row in rows if row.id not in own]
 
 
 def _outcomes(uow: UnitOfWork) -> list[dict[str, object]]:
     """One log line per message: its ids, type, customer and the last stage with its outcome."""
-    last: dict[int, EventRow] = {}
+    last: dict[int, Step] = {}
     for event in uow.events:
         last[event.message_pk] = event
     return [
@@ -379,7 +379,7 @@ def _outcomes(uow: UnitOfWork) -> list[dict[str, object]]:
 
 def _wire_tap(uow: UnitOfWork) -> list[Outgoing]:
     """One monitoring event per message: ids, type, stages and timings; no payload, no patient data."""
-    steps: dict[int, list[EventRow]] = {}
+    steps: dict[int, list[Step]] = {}
     for event in uow.events:
         steps.setdefault(event.message_pk, []).append(event)
     out = []

@@ -159,7 +159,7 @@ class Replayer:
             deliveries = [self._delivery(row, actor, force, ticket, None, body, diff) for row in batch]
             with UnitOfWork(self.sessions) as uow:  # never committed: __exit__ rolls back
                 self.pipeline.handle(deliveries, uow)
-                uow.session.flush()
+                uow.flush()
                 created = _created(uow.session, batch, ticket)
                 for row in batch:
                     new = created.get(row.replay_of or row.id)

@@ -18,7 +18,7 @@ from sqlalchemy import (
     Text,
     event,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, ORMExecuteState, Session, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, ORMExecuteState, Session, mapped_column
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -93,9 +93,6 @@ class EventRow(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime]
     duration_ms: Mapped[float | None] = mapped_column(Float)
-    # Linked by object, not by id: a batch's messages, events and outbox rows are inserted in one flush at
-    # commit (a few multi-row INSERTs per batch rather than one round trip per message).
-    message: Mapped[MessageRow] = relationship(lazy="raise")
 
 
 class OutboxRow(Base):
@@ -117,7 +114,6 @@ class OutboxRow(Base):
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
-    message: Mapped[MessageRow] = relationship(lazy="raise")  # linked by object: see EventRow.message
 
     __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
 

@@ -7,11 +7,12 @@ import hmac
 import threading
 import weakref
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from re import Pattern
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, or_, select, tuple_, update
+from sqlalchemy import Engine, Table, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker.envelope import Outgoing
@@ -22,6 +23,8 @@ from broker.validation import identifiers
 # A message that is settled: nothing more will happen to it unless an operator replays it.
 UNRESOLVED = ("rejected", "parked")
 
+EVENTS = cast(Table, EventRow.__table__)
+OUTBOX = cast(Table, OutboxRow.__table__)
 _keys: weakref.WeakKeyDictionary[Engine, bytes] = weakref.WeakKeyDictionary()
 _keys_lock = threading.Lock()
 
@@ -61,15 +64,46 @@ def patient_ref(key: bytes, patient_id: str, reserve_patterns: Sequence[Pattern[
     return f"[patient-ref:{hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]}]"
 
 
+@dataclass(slots=True)
+class Step:
+    """One processing step of a message, kept in memory and written with the rest of the batch's steps.
+
+    Not an ORM object: a batch has three or more per message, and the ORM's bookkeeping per object cost
+    more than the step itself. flush() writes them in one statement once their messages have ids.
+    """
+
+    message: MessageRow
+    stage: str
+    outcome: str
+    detail: str | None
+    at: datetime
+    duration_ms: float | None
+
+    @property
+    def message_pk(self) -> int:
+        return self.message.id
+
+
+@dataclass(slots=True)
+class Queued:
+    """An outgoing message of this unit, written to the outbox with the batch's others at flush()."""
+
+    message: MessageRow
+    out: Outgoing
+    created_at: datetime
+
+
 class UnitOfWork:
     def __init__(self, session_factory: sessionmaker[Session], relay_grace_s: float = 30.0) -> None:
         self._factory = session_factory
         # The worker that writes a row publishes it right after the commit; the relay of any worker takes
         # it only after this grace, when that publish has failed or its worker died.
         self._grace = timedelta(seconds=relay_grace_s)
-        self.outbox: list[OutboxRow] = []  # rows written in this unit, to publish right after commit
+        self.outbox: list[tuple[int, Outgoing]] = []  # outbox rows written in this unit, to publish after commit
+        self._queued: list[Queued] = []  # outgoing messages not yet in the outbox table
         self.messages: list[MessageRow] = []  # messages stored in this unit, for metrics and logs after commit
-        self.events: list[EventRow] = []  # their processing steps, for the wire tap on hmc.events
+        self.events: list[Step] = []  # their processing steps, for the wire tap on hmc.events
+        self._written = 0  # how many of self.events are in the events table
         self._orders: dict[tuple[str, str], OrderRow | None] = {}  # the order view as this unit has read it
 
     def __enter__(self) -> UnitOfWork:
@@ -81,6 +115,7 @@ class UnitOfWork:
         self.session.close()
 
     def commit(self) -> None:
+        self.flush()
         self.session.commit()
 
     # ---------------------------------------------------------------- messages
@@ -105,8 +140,29 @@ class UnitOfWork:
         return row
 
     def flush(self) -> None:
-        """Insert what is pending now: for the rare step that needs a new row's id before commit (replays)."""
+        """Insert what is pending now: at commit, or for the rare step that needs a new row's id (replays)."""
         self.session.flush()
+        if self._queued:
+            self._write_outbox(self._queued)
+            self._queued = []
+        steps = self.events[self._written :]
+        if steps:
+            # Core, not the ORM's bulk insert: the rows become one multi-row INSERT (see store/db.py).
+            self.session.execute(
+                insert(EVENTS),
+                [
+                    {
+                        "message_pk": s.message.id,
+                        "stage": s.stage,
+                        "outcome": s.outcome,
+                        "detail": s.detail,
+                        "at": s.at,
+                        "duration_ms": s.duration_ms,
+                    }
+                    for s in steps
+                ],
+            )
+            self._written = len(self.events)
 
     def patient_ref(self, patient_id: str, reserve_patterns: Sequence[Pattern[str]]) -> str:
         return patient_ref(store_key(self.session), patient_id, reserve_patterns)
@@ -124,6 +180,7 @@ class UnitOfWork:
     def outgoing_state(self, message_ids: Iterable[str]) -> str | None:
         """How far an outgoing message (under any of `message_ids`) got: sent, pending, parked or None."""
         ids = list(message_ids)
+        self.flush()  # outgoing messages of this unit count too
         states = set(self.session.scalars(select(OutboxRow.status).where(OutboxRow.message_id.in_(ids))))
         return next((s for s in ("sent", "pending", "parked") if s in states), None)
 
@@ -143,31 +200,39 @@ class UnitOfWork:
     def event(
         self, row: MessageRow, stage: str, outcome: str, detail: str | None = None, duration_ms: float | None = None
     ) -> None:
-        event = EventRow(message=row, stage=stage, outcome=outcome, detail=detail, at=now(), duration_ms=duration_ms)
-        self.session.add(event)
-        self.events.append(event)
+        self.events.append(Step(row, stage, outcome, detail, now(), duration_ms))
 
     # ---------------------------------------------------------------- outbox
 
-    def add_outgoing(self, row: MessageRow, out: Outgoing) -> OutboxRow:
+    def add_outgoing(self, row: MessageRow, out: Outgoing) -> None:
+        """An outgoing message of `row`: written to the outbox at flush, published by the runtime after commit."""
         stamp = now()
-        entry = OutboxRow(
-            message=row,
-            message_id=out.message_id,
-            exchange=out.exchange.value,
-            routing_key=out.routing_key,
-            message_type=out.message_type,
-            correlation_id=out.correlation_id,
-            body=out.body,
-            headers={"schema_version": out.schema_version, **out.headers},
-            status="pending",
-            attempts=0,
-            created_at=stamp,
-            next_attempt_at=stamp + self._grace,
-        )
-        self.session.add(entry)
-        self.outbox.append(entry)
-        return entry
+        if out.timestamp is None:
+            out = replace(out, timestamp=int(stamp.timestamp()))  # as the relay sets it from created_at
+        self._queued.append(Queued(row, out, stamp))
+
+    def _write_outbox(self, queued: list[Queued]) -> None:
+        # Core, like the steps: one multi-row INSERT ... RETURNING id, ids in the order of the rows.
+        query = insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True)
+        rows = [
+            {
+                "message_pk": q.message.id,
+                "message_id": q.out.message_id,
+                "exchange": q.out.exchange.value,
+                "routing_key": q.out.routing_key,
+                "message_type": q.out.message_type,
+                "correlation_id": q.out.correlation_id,
+                "body": q.out.body,
+                "headers": {"schema_version": q.out.schema_version, **q.out.headers},
+                "status": "pending",
+                "attempts": 0,
+                "created_at": q.created_at,
+                "next_attempt_at": q.created_at + self._grace,
+            }
+            for q in queued
+        ]
+        ids = self.session.execute(query, rows).scalars().all()
+        self.outbox.extend(zip(ids, (q.out for q in queued), strict=True))
 
     def due_outbox(self, limit: int) -> list[OutboxRow]:
         """Pending rows whose next attempt is due; locked so two workers never publish the same row."""
