@@ -10,21 +10,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from re import Pattern
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Engine, Table, insert, or_, select, tuple_, update
+from sqlalchemy import Engine, insert, or_, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker.envelope import Outgoing
 from broker.model.types import IdKind
-from broker.store.tables import EventRow, MessageRow, OrderRow, OutboxRow, StoreKeyRow
+from broker.store.tables import EVENTS, OUTBOX, MessageRow, OrderRow, OutboxRow, StoreKeyRow
 from broker.validation import identifiers
 
 # A message that is settled: nothing more will happen to it unless an operator replays it.
 UNRESOLVED = ("rejected", "parked")
 
-EVENTS = cast(Table, EventRow.__table__)
-OUTBOX = cast(Table, OutboxRow.__table__)
 _keys: weakref.WeakKeyDictionary[Engine, bytes] = weakref.WeakKeyDictionary()
 _keys_lock = threading.Lock()
 
@@ -245,12 +243,6 @@ class UnitOfWork:
         if self.session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         return list(self.session.scalars(query))
-
-    def mark_sent(self, ids: list[int]) -> None:
-        if ids:
-            self.session.execute(
-                update(OutboxRow).where(OutboxRow.id.in_(ids)).values(status="sent", sent_at=now(), last_error=None)
-            )
 
     # ---------------------------------------------------------------- order view
 
