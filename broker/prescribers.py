@@ -12,9 +12,11 @@ batch keeps the hot path cheap; the sorted keys make concurrent batches lock row
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
@@ -80,22 +82,27 @@ def record(uow: UnitOfWork, sightings: Iterable[Sighting]) -> None:
             entry["last_seen"], entry["name"] = s.at, s.name
     if not merged:
         return
+    dialect = uow.session.get_bind().dialect.name
+    uow.session.execute(_upsert(dialect), [merged[k] for k in sorted(merged)])  # sorted: rows lock in one order
+
+
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    """The register's upsert, built once per store kind: the batch's rows go as its parameters.
+
+    Built anew for every batch, its expressions and cache key cost about as much as running it.
+    """
     table = PrescriberRow.__table__
-    # The rows go as parameters of one statement that never changes, so SQLAlchemy compiles it once per
-    # process (values() built into the statement were compiled anew for every batch: 5 ms of a batch of one).
-    insert = upsert.insert(uow.session, table)
+    insert = upsert.for_dialect(dialect, table)
     new = insert.excluded
-    uow.session.execute(
-        insert.on_conflict_do_update(
-            index_elements=[table.c.customer_number, table.c.hsa_id, table.c.role, table.c.unit_hsa_id],
-            set_={
-                "name": case((new.last_seen >= table.c.last_seen, new.name), else_=table.c.name),
-                "first_seen": case((new.first_seen < table.c.first_seen, new.first_seen), else_=table.c.first_seen),
-                "last_seen": case((new.last_seen > table.c.last_seen, new.last_seen), else_=table.c.last_seen),
-                "message_count": table.c.message_count + new.message_count,
-            },
-        ),
-        [merged[k] for k in sorted(merged)],  # sorted: concurrent batches lock rows in the same order
+    return insert.on_conflict_do_update(
+        index_elements=[table.c.customer_number, table.c.hsa_id, table.c.role, table.c.unit_hsa_id],
+        set_={
+            "name": case((new.last_seen >= table.c.last_seen, new.name), else_=table.c.name),
+            "first_seen": case((new.first_seen < table.c.first_seen, new.first_seen), else_=table.c.first_seen),
+            "last_seen": case((new.last_seen > table.c.last_seen, new.last_seen), else_=table.c.last_seen),
+            "message_count": table.c.message_count + new.message_count,
+        },
     )
 
 

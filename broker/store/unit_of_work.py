@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from re import Pattern
 from typing import Any
 
-from sqlalchemy import Engine, insert, or_, select, tuple_
+from sqlalchemy import Engine, bindparam, insert, or_, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker.envelope import Outgoing
@@ -25,6 +25,17 @@ UNRESOLVED = ("rejected", "parked")
 
 _keys: weakref.WeakKeyDictionary[Engine, bytes] = weakref.WeakKeyDictionary()
 _keys_lock = threading.Lock()
+
+
+# The batch's two reads, built once (building them for every batch cost about a tenth of a small batch).
+_ORIGINALS = select(MessageRow).where(
+    MessageRow.direction == bindparam("direction"),
+    MessageRow.message_id.in_(bindparam("ids", expanding=True)),
+    MessageRow.replay_of.is_(None),
+)
+_ORDERS = select(OrderRow).where(
+    tuple_(OrderRow.customer_number, OrderRow.order_id).in_(bindparam("keys", expanding=True))
+)
 
 
 def now() -> datetime:
@@ -122,11 +133,7 @@ class UnitOfWork:
         ids = list(set(message_ids))
         if not ids:
             return {}
-        rows = self.session.scalars(
-            select(MessageRow).where(
-                MessageRow.direction == direction, MessageRow.message_id.in_(ids), MessageRow.replay_of.is_(None)
-            )
-        )
+        rows = self.session.scalars(_ORIGINALS, {"direction": direction, "ids": ids})
         return {row.message_id: row for row in rows}
 
     def add_message(self, **values: Any) -> MessageRow:
@@ -251,8 +258,7 @@ class UnitOfWork:
         wanted = [k for k in set(keys) if k not in self._orders]
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            query = select(OrderRow).where(tuple_(OrderRow.customer_number, OrderRow.order_id).in_(chunk))
-            found = {(o.customer_number, o.order_id): o for o in self.session.scalars(query)}
+            found = {(o.customer_number, o.order_id): o for o in self.session.scalars(_ORDERS, {"keys": chunk})}
             for key in chunk:
                 self._orders[key] = found.get(key)
 

@@ -14,6 +14,9 @@ from sqlalchemy.orm import Session
 
 def insert(session: Session, table: Any) -> Any:
     """An INSERT for `table` that supports on_conflict_do_nothing/do_update on this session's store."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    return for_dialect(session.get_bind().dialect.name, table)
+
+
+def for_dialect(dialect: str, table: Any) -> Any:
+    """The same for a store kind by name ("postgresql", else SQLite): for statements built once and kept."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
