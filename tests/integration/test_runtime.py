@@ -21,7 +21,7 @@ from pathlib import Path
 import pika
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from adapters.amqp.topology import Names
 from adapters.amqp.transport import AmqpTransport, declare_topology, topology_settings
@@ -32,7 +32,8 @@ from broker.config import Customer, Settings
 from broker.envelope import Exchange
 from broker.model import messages as m
 from broker.runtime import Worker
-from broker.store.tables import Base, MessageRow
+from broker.store.tables import MessageRow
+from tests import services
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CUSTOMERS = (
@@ -57,15 +58,7 @@ SESAM2_ANSWERS = _fixtures("sesam2", "outbound")
 
 @pytest.fixture(params=["postgresql", "sqlite"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.sqlite'}"
-    url: str = request.getfixturevalue("postgres_url")
-    engine = create_engine(url)
-    with engine.begin() as conn:  # a clean store for each test
-        Base.metadata.drop_all(conn)
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    engine.dispose()
-    return url
+    return services.store_url(request, tmp_path, "postgres_url")
 
 
 @pytest.fixture
