@@ -6,8 +6,8 @@ The worker publishes through a fake transport that records what went out and can
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from broker.bootstrap import store
 from broker.config import Customer, Settings
-from broker.envelope import Delivery, Outgoing, Side
+from broker.envelope import Delivery, Side
 from broker.runtime import Worker
 from broker.store.tables import MessageRow, OutboxRow
 from replay.replay import Replayer
 from tests import services
+from tests.fakes import FakeTransport, Taken
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ORDER = FIXTURES / "customer/valid/CustomerOrder-patient-urgent.xml"
@@ -48,49 +49,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     return Settings(db_url=db_url, customers=CUSTOMERS, publish_attempts=2, wire_tap=False)
-
-
-@dataclass
-class Result:
-    ok: bool
-    error: str | None = None
-
-
-@dataclass
-class FakeTransport:
-    """Stands in for RabbitMQ: what was published, and whether publishing works."""
-
-    publish_ok: bool = True
-    published: list[Outgoing] = field(default_factory=list)
-
-    def receive(self, max_count: int, wait_s: float) -> Sequence[object]:
-        return []
-
-    def publish(self, batch: Sequence[Outgoing]) -> list[Result]:
-        if not self.publish_ok:
-            return [Result(False, "unroutable: NO_ROUTE") for _ in batch]
-        self.published.extend(batch)
-        return [Result(True) for _ in batch]
-
-    def stop_consuming(self) -> None: ...
-
-    def connected(self) -> bool:
-        return True
-
-    def partner_queues(self) -> dict[str, str]:
-        return {}
-
-    def queue_counts(self, queues: list[str]) -> dict[str, tuple[int, int] | None]:
-        return {}
-
-    def close(self) -> None: ...
-
-
-@dataclass
-class Taken:
-    delivery: Delivery
-
-    def ack(self) -> None: ...
 
 
 @dataclass

@@ -26,7 +26,8 @@ from broker.store.tables import MessageRow
 from broker.translation import derived_id
 from replay.cli import register
 from tests import services
-from tests.replay.conftest import CUSTOMERS, ORDER, Taken
+from tests.fakes import Taken
+from tests.replay.conftest import CUSTOMERS, ORDER
 
 AMQP_URL = services.amqp_url()
 
