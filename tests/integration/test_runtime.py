@@ -34,6 +34,7 @@ from broker.model import messages as m
 from broker.runtime import Worker
 from broker.store.tables import MessageRow
 from tests import services
+from tests.integration.amqp_helpers import nothing_more, take
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CUSTOMERS = (
@@ -110,23 +111,6 @@ def publish(channel, exchange: str, routing_key: str, body: bytes, **props: obje
         **props,  # type: ignore[arg-type]
     )
     channel.basic_publish(exchange, routing_key, body, properties, mandatory=True)
-
-
-def take(channel, queue: str, count: int, timeout: float = 30.0) -> list[tuple[pika.BasicProperties, bytes]]:  # type: ignore[no-untyped-def]
-    got: list[tuple[pika.BasicProperties, bytes]] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < count and time.monotonic() < deadline:
-        method, props, body = channel.basic_get(queue, auto_ack=True)
-        if method is None:
-            time.sleep(0.05)
-            continue
-        got.append((props, body))
-    return got
-
-
-def nothing_more(channel, queue: str, wait: float = 0.5) -> bool:  # type: ignore[no-untyped-def]
-    time.sleep(wait)
-    return channel.queue_declare(queue, passive=True).method.message_count == 0
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
