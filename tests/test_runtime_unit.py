@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,57 +10,12 @@ from sqlalchemy import select, update
 
 from broker.bootstrap import store
 from broker.config import Customer, Settings
-from broker.envelope import Delivery, Exchange, Outgoing, Side
+from broker.envelope import Delivery, Exchange, Side
 from broker.runtime import Worker
 from broker.store.tables import MessageRow, OutboxRow
+from tests.fakes import FakeTransport, Taken
 
 ORDER = Path(__file__).parent / "fixtures/customer/valid/CustomerOrder-patient-urgent.xml"
-
-
-@dataclass
-class Result:
-    ok: bool
-    error: str | None = None
-
-
-@dataclass
-class Taken:
-    delivery: Delivery
-    acked: list[str]
-
-    def ack(self) -> None:
-        self.acked.append(self.delivery.routing_key)
-
-
-@dataclass
-class FakeTransport:
-    """Stands in for RabbitMQ: what was published, what was acknowledged, and whether publishing works."""
-
-    publish_ok: bool = True
-    published: list[Outgoing] = field(default_factory=list)
-    acked: list[str] = field(default_factory=list)
-
-    def receive(self, max_count: int, wait_s: float) -> Sequence[Taken]:
-        return []
-
-    def publish(self, batch: Sequence[Outgoing]) -> list[Result]:
-        if not self.publish_ok:
-            return [Result(False, "unroutable: NO_ROUTE") for _ in batch]
-        self.published.extend(batch)
-        return [Result(True) for _ in batch]
-
-    def stop_consuming(self) -> None: ...
-
-    def connected(self) -> bool:
-        return True
-
-    def partner_queues(self) -> dict[str, str]:
-        return {}
-
-    def queue_counts(self, queues: list[str]) -> dict[str, tuple[int, int] | None]:
-        return {}
-
-    def close(self) -> None: ...
 
 
 @pytest.fixture

@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Annotated, Any
 from uuid import uuid4
 
-import pika
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from adapters.amqp.topology import Names, TopologySettings, plan
+from adapters.amqp.topology import Names, TopologySettings
 from adapters.amqp.transport import declare_topology
 from adapters.harness.checker import Report, Sent, check, forwarded_id
+from adapters.harness.cleanup import delete_topology
 from adapters.harness.reliability import Collector, Feed, WorkerPool, consuming, orders, parked, worker_env
 from broker.bootstrap import store
 from broker.config import Settings
@@ -136,7 +136,7 @@ def run(
         feed.close()
     report: Report = check(sent, arrivals, parked(db_url))
     result.report = report.as_dict()
-    _delete(amqp_url, prefix)
+    delete_topology(amqp_url, TopologySettings(prefix=prefix, partitions=PARTITIONS, customers=("1001",)))
     return result
 
 
@@ -147,20 +147,6 @@ def _sample(at_s: float, pool: WorkerPool, sent: int, arrived: int) -> dict[str,
 def _sample_line(s: dict[str, Any]) -> str:
     rss = ", ".join(f"{r:.1f}" for r in s["rss_mb"])
     return f"{s['at_s']:>6} s  RSS MB [{rss}]  sent {s['sent']}  arrived {s['arrived']}"
-
-
-def _delete(amqp_url: str, prefix: str) -> None:
-    """The soak's queues and exchanges (its prefix only)."""
-    topology = plan(TopologySettings(prefix=prefix, partitions=PARTITIONS, customers=("1001",)))
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        channel = connection.channel()
-        for queue in sorted(q.name for q in topology.queues):
-            channel.queue_delete(queue)
-        for exchange in sorted(e.name for e in topology.exchanges):
-            channel.exchange_delete(exchange)
-    finally:
-        connection.close()
 
 
 def soak(

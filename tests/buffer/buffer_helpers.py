@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.dialects.dialect import DIALECTS, read
-from adapters.dialects.spec import Dialect
+from adapters.dialects.dialect import read
 from broker.config import BufferArticle, BufferStore, Customer, Settings
-from broker.envelope import Delivery, Side
+from broker.envelope import Delivery
 from broker.model import messages as m
 from broker.pipeline import Pipeline
 from broker.store.tables import BufferStockRow, OutboxRow, ReplenishmentRow
 from broker.store.unit_of_work import UnitOfWork
+from tests.deliveries import customer_delivery, sesam2_delivery
 
 STORE = "BUF-1001-07"
 KEPT = "120606"  # safety level 2, refill 5
@@ -39,8 +39,6 @@ SETTINGS = Settings(
     ),
     wire_tap=False,
 )
-CUSTOMER = DIALECTS[Dialect.CUSTOMER]
-SESAM2 = DIALECTS[Dialect.SESAM2]
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 PRESCRIBER = m.Person(hsa_id="SE2321000016-P4Q8", name="Anna Lindqvist")
 
@@ -109,30 +107,6 @@ def replace_sender(h: m.Header) -> m.Header:
     from dataclasses import replace
 
     return replace(h, sender_system="SESAM2", unit_hsa_id=None)
-
-
-def customer_delivery(message: m.Message) -> Delivery:
-    h = message.header
-    return Delivery(
-        side=Side.CUSTOMER,
-        body=CUSTOMER.render(message),
-        routing_key=f"{h.customer_number}.{type(message).__name__}",
-        message_id=h.message_id,
-        correlation_id=h.correlation_id,
-        message_type=type(message).__name__,
-    )
-
-
-def sesam2_delivery(message: m.Message) -> Delivery:
-    h = message.header
-    return Delivery(
-        side=Side.SESAM2,
-        body=SESAM2.render(message),
-        routing_key=type(message).__name__,
-        message_id=h.message_id,
-        correlation_id=h.correlation_id,
-        message_type=type(message).__name__,
-    )
 
 
 def run(factory: sessionmaker[Session], *deliveries: Delivery, settings: Settings = SETTINGS) -> None:

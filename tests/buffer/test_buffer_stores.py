@@ -29,13 +29,12 @@ from tests.buffer.buffer_helpers import (
     stock_report,
     withdrawal,
 )
+from tests.services import migrated_sessions
 
 
 @pytest.fixture
 def factory(tmp_path: Path) -> sessionmaker[Session]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite'}")
-    upgrade(engine)
-    return sessions(engine)
+    return migrated_sessions(f"sqlite:///{tmp_path / 'store.sqlite'}")
 
 
 def events(factory: sessionmaker[Session], outcome: str) -> list[str]:

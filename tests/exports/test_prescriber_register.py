@@ -15,20 +15,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from adapters.dialects.dialect import DIALECTS, read
-from adapters.dialects.spec import Dialect
+from adapters.dialects.dialect import read
 from broker.bootstrap import store
 from broker.cli import app
 from broker.config import Settings
-from broker.envelope import Delivery, Side
 from broker.model import messages as m
 from broker.pipeline import Pipeline
 from broker.prescribers import seen
 from broker.store.tables import AuditRow, PrescriberRow
 from broker.store.unit_of_work import UnitOfWork
+from tests.deliveries import customer_delivery
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures/customer/valid"
-CUSTOMER = DIALECTS[Dialect.CUSTOMER]
 ENV = {"HMC_CUSTOMERS": "1001:Region Skåne,1002:Region Halland,2040:Västerby kommun"}
 
 
@@ -47,20 +45,9 @@ def inbound() -> list[m.Message]:
     return [x for x in found if x is not None and x.direction.value == "inbound"]
 
 
-def delivery(message: m.Message) -> Delivery:
-    h = message.header
-    return Delivery(
-        side=Side.CUSTOMER,
-        body=CUSTOMER.render(message),
-        routing_key=f"{h.customer_number}.{type(message).__name__}",
-        message_id=h.message_id,
-        message_type=type(message).__name__,
-    )
-
-
 def run(sessions: sessionmaker[Session], env: dict[str, str], *messages: m.Message) -> None:
     with UnitOfWork(sessions) as uow:
-        Pipeline(Settings.from_env(env)).handle([delivery(x) for x in messages], uow)
+        Pipeline(Settings.from_env(env)).handle([customer_delivery(x) for x in messages], uow)
         uow.commit()
 
 

@@ -5,10 +5,7 @@ test queues bound with pika; everything declared is deleted afterwards.
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit
 from uuid import uuid4
 
 import pika
@@ -17,24 +14,14 @@ from kombu.connection import Connection
 from pika.adapters.blocking_connection import BlockingChannel
 
 from adapters.amqp.topology import Names, TopologySettings, declare, plan
+from tests import services
 
-DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 CUSTOMERS = ("1001", "1002")
 
 
 @pytest.fixture(scope="session")
 def amqp_url() -> str:
-    url = os.environ.get("HMC_TEST_AMQP_URL", DEFAULT_AMQP_URL)
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 5672
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return url
-    except OSError as e:
-        reason = f"RabbitMQ not reachable at {host}:{port} ({e}): start it with rabbitmq-server -detached"
-    if os.environ.get("HMC_REQUIRE_SERVICES") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    return services.require_rabbitmq()
 
 
 @pytest.fixture

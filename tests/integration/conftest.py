@@ -1,66 +1,34 @@
 """Fixtures for tests against the machine's RabbitMQ and PostgreSQL.
 
 A service that is not reachable skips its tests with the command that starts it; with
-HMC_REQUIRE_SERVICES=1 (CI) it fails them instead. Every AMQP test works under a prefix of its own and
-deletes what it declared, so tests neither see each other's messages nor leave queues behind.
+HMC_REQUIRE_SERVICES=1 (CI) it fails them instead (tests/services.py). Every AMQP test works under a prefix
+of its own and deletes what it declared, so tests neither see each other's messages nor leave queues behind.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 from uuid import uuid4
 
 import pika
 import pytest
 from kombu.connection import Connection
-from sqlalchemy import create_engine, make_url, text
 
 from adapters.amqp.topology import TopologySettings, declare, plan
-
-DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
-DEFAULT_DB_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _require(service: str, url: str, default_port: int, how_to_start: str) -> str:
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or default_port
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return url
-    except OSError as e:
-        reason = f"{service} not reachable at {host}:{port} ({e}): start it with {how_to_start}"
-    if os.environ.get("HMC_REQUIRE_SERVICES") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
+from tests import services
 
 
 @pytest.fixture(scope="session")
 def amqp_url() -> str:
-    url = os.environ.get("HMC_TEST_AMQP_URL", DEFAULT_AMQP_URL)
-    return _require("RabbitMQ", url, 5672, "rabbitmq-server -detached")
+    return services.require_rabbitmq()
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A database of this test session's own, so that runs side by side (a developer's, CI's) never meet."""
-    url = os.environ.get("HMC_TEST_DB_URL", DEFAULT_DB_URL)
-    start = 'pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start'
-    _require("PostgreSQL", url, 5432, start)
-    server = make_url(url)
-    name = f"hmc_test_{uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with services.own_database(services.require_postgres(), "hmc_test_") as url:
+        yield url
 
 
 @dataclass

@@ -10,12 +10,12 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker.envelope import Delivery
-from broker.store.db import make_engine, sessions, upgrade
-from broker.store.tables import Base, BufferMovementRow
+from broker.store.tables import BufferMovementRow
+from tests import services
 from tests.buffer.buffer_helpers import (
     KEPT,
     SETTINGS,
@@ -33,14 +33,8 @@ WORKERS = 4
 
 @pytest.fixture
 def factory(postgres_url: str) -> sessionmaker[Session]:
-    engine = create_engine(postgres_url)
-    with engine.begin() as conn:  # a clean store: the session's database is shared with other tests
-        Base.metadata.drop_all(conn)
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    engine.dispose()
-    store = make_engine(postgres_url)
-    upgrade(store)
-    return sessions(store)
+    services.empty_store(postgres_url)  # the session's database is shared with other tests
+    return services.migrated_sessions(postgres_url)
 
 
 def together(factory: sessionmaker[Session], batches: list[list[Delivery]]) -> None:

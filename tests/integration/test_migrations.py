@@ -7,10 +7,10 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, text
 
 from broker.store.db import make_engine, upgrade
 from broker.store.tables import Base
+from tests import services
 
 
 def _differences(url: str) -> list[Any]:
@@ -32,9 +32,5 @@ def test_sqlite_store_matches_the_tables(tmp_path: Path) -> None:
 
 
 def test_postgresql_store_matches_the_tables(postgres_url: str) -> None:
-    engine = create_engine(postgres_url)
-    with engine.begin() as conn:  # a clean store: the session's database is shared with other tests
-        Base.metadata.drop_all(conn)
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    engine.dispose()
+    services.empty_store(postgres_url)  # the session's database is shared with other tests
     assert _differences(postgres_url) == []

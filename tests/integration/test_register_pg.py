@@ -6,23 +6,17 @@ import dataclasses
 import threading
 import uuid
 
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from broker.model import messages as m
-from broker.store.db import make_engine, sessions, upgrade
-from broker.store.tables import Base, PrescriberRow
+from broker.store.tables import PrescriberRow
+from tests import services
 from tests.exports.test_prescriber_register import ENV, inbound, run
 
 
 def test_concurrent_batches_naming_the_same_people_add_up(postgres_url: str) -> None:
-    engine = create_engine(postgres_url)
-    with engine.begin() as conn:  # a clean store: the session's database is shared with other tests
-        Base.metadata.drop_all(conn)
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    engine.dispose()
-    store = make_engine(postgres_url)
-    upgrade(store)
-    factory = sessions(store)
+    services.empty_store(postgres_url)  # the session's database is shared with other tests
+    factory = services.migrated_sessions(postgres_url)
     env = {**ENV, "HMC_DB_URL": postgres_url}
     orders = [x for x in inbound() if isinstance(x, m.CustomerOrder)]
 

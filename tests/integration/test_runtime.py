@@ -21,7 +21,7 @@ from pathlib import Path
 import pika
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from adapters.amqp.topology import Names
 from adapters.amqp.transport import AmqpTransport, declare_topology, topology_settings
@@ -32,7 +32,9 @@ from broker.config import Customer, Settings
 from broker.envelope import Exchange
 from broker.model import messages as m
 from broker.runtime import Worker
-from broker.store.tables import Base, MessageRow
+from broker.store.tables import MessageRow
+from tests import services
+from tests.integration.amqp_helpers import nothing_more, take
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CUSTOMERS = (
@@ -57,15 +59,7 @@ SESAM2_ANSWERS = _fixtures("sesam2", "outbound")
 
 @pytest.fixture(params=["postgresql", "sqlite"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.sqlite'}"
-    url: str = request.getfixturevalue("postgres_url")
-    engine = create_engine(url)
-    with engine.begin() as conn:  # a clean store for each test
-        Base.metadata.drop_all(conn)
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    engine.dispose()
-    return url
+    return services.store_url(request, tmp_path, "postgres_url")
 
 
 @pytest.fixture
@@ -117,23 +111,6 @@ def publish(channel, exchange: str, routing_key: str, body: bytes, **props: obje
         **props,  # type: ignore[arg-type]
     )
     channel.basic_publish(exchange, routing_key, body, properties, mandatory=True)
-
-
-def take(channel, queue: str, count: int, timeout: float = 30.0) -> list[tuple[pika.BasicProperties, bytes]]:  # type: ignore[no-untyped-def]
-    got: list[tuple[pika.BasicProperties, bytes]] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < count and time.monotonic() < deadline:
-        method, props, body = channel.basic_get(queue, auto_ack=True)
-        if method is None:
-            time.sleep(0.05)
-            continue
-        got.append((props, body))
-    return got
-
-
-def nothing_more(channel, queue: str, wait: float = 0.5) -> bool:  # type: ignore[no-untyped-def]
-    time.sleep(wait)
-    return channel.queue_declare(queue, passive=True).method.message_count == 0
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:

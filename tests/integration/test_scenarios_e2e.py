@@ -4,7 +4,6 @@ on RabbitMQ and PostgreSQL; each customer step reaches SESAM2 and each SESAM2 st
 from __future__ import annotations
 
 import threading
-import time
 import zlib
 
 import pika
@@ -23,6 +22,7 @@ from broker.config import Customer, Settings
 from broker.envelope import Side
 from broker.runtime import Worker
 from broker.store.tables import MessageRow
+from tests.integration.amqp_helpers import nothing_more, take
 
 CUSTOMER = "1001"
 
@@ -85,16 +85,9 @@ def test_scenario_end_to_end(name: str, amqp_url: str, postgres_url: str, prefix
 
 def _take(channel, queue: str, count: int, timeout: float = 20) -> list[str]:  # type: ignore[no-untyped-def]
     """The types of `count` messages from `queue`, in order; then make sure nothing more arrives."""
-    got: list[str] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < count and time.monotonic() < deadline:
-        method, props, body = channel.basic_get(queue, auto_ack=True)
-        if method is None:
-            time.sleep(0.05)
-            continue
+    got = take(channel, queue, count, timeout)
+    for _props, body in got:
         parsed = read(body)
         assert parsed.ok, parsed.problems
-        got.append(props.type)
-    time.sleep(0.5)
-    assert channel.queue_declare(queue, passive=True).method.message_count == 0, f"more than {count} in {queue}"
-    return got
+    assert nothing_more(channel, queue), f"more than {count} in {queue}"
+    return [props.type for props, _body in got]

@@ -6,29 +6,26 @@ The worker publishes through a fake transport that records what went out and can
 
 from __future__ import annotations
 
-import os
-import socket
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
-from uuid import uuid4
 
 import pytest
-from sqlalchemy import create_engine, make_url, select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker.bootstrap import store
 from broker.config import Customer, Settings
-from broker.envelope import Delivery, Outgoing, Side
+from broker.envelope import Delivery, Side
 from broker.runtime import Worker
-from broker.store.tables import Base, MessageRow, OutboxRow
+from broker.store.tables import MessageRow, OutboxRow
 from replay.replay import Replayer
+from tests import services
+from tests.fakes import FakeTransport, Taken
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ORDER = FIXTURES / "customer/valid/CustomerOrder-patient-urgent.xml"
-DEFAULT_DB_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CUSTOMERS = (
     Customer("1001", "Region Skåne", "websesam-skane", invoice=True),
     Customer("1002", "Region Halland", "websesam-halland"),
@@ -36,100 +33,22 @@ CUSTOMERS = (
 )
 
 
-def reachable(url: str, port: int) -> str | None:
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or port), timeout=2):
-            return None
-    except OSError as e:
-        return f"not reachable at {parts.hostname}:{parts.port or port} ({e})"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("HMC_REQUIRE_SERVICES") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def replay_postgres_url() -> Iterator[str]:
     """A database of this session's own (as tests/integration/conftest.py makes one)."""
-    url = os.environ.get("HMC_TEST_DB_URL", DEFAULT_DB_URL)
-    problem = reachable(url, 5432)
-    if problem:
-        _unavailable(f"PostgreSQL {problem}")
-    server = make_url(url)
-    name = f"hmc_test_replay_{uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with services.own_database(services.require_postgres(), "hmc_test_replay_") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.sqlite'}"
-    url: str = request.getfixturevalue("replay_postgres_url")
-    engine = create_engine(url)
-    with engine.begin() as conn:  # a clean store for each test
-        Base.metadata.drop_all(conn)
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    engine.dispose()
-    return url
+    """A clean store for each test: SQLite, and PostgreSQL in this session's database."""
+    return services.store_url(request, tmp_path, "replay_postgres_url")
 
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     return Settings(db_url=db_url, customers=CUSTOMERS, publish_attempts=2, wire_tap=False)
-
-
-@dataclass
-class Result:
-    ok: bool
-    error: str | None = None
-
-
-@dataclass
-class FakeTransport:
-    """Stands in for RabbitMQ: what was published, and whether publishing works."""
-
-    publish_ok: bool = True
-    published: list[Outgoing] = field(default_factory=list)
-
-    def receive(self, max_count: int, wait_s: float) -> Sequence[object]:
-        return []
-
-    def publish(self, batch: Sequence[Outgoing]) -> list[Result]:
-        if not self.publish_ok:
-            return [Result(False, "unroutable: NO_ROUTE") for _ in batch]
-        self.published.extend(batch)
-        return [Result(True) for _ in batch]
-
-    def stop_consuming(self) -> None: ...
-
-    def connected(self) -> bool:
-        return True
-
-    def partner_queues(self) -> dict[str, str]:
-        return {}
-
-    def queue_counts(self, queues: list[str]) -> dict[str, tuple[int, int] | None]:
-        return {}
-
-    def close(self) -> None: ...
-
-
-@dataclass
-class Taken:
-    delivery: Delivery
-
-    def ack(self) -> None: ...
 
 
 @dataclass

@@ -4,7 +4,6 @@ as SESAM2 would; nothing of the broker's own AMQP code checks the broker."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from uuid import uuid4
@@ -14,10 +13,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from adapters.amqp.topology import Names, plan
+from adapters.amqp.topology import Names
 from adapters.amqp.transport import AmqpTransport, declare_topology, topology_settings
 from adapters.dialects.dialect import DIALECTS, read
 from adapters.dialects.spec import Dialect
+from adapters.harness.cleanup import delete_topology
 from broker.bootstrap import store
 from broker.config import Settings
 from broker.envelope import Delivery, Side
@@ -25,28 +25,21 @@ from broker.runtime import Worker
 from broker.store.tables import MessageRow
 from broker.translation import derived_id
 from replay.cli import register
-from tests.replay.conftest import CUSTOMERS, ORDER, Taken, _unavailable, reachable
+from tests import services
+from tests.fakes import Taken
+from tests.replay.conftest import CUSTOMERS, ORDER
 
-AMQP_URL = os.environ.get("HMC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+AMQP_URL = services.amqp_url()
 
 
 @pytest.fixture
 def settings(db_url: str) -> Iterator[Settings]:
-    problem = reachable(AMQP_URL, 5672)
-    if problem:
-        _unavailable(f"RabbitMQ {problem}")
+    services.require_rabbitmq(AMQP_URL)
     chosen = Settings(
         amqp_url=AMQP_URL, db_url=db_url, prefix=f"t{uuid4().hex[:8]}.", customers=CUSTOMERS, publish_attempts=1
     )
     yield chosen
-    topology = plan(topology_settings(chosen))
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-    channel = connection.channel()
-    for queue in topology.queues:
-        channel.queue_delete(queue.name)
-    for exchange in topology.exchanges:
-        channel.exchange_delete(exchange.name)
-    connection.close()
+    delete_topology(AMQP_URL, topology_settings(chosen))
 
 
 def test_a_parked_message_is_replayed_to_sesam2_exactly_once(settings: Settings) -> None:

@@ -15,7 +15,8 @@ from broker.translation import derived_id
 from replay import edit as editing
 from replay.audit import Actor
 from replay.replay import ReplayError, _Taken
-from tests.replay.conftest import ORDER, Broker, Taken
+from tests.fakes import Taken
+from tests.replay.conftest import ORDER, Broker
 
 ACTOR = Actor("anna.k", "INC-4711: SESAM2 queue was missing")
 
