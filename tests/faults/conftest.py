@@ -8,13 +8,11 @@ from collections.abc import Iterator
 from uuid import uuid4
 
 import pytest
-from fault_services import ensure_up
+from fault_services import PARTITIONS, ensure_up
 
 from adapters.amqp.topology import TopologySettings
 from adapters.harness.cleanup import delete_topology
 from tests import services
-
-PARTITIONS = 2
 
 
 @pytest.fixture(scope="session")

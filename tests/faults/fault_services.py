@@ -15,6 +15,7 @@ from pathlib import Path
 import pika
 import pika.exceptions
 
+PARTITIONS = 2  # of the fault tests' topology: two worker processes, one partition each
 FLAG = Path("/tmp/hmc-fault-in-progress")
 
 

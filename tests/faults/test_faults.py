@@ -21,7 +21,7 @@ from pathlib import Path
 
 import fault_services as svc
 import pytest
-from conftest import PARTITIONS
+from fault_services import PARTITIONS
 
 from adapters.amqp.topology import Names
 from adapters.amqp.transport import declare_topology
