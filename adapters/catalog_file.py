@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from broker.catalog import Catalog
+from broker.contract import identifiers
 from broker.model import messages as m
 from broker.model.codes import ArticleStatus, ArticleType
 from broker.model.types import IdKind
-from broker.validation import identifiers
 
 DEMO_CATALOG = Path(__file__).with_name("data") / "demo-catalog.csv"
 

@@ -38,6 +38,7 @@ from sqlalchemy import func, select, tuple_, update
 
 from broker import order_view
 from broker.config import BufferArticle, BufferStore, Customer, Settings
+from broker.contract import identifiers
 from broker.model import messages as m
 from broker.model.codes import AddressKind, ArticleType, OrderStatus, Priority
 from broker.model.types import IdKind
@@ -45,7 +46,6 @@ from broker.store import upsert
 from broker.store.tables import BufferMovementRow, BufferStockRow, MessageRow, ReplenishmentRow
 from broker.store.unit_of_work import UnitOfWork, now
 from broker.translation import BROKER_SYSTEM, derived_id
-from broker.validation import identifiers
 
 Key = tuple[str, str, str]  # customer number, buffer store id, article number
 STAGE = "buffer"

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from broker.contract.rules import Breach
 from broker.model import messages as m
 from broker.model.codes import ArticleStatus
-from broker.validation.rules import Breach
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from adapters.dialects.dialect import DIALECTS, Parsed, ReadPolicy, read
-from adapters.dialects.mapping import TYPE_MAPS
-from adapters.dialects.spec import Dialect
 from adapters.harness.demo import Demo, OrderHistory, Refill, TypeLine
 from broker.config import Settings
+from broker.contract.dialect import DIALECTS, Parsed, ReadPolicy, read
+from broker.contract.mapping import TYPE_MAPS
+from broker.contract.spec import Dialect
 from broker.model.messages import Problem
 from broker.translation import forward
 

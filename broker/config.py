@@ -15,10 +15,10 @@ from re import Pattern
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from broker.contract import identifiers
+from broker.contract.safe_xml import XmlLimits
 from broker.model.types import IdKind
 from broker.observability.watch import Thresholds
-from broker.validation import identifiers
-from broker.validation.safe_xml import XmlLimits
 
 QueueType = Literal["classic", "quorum"]
 

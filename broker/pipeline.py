@@ -25,11 +25,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from adapters.dialects.dialect import DIALECTS, Parsed, ReadPolicy, XmlDialect, read
-from adapters.dialects.spec import Dialect
 from broker import buffer_stores, invoices, order_view, prescribers
 from broker.catalog import Catalog
 from broker.config import Settings
+from broker.contract import identifiers
+from broker.contract.dialect import DIALECTS, Parsed, ReadPolicy, XmlDialect, read
+from broker.contract.spec import Dialect
 from broker.envelope import Delivery, Exchange, Outgoing, Side
 from broker.model import messages as m
 from broker.model.codes import Direction, OrderStatus
@@ -37,7 +38,6 @@ from broker.model.types import IdKind
 from broker.store.tables import MessageRow
 from broker.store.unit_of_work import UnitOfWork
 from broker.translation import BROKER_SYSTEM, derived_id, forward
-from broker.validation import identifiers
 
 CUSTOMER = DIALECTS[Dialect.CUSTOMER]
 SESAM2 = DIALECTS[Dialect.SESAM2]

@@ -19,7 +19,7 @@ import re
 import secrets
 import threading
 
-from broker.validation.identifiers import DEFAULT_RESERVE_PATTERNS
+from broker.contract.identifiers import DEFAULT_RESERVE_PATTERNS
 
 _KEY_ENV = "HMC_PII_KEY"
 _key: bytes | None = None

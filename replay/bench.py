@@ -28,9 +28,9 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from stdnum import luhn
 
+from broker.contract.identifiers import DEFAULT_RESERVE_PATTERNS
 from broker.store.tables import MessageRow
 from broker.store.unit_of_work import patient_ref, store_key
-from broker.validation.identifiers import DEFAULT_RESERVE_PATTERNS
 from replay.audit import Actor
 from replay.filters import Filter, FilterError
 from replay.search import search

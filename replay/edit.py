@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from adapters.dialects.dialect import Parsed, ReadPolicy, read
+from broker.contract.dialect import Parsed, ReadPolicy, read
 
 
 class EditRefused(ValueError):

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from adapters.dialects.dialect import ReadPolicy, read
+from broker.contract.dialect import ReadPolicy, read
 from broker.pipeline import patient_id_of
 from broker.privacy import mask_text
 from broker.store.tables import MessageRow

@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select, tuple_
 from sqlalchemy.orm import Session
 
+from broker.contract import identifiers
 from broker.model.types import IdKind
 from broker.store.tables import MessageRow, OutboxRow
 from broker.store.unit_of_work import patient_ref, store_key
-from broker.validation import identifiers
 from replay import audit
 from replay.filters import Filter, FilterError
 

@@ -3,8 +3,8 @@ dialect, with the AMQP properties its sender would set (tests/buffer/, tests/exp
 
 from __future__ import annotations
 
-from adapters.dialects.dialect import DIALECTS
-from adapters.dialects.spec import Dialect
+from broker.contract.dialect import DIALECTS
+from broker.contract.spec import Dialect
 from broker.envelope import Delivery, Side
 from broker.model import messages as m
 

@@ -158,7 +158,7 @@ def objects(cls: type) -> st.SearchStrategy[Any]:
 
 
 def _conform(message: Any) -> Any:
-    """Make a generated message keep the cross-field business rules (broker/validation/rules.py)."""
+    """Make a generated message keep the cross-field business rules (broker/contract/rules.py)."""
     changes: dict[str, Any] = {}
     for attr in ("lines", "devices"):
         lines = getattr(message, attr, None)

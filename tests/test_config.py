@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from broker.config import Customer, Settings
-from broker.validation.identifiers import IdentifierError
+from broker.contract.identifiers import IdentifierError
 
 
 def test_environment_configures_the_broker() -> None:

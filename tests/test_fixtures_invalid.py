@@ -28,10 +28,10 @@ import pytest
 from lxml import etree
 from typer.testing import CliRunner
 
-from adapters.dialects.dialect import DIALECTS, Parsed, ReadPolicy, read
-from adapters.dialects.spec import Dialect
 from broker.cli import app
 from broker.config import Settings
+from broker.contract.dialect import DIALECTS, Parsed, ReadPolicy, read
+from broker.contract.spec import Dialect
 from broker.model import messages as m
 from broker.model.codes import AddressKind, ArticleType, Priority
 

@@ -16,9 +16,9 @@ import pytest
 from lxml import etree
 from typer.testing import CliRunner
 
-from adapters.dialects.dialect import DIALECTS, Parsed, ReadPolicy, XmlDialect, read
-from adapters.dialects.spec import Dialect
 from broker.cli import app, format_problem
+from broker.contract.dialect import DIALECTS, Parsed, ReadPolicy, XmlDialect, read
+from broker.contract.spec import Dialect
 from broker.model.messages import MESSAGE_TYPES, Message
 from broker.translation import BROKER_SYSTEM, forward
 

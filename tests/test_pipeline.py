@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from adapters.dialects.dialect import DIALECTS, read
-from adapters.dialects.spec import Dialect
 from broker.config import Customer, Settings
+from broker.contract.dialect import DIALECTS, read
+from broker.contract.spec import Dialect
 from broker.envelope import Delivery, Exchange, Side
 from broker.model import messages as m
 from broker.model.codes import BillingForm

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import business_view, messages
 
-from adapters.dialects.dialect import DIALECTS, read
-from adapters.dialects.spec import Dialect
+from broker.contract.dialect import DIALECTS, read
+from broker.contract.spec import Dialect
 from broker.model.messages import MESSAGE_TYPES, Message
 from broker.translation import forward
 

@@ -151,8 +151,8 @@ def test_a_repeat_of_a_message_whose_publish_never_happened_goes_out_before_the_
     the messages again, with the next message of the same order, the pending ones go out first."""
     import dataclasses
 
-    from adapters.dialects.dialect import DIALECTS, read
-    from adapters.dialects.spec import Dialect
+    from broker.contract.dialect import DIALECTS, read
+    from broker.contract.spec import Dialect
 
     base = read(ORDER.read_bytes()).message
     assert base is not None

@@ -13,9 +13,9 @@ import pytest
 import xmlschema
 from typer.testing import CliRunner
 
-from adapters.dialects.dialect import DIALECTS, SOURCE_SCHEMA_DIR
-from adapters.dialects.generate import generated_files
 from broker.cli import app
+from broker.contract.dialect import DIALECTS, SOURCE_SCHEMA_DIR
+from broker.contract.generate import generated_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("name", sorted(generated_files()))
 def test_committed_schema_files_match_the_mapping_table(name: str) -> None:
     committed = (SOURCE_SCHEMA_DIR / name).read_bytes()
-    assert committed == generated_files()[name], f"schemas/{name} is stale: run python -m adapters.dialects.generate"
+    assert committed == generated_files()[name], f"schemas/{name} is stale: run python -m broker.contract.generate"
 
 
 @pytest.mark.parametrize("dialect", list(DIALECTS.values()), ids=lambda d: d.name.value)
@@ -66,7 +66,7 @@ def test_installed_wheel_carries_the_schemas_and_validates_with_them(tmp_path: P
         z.extractall(site)
     fixture = ROOT / "tests/fixtures/customer/valid"
     probe = (
-        "import sys, broker, adapters.dialects.dialect as d\n"
+        "import sys, broker, broker.contract.dialect as d\n"
         "assert broker.__file__.startswith(sys.argv[1]), broker.__file__\n"
         "assert str(d.schema_dir()).startswith(sys.argv[1]), d.schema_dir()\n"
         "from pathlib import Path\n"

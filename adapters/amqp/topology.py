@@ -21,9 +21,9 @@ from kombu.connection import Connection
 from kombu.entity import Exchange as KExchange
 from kombu.entity import Queue, binding
 
-from adapters.dialects.dialect import DIALECTS
-from adapters.dialects.spec import Dialect
 from broker.config import QueueType
+from broker.contract.dialect import DIALECTS
+from broker.contract.spec import Dialect
 from broker.envelope import Exchange
 from broker.model.codes import Direction
 

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters.dialects.dialect import read
+from broker.contract.dialect import read
 
 TEMPLATES = Path(__file__).with_name("templates")
 CUSTOMER = "1002"  # the customer number in the order template

@@ -98,8 +98,8 @@ class NaiveRelay:
         import psycopg
         from lxml import etree
 
-        from adapters.dialects.dialect import DIALECTS
-        from adapters.dialects.spec import Dialect
+        from broker.contract.dialect import DIALECTS
+        from broker.contract.spec import Dialect
 
         self.source, self.target = source, target
         self._stop = False

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 
 from adapters.bench.data import Data
-from adapters.dialects.dialect import DIALECTS, read
-from adapters.dialects.spec import Dialect
+from broker.contract.dialect import DIALECTS, read
+from broker.contract.spec import Dialect
 from broker.translation import forward
 
 SESAM2 = DIALECTS[Dialect.SESAM2]

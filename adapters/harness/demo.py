@@ -28,12 +28,12 @@ from adapters.amqp.connection import connect
 from adapters.amqp.topology import Names, plan
 from adapters.amqp.transport import declare_topology, topology_settings
 from adapters.catalog_file import DEMO_CATALOG, load_catalog
-from adapters.dialects.dialect import read
 from adapters.harness.envelopes import Addressed, address
 from adapters.harness.generator import INBOUND_NAMES, Generator
 from adapters.harness.sesam2_sim import DeliveredLine, Sesam2Simulator, delivered_lines
 from broker import bootstrap
 from broker.config import BufferArticle, BufferStore, Customer, Settings
+from broker.contract.dialect import read
 from broker.envelope import Side
 from broker.model import messages as m
 from broker.runtime import Worker

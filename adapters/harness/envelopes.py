@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.amqp.topology import Names
-from adapters.dialects.dialect import DIALECTS
-from adapters.dialects.spec import Dialect
 from broker import order_view
+from broker.contract.dialect import DIALECTS
+from broker.contract.spec import Dialect
 from broker.envelope import CONTENT_TYPE, SCHEMA_VERSION_HEADER, Exchange, Side
 from broker.model.messages import Message
 

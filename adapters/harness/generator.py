@@ -22,10 +22,10 @@ from adapters.harness import synthetic as syn
 from adapters.harness import texts
 from adapters.harness.world import BufferStore, Resident, Unit, World, build
 from broker.catalog import Catalog
+from broker.contract import identifiers
 from broker.model import messages as m
 from broker.model.codes import AddressKind, ArticleStatus, ArticleType, FaultSubject, Priority, WorkOrderKind
 from broker.model.types import IdKind
-from broker.validation import identifiers
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 SENDER_SYSTEM = "webSesam"

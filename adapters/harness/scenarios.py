@@ -35,12 +35,12 @@ from typing import Any
 
 from adapters.harness.generator import INBOUND_NAMES, ORDER_VARIANTS, Generator
 from adapters.harness.sesam2_sim import Sesam2Simulator, delivered_lines
+from broker.contract import identifiers
 from broker.envelope import Side
 from broker.model import messages as m
 from broker.model.codes import CancellationReason, DelayReason, FaultSubject, Priority, WorkOrderKind
 from broker.model.types import IdKind
 from broker.translation import forward
-from broker.validation import identifiers
 
 # SESAM2's answers and what each can answer.
 ANSWERS: dict[str, tuple[str, ...]] = {

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.amqp.topology import Names
-from adapters.dialects.dialect import ReadPolicy, read
-from adapters.dialects.spec import Dialect
 from adapters.harness import envelopes, wire
 from adapters.harness.sesam2_sim import Sesam2Simulator
+from broker.contract.dialect import ReadPolicy, read
+from broker.contract.spec import Dialect
 from broker.envelope import Side
 
 

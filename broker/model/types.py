@@ -2,7 +2,7 @@
 
 The model stays free of XML: these small markers only say what a value *is* (an identifier of some
 kind, a bounded text, a bounded list). The dialect bindings read them to build schemas and to run the
-identifier rules, so each rule lives in one place (broker.validation.identifiers).
+identifier rules, so each rule lives in one place (broker.contract.identifiers).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Annotated
 
 
 class IdKind(StrEnum):
-    """Identifier kinds validated by broker.validation.identifiers."""
+    """Identifier kinds validated by broker.contract.identifiers."""
 
     PATIENT = "patient-id"  # personnummer, samordningsnummer or reservnummer
     HSA_ID = "hsa-id"

@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, insert, or_, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
+from broker.contract import identifiers
 from broker.envelope import Outgoing
 from broker.model.types import IdKind
 from broker.store.tables import EVENTS, OUTBOX, MessageRow, OrderRow, OutboxRow, StoreKeyRow
-from broker.validation import identifiers
 
 # A message that is settled: nothing more will happen to it unless an operator replays it.
 UNRESOLVED = ("rejected", "parked")

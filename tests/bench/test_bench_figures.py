@@ -7,7 +7,7 @@ import pytest
 from adapters.bench.data import Data
 from adapters.bench.results import QUICK, Plan, Results, RssSeries
 from adapters.bench.wire import Curve, Latencies
-from adapters.dialects.dialect import read
+from broker.contract.dialect import read
 from broker.model import messages as m
 
 

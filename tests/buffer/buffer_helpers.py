@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.dialects.dialect import read
 from broker.config import BufferArticle, BufferStore, Customer, Settings
+from broker.contract.dialect import read
 from broker.envelope import Delivery
 from broker.model import messages as m
 from broker.pipeline import Pipeline

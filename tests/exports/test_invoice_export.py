@@ -19,12 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from adapters.dialects.dialect import DIALECTS, read
-from adapters.dialects.spec import Dialect
 from adapters.exports.spreadsheet import csv_bytes, decimal_comma
 from broker.bootstrap import store
 from broker.cli import app
 from broker.config import Settings
+from broker.contract.dialect import DIALECTS, read
+from broker.contract.spec import Dialect
 from broker.envelope import Delivery, Side
 from broker.invoices import tables
 from broker.model import messages as m

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from adapters.dialects.dialect import read
 from broker.bootstrap import store
 from broker.cli import app
 from broker.config import Settings
+from broker.contract.dialect import read
 from broker.model import messages as m
 from broker.pipeline import Pipeline
 from broker.prescribers import seen

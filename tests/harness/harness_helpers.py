@@ -5,7 +5,7 @@ from __future__ import annotations
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
-from adapters.dialects.dialect import Parsed, read
+from broker.contract.dialect import Parsed, read
 
 
 def take_all(channel: BlockingChannel, queue: str) -> list[tuple[str, pika.BasicProperties, bytes]]:

@@ -15,11 +15,11 @@ from pika.adapters.blocking_connection import BlockingChannel
 from typer.testing import CliRunner
 
 from adapters.amqp.topology import Names
-from adapters.dialects.dialect import DIALECTS
-from adapters.dialects.spec import Dialect
 from adapters.harness import wire
 from adapters.harness.cli import app
 from adapters.harness.generator import Generator
+from broker.contract.dialect import DIALECTS
+from broker.contract.spec import Dialect
 from broker.envelope import Exchange
 from broker.model import messages as m
 from broker.translation import derived_id, forward

@@ -13,16 +13,16 @@ from harness_helpers import valid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.dialects.dialect import DIALECTS
-from adapters.dialects.spec import Dialect
 from adapters.harness import synthetic
 from adapters.harness.generator import INBOUND_NAMES, ORDER_VARIANTS, STOCKHOLM, Generator
 from broker import order_view
+from broker.contract import identifiers
+from broker.contract.dialect import DIALECTS
+from broker.contract.spec import Dialect
 from broker.model import messages as m
 from broker.model.codes import AddressKind, ArticleStatus, Priority, WorkOrderKind
 from broker.model.types import IdKind
 from broker.translation import forward
-from broker.validation import identifiers
 
 CUSTOMER = DIALECTS[Dialect.CUSTOMER]
 SESAM2 = DIALECTS[Dialect.SESAM2]

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from harness_helpers import valid
 
-from adapters.dialects.dialect import DIALECTS
-from adapters.dialects.spec import Dialect
 from adapters.harness import scenarios
 from adapters.harness.generator import STOCKHOLM, Generator
 from adapters.harness.sesam2_sim import Sesam2Simulator
+from broker.contract.dialect import DIALECTS
+from broker.contract.spec import Dialect
 from broker.envelope import Side
 from broker.model import messages as m
 from broker.translation import derived_id

@@ -10,10 +10,10 @@ from harness_helpers import valid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.dialects.dialect import DIALECTS
-from adapters.dialects.spec import Dialect
 from adapters.harness.generator import INBOUND_NAMES, STOCKHOLM, Generator
 from adapters.harness.sesam2_sim import Behaviour, DeliveredLine, Sesam2Simulator, sesam2_order_number
+from broker.contract.dialect import DIALECTS
+from broker.contract.spec import Dialect
 from broker.model import messages as m
 from broker.model.codes import BillingForm
 from broker.translation import derived_id, forward

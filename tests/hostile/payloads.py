@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.dialects.dialect import DIALECTS, read
-from adapters.dialects.spec import Dialect
 from adapters.harness.generator import Generator
+from broker.contract.dialect import DIALECTS, read
+from broker.contract.spec import Dialect
 from broker.model import messages as m
 
 CUSTOMER = DIALECTS[Dialect.CUSTOMER]

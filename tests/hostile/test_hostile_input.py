@@ -32,9 +32,9 @@ from sqlalchemy import create_engine, inspect, select
 
 from adapters.amqp.topology import Names
 from adapters.amqp.transport import declare_topology, topology_settings
-from adapters.dialects.dialect import read
 from adapters.harness.generator import Generator
 from broker.config import Settings, parse_customers
+from broker.contract.dialect import read
 from broker.envelope import Exchange
 from broker.model import messages as m
 from broker.store.tables import EventRow, MessageRow, OutboxRow

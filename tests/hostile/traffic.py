@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import pika
 import pika.exceptions
 
-from adapters.dialects.dialect import DIALECTS
-from adapters.dialects.spec import Dialect
 from adapters.harness.generator import Generator
+from broker.contract.dialect import DIALECTS
+from broker.contract.spec import Dialect
 
 CUSTOMER = DIALECTS[Dialect.CUSTOMER]
 

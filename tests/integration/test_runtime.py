@@ -25,10 +25,10 @@ from sqlalchemy import func, select
 
 from adapters.amqp.topology import Names
 from adapters.amqp.transport import AmqpTransport, declare_topology, topology_settings
-from adapters.dialects.dialect import DIALECTS, read
-from adapters.dialects.spec import Dialect
 from broker.bootstrap import store
 from broker.config import Customer, Settings
+from broker.contract.dialect import DIALECTS, read
+from broker.contract.spec import Dialect
 from broker.envelope import Exchange
 from broker.model import messages as m
 from broker.runtime import Worker

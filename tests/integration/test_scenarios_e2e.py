@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 from adapters.amqp.topology import Names
 from adapters.amqp.transport import AmqpTransport, declare_topology, topology_settings
 from adapters.catalog_file import DEMO_CATALOG
-from adapters.dialects.dialect import read
 from adapters.harness import scenarios
 from broker.bootstrap import store
 from broker.cli import app
 from broker.config import Customer, Settings
+from broker.contract.dialect import read
 from broker.envelope import Side
 from broker.runtime import Worker
 from broker.store.tables import MessageRow

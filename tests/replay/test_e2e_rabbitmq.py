@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 
 from adapters.amqp.topology import Names
 from adapters.amqp.transport import AmqpTransport, declare_topology, topology_settings
-from adapters.dialects.dialect import DIALECTS, read
-from adapters.dialects.spec import Dialect
 from adapters.harness.cleanup import delete_topology
 from broker.bootstrap import store
 from broker.config import Settings
+from broker.contract.dialect import DIALECTS, read
+from broker.contract.spec import Dialect
 from broker.envelope import Delivery, Side
 from broker.runtime import Worker
 from broker.store.tables import MessageRow

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 from sqlalchemy import select
 
-from adapters.dialects.dialect import read
 from broker.config import Customer
+from broker.contract.dialect import read
 from broker.envelope import Delivery, Side
 from broker.store.tables import AuditRow, EventRow, MessageRow, ReplayItemRow, ReplayJobRow
 from broker.translation import derived_id

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from adapters.dialects.dialect import read
+from broker.contract.dialect import read
 from broker.envelope import Side
 from broker.store.tables import AppendOnlyError, AuditRow, EventRow, MessageRow, OutboxRow
 from replay import search as finder

@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.model.types import IdKind
-from broker.validation.identifiers import (
+from broker.contract.identifiers import (
     DEFAULT_RESERVE_PATTERNS,
     IdentifierError,
     PatientIdKind,
@@ -20,6 +19,7 @@ from broker.validation.identifiers import (
     patient_id_kind,
     reserve_patterns_from,
 )
+from broker.model.types import IdKind
 
 TODAY = date(2026, 1, 15)
 DIGITS = "0123456789"

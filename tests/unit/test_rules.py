@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.dialects.dialect import read
+from broker.contract.dialect import read
 
 VALID = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -16,13 +16,13 @@ from typing import Any, Union
 
 from lxml import etree
 
-from adapters.dialects import codecs as c
-from adapters.dialects.mapping import SESAM2_CODES, TYPE_MAPS
-from adapters.dialects.spec import Dialect, F, G, Spec, path_in
+from broker.contract import codecs as c
+from broker.contract import identifiers
+from broker.contract.mapping import SESAM2_CODES, TYPE_MAPS
+from broker.contract.spec import Dialect, F, G, Spec, path_in
 from broker.model.messages import Header, Message, Problem
 from broker.model.types import Identifier, IdKind, Items, MonthPrecision, Range, Text
 from broker.privacy import mask_identifier
-from broker.validation import identifiers
 
 
 @dataclass(frozen=True)

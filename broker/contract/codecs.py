@@ -70,7 +70,7 @@ class TextCodec(Codec):
 
 @dataclass
 class IdentifierCodec(Codec):
-    """The schema only bounds the length; the rules live in broker.validation.identifiers."""
+    """The schema only bounds the length; the rules live in broker.contract.identifiers."""
 
     kind: str
 

@@ -1,6 +1,6 @@
 """Generate each dialect's XSD from its binding, so schema, parser and renderer cannot drift apart.
 
-`python -m adapters.dialects.generate` rewrites schemas/; a test fails when the committed files differ.
+`python -m broker.contract.generate` rewrites schemas/; a test fails when the committed files differ.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from adapters.dialects.binding import Binding, Leaf, Node
-from adapters.dialects.codecs import XS
+from broker.contract.binding import Binding, Leaf, Node
+from broker.contract.codecs import XS
 
 
 @dataclass
@@ -90,7 +90,7 @@ def generate(binding: Binding, title: str) -> bytes:
         elementFormDefault="qualified",
         version="1.0",
     )
-    schema.append(etree.Comment(f" {title} Generated from adapters/dialects/mapping.py; do not edit by hand. "))
+    schema.append(etree.Comment(f" {title} Generated from broker/contract/mapping.py; do not edit by hand. "))
     for root_name, node in binding.roots.items():
         decl = _Decl(root_name, min_occurs=1, doc=(node.cls.__doc__ or node.cls.__name__).strip().splitlines()[0])
         _walk(node, decl, False)

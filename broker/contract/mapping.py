@@ -11,7 +11,7 @@ amounts in öre.
 
 from __future__ import annotations
 
-from adapters.dialects.spec import F, G, R, Spec, TypeMap
+from broker.contract.spec import F, G, R, Spec, TypeMap
 from broker.model import messages as m
 from broker.model.codes import (
     AddressKind,

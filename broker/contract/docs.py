@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from adapters.dialects.mapping import SESAM2_CODES, TYPE_MAPS
-from adapters.dialects.spec import F, R, Spec
+from broker.contract.mapping import SESAM2_CODES, TYPE_MAPS
+from broker.contract.spec import F, R, Spec
 
 
 def _join(base: str, path: str) -> str:
@@ -28,7 +28,7 @@ def mapping_markdown() -> str:
     out = [
         "# Mapping customer dialect <-> SESAM2 dialect",
         "",
-        "Generated from adapters/dialects/mapping.py by `python -m adapters.dialects.generate`; do not edit.",
+        "Generated from broker/contract/mapping.py by `python -m broker.contract.generate`; do not edit.",
         "Paths are element paths from the root; `[]` marks a repeated group. `-`: not exchanged with SESAM2.",
         "",
     ]

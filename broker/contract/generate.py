@@ -1,6 +1,6 @@
 """Regenerate schemas/ (both XSDs and MAPPING.md) from the mapping table.
 
-Run `python -m adapters.dialects.generate` after changing mapping.py or the model; a test fails while
+Run `python -m broker.contract.generate` after changing mapping.py or the model; a test fails while
 the committed files differ from what this writes.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from adapters.dialects.dialect import DIALECTS, SOURCE_SCHEMA_DIR
-from adapters.dialects.docs import mapping_markdown
-from adapters.dialects.xsd import generate
+from broker.contract.dialect import DIALECTS, SOURCE_SCHEMA_DIR
+from broker.contract.docs import mapping_markdown
+from broker.contract.xsd import generate
 
 
 def generated_files() -> dict[str, bytes]:

@@ -13,10 +13,10 @@ from re import Pattern
 
 from lxml import etree
 
-from adapters.dialects.binding import Binding, Context
-from adapters.dialects.spec import Dialect
+from broker.contract import identifiers, rules, safe_xml, schema
+from broker.contract.binding import Binding, Context
+from broker.contract.spec import Dialect
 from broker.model.messages import ArticleRegisterUpdate, Message, Problem
-from broker.validation import identifiers, rules, safe_xml, schema
 
 CUSTOMER_NS = "urn:x-hmc-broker:customer:v1"
 SESAM2_NS = "urn:x-hmc-broker:sesam2:v1"

@@ -1,1 +1,0 @@
-"""Input validation: identifier rules shared by every dialect."""
