@@ -14,13 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adapters.exports.spreadsheet import Cell, Table
 from broker.config import Settings
 from broker.model import messages as m
 from broker.model.codes import BillingForm
@@ -120,77 +118,3 @@ def latest(session: Session, customer_number: str, month: str) -> Chosen:
     if not found:
         raise ExportRefused(f"no invoice data for customer {customer_number} and {month} in the store")
     return Chosen(found[0], len(found) - 1)
-
-
-def tables(invoice: InvoiceRow) -> list[Table]:
-    """The detail lines, totals per article and per billing form, and the invoice's total."""
-    lines = invoice.lines
-    detail = [
-        (
-            invoice.invoice_number,
-            invoice.period,
-            line["order_id"],
-            line["sesam2_order_number"],
-            line["article_number"],
-            line["article_name"],
-            BILLING_FORMS.get(line["billing_form"], line["billing_form"]),
-            int(line["quantity"]),
-            Decimal(line["unit_price"]),
-            Decimal(line["amount"]),
-            date.fromisoformat(line["delivered_on"]) if line.get("delivered_on") else None,
-            line.get("unit_hsa_id"),
-        )
-        for line in lines
-    ]
-    per_article: dict[tuple[str, str], tuple[int, Decimal]] = {}
-    per_form: dict[str, tuple[int, Decimal]] = {}
-    for line in lines:
-        quantity, amount = int(line["quantity"]), Decimal(line["amount"])
-        key = (line["article_number"], line["article_name"])
-        q, a = per_article.get(key, (0, Decimal(0)))
-        per_article[key] = (q + quantity, a + amount)
-        form = BILLING_FORMS.get(line["billing_form"], line["billing_form"])
-        q, a = per_form.get(form, (0, Decimal(0)))
-        per_form[form] = (q + quantity, a + amount)
-    lines_total = sum((Decimal(line["amount"]) for line in lines), Decimal(0))
-    stated = Decimal(invoice.total_amount)
-    summary: list[tuple[str, Cell]] = [
-        ("Fakturanummer", invoice.invoice_number),
-        ("Kund", invoice.customer_number),
-        ("Period", invoice.period),
-        ("Antal rader", len(lines)),
-        ("Summa rader", lines_total),
-        ("Fakturans totalbelopp", stated),
-        ("Stämmer", "ja" if lines_total == stated else "NEJ: raderna summerar inte till totalbeloppet"),
-    ]
-    return [
-        Table(
-            "Fakturarader",
-            (
-                "Fakturanummer",
-                "Period",
-                "Order",
-                "HMC-ordernummer",
-                "Artikelnummer",
-                "Benämning",
-                "Debiteringsform",
-                "Antal",
-                "À-pris",
-                "Belopp",
-                "Leveransdatum",
-                "Enhet (HSA-id)",
-            ),
-            detail,
-        ),
-        Table(
-            "Summa per artikel",
-            ("Artikelnummer", "Benämning", "Antal", "Belopp"),
-            [(a, n, q, amount) for (a, n), (q, amount) in sorted(per_article.items())],
-        ),
-        Table(
-            "Summa per debiteringsform",
-            ("Debiteringsform", "Antal", "Belopp"),
-            [(f, q, amount) for f, (q, amount) in sorted(per_form.items())],
-        ),
-        Table("Summa", ("Uppgift", "Värde"), summary),
-    ]

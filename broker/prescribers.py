@@ -13,7 +13,7 @@ batch keeps the hot path cheap; the sorted keys make concurrent batches lock row
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
-from adapters.exports.spreadsheet import Table
 from broker.model import messages as m
 from broker.model.codes import Direction
 from broker.store import upsert
@@ -106,45 +105,7 @@ def _upsert(dialect: str) -> Any:
     )
 
 
-# ---------------------------------------------------------------- the register as a spreadsheet
-
-
 def listing(session: Session, customer_number: str) -> list[PrescriberRow]:
     query = select(PrescriberRow).where(PrescriberRow.customer_number == customer_number)
     order = (PrescriberRow.unit_hsa_id, PrescriberRow.name, PrescriberRow.hsa_id, PrescriberRow.role)
     return list(session.scalars(query.order_by(*order)))
-
-
-def tables(rows: Sequence[PrescriberRow]) -> list[Table]:
-    return [
-        Table(
-            "Förskrivare och beställare",
-            (
-                "Kund",
-                "Enhet (HSA-id)",
-                "HSA-id",
-                "Namn",
-                "Roll",
-                "Först sedd",
-                "Senast sedd",
-                "Antal meddelanden",
-            ),
-            [
-                (
-                    r.customer_number,
-                    r.unit_hsa_id or None,
-                    r.hsa_id,
-                    r.name,
-                    ROLES.get(r.role, r.role),
-                    _utc(r.first_seen),
-                    _utc(r.last_seen),
-                    r.message_count,
-                )
-                for r in rows
-            ],
-        )
-    ]
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

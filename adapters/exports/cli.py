@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.exports import spreadsheet
+from adapters.exports import sheets, spreadsheet
 from broker import invoices, prescribers
 from broker.config import Settings
 from replay import audit
@@ -87,7 +87,7 @@ def invoice_export(
             _err().print(f"[red]error:[/red] {escape(str(e))}; nothing was written")
             raise typer.Exit(2) from None
         invoice = chosen.invoice
-        tables = invoices.tables(invoice)
+        tables = sheets.invoice_tables(invoice)
         data = spreadsheet.render(tables, chosen_format)
         path = out or Path(f"fakturaunderlag-{customer}-{month}.{chosen_format}")
         rows = len(invoice.lines)
@@ -132,7 +132,7 @@ def report_prescribers(
     settings = Settings.from_env()
     with _store(settings)() as session:
         rows = prescribers.listing(session, customer)
-        data = spreadsheet.render(prescribers.tables(rows), chosen_format)
+        data = spreadsheet.render(sheets.prescriber_tables(rows), chosen_format)
         path = out or Path(f"forskrivare-{customer}.{chosen_format}")
         actor = audit.Actor(operator or audit.Actor("", "").os_user, "prescriber register export")
         details = {"customer": customer, "format": chosen_format, "rows": len(rows), "file": str(path)}

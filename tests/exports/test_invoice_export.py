@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from adapters.exports.sheets import invoice_tables
 from adapters.exports.spreadsheet import csv_bytes, decimal_comma
 from broker.bootstrap import store
 from broker.cli import app
@@ -26,7 +27,6 @@ from broker.config import Settings
 from broker.contract.dialect import DIALECTS, read
 from broker.contract.spec import Dialect
 from broker.envelope import Delivery, Side
-from broker.invoices import tables
 from broker.model import messages as m
 from broker.model.codes import BillingForm
 from broker.pipeline import Pipeline
@@ -248,7 +248,7 @@ def test_totals_per_article_and_billing_form_equal_the_sum_of_lines(
             for article, form, amount in lines
         ],
     )
-    detail, per_article, per_form, summary = tables(row)
+    detail, per_article, per_form, summary = invoice_tables(row)
     total = sum((a for _, _, a in lines), Decimal(0))
     assert sum(r[3] for r in per_article.rows) == total == sum(r[2] for r in per_form.rows)  # type: ignore[misc]
     assert len(detail.rows) == len(lines) and ("Stämmer", "ja") in summary.rows
