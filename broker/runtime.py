@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from typing import Protocol
 
@@ -55,12 +55,20 @@ class PublishOutcome(Protocol):
     def error(self) -> str | None: ...
 
 
+class InFlight(Protocol):
+    """A sent batch: results() waits for its confirms."""
+
+    def results(self) -> Sequence[PublishOutcome]: ...
+
+
 class Transport(Protocol):
     """What the worker needs from AMQP (adapters/amqp/transport.py implements it)."""
 
     def receive(self, max_count: int, wait_s: float) -> Sequence[Received]: ...
 
     def publish(self, batch: Sequence[Outgoing]) -> Sequence[PublishOutcome]: ...
+
+    def send(self, batch: Sequence[Outgoing]) -> InFlight: ...
 
     def stop_consuming(self) -> None: ...
 
@@ -102,6 +110,26 @@ def _stored_meanwhile(error: BaseException) -> bool:
 
 
 @dataclass
+class Marks:
+    """Publish outcomes not yet recorded in the outbox: rows confirmed, and rows failed with why."""
+
+    sent: list[int] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class Committed:
+    """A batch whose state is committed: what it sends, and what is logged and counted once it is settled."""
+
+    batch: Sequence[Received]
+    written: list[tuple[int, Outgoing]]  # outbox rows (id, message)
+    taps: list[Outgoing]  # wire-tap events on hmc.events, best effort
+    outcomes: list[dict[str, object]]
+    stored: list[tuple[str, str, str]]  # direction, type, status of each stored message
+    started: float
+
+
+@dataclass
 class Counters:
     batches: int = 0
     messages: int = 0
@@ -128,7 +156,8 @@ class Worker:
         self._last_watch = 0.0
         self.watch = Watch(settings.thresholds, clock=time.time)
         self.relay_grace_s = settings.confirm_timeout_s * 2 + 5
-        self._marks: tuple[list[int], list[tuple[int, str]]] | None = None  # publish outcomes not yet recorded
+        self._marks = Marks()  # publish outcomes not yet recorded
+        self._in_flight: tuple[Committed, InFlight] | None = None  # a committed batch whose confirms are due
 
     def run(self, *, until: Callable[[], bool] | None = None) -> None:
         """Work until stopped (SIGTERM sets `stop`) or `until()` holds; then finish and flush the outbox."""
@@ -136,12 +165,14 @@ class Worker:
         while not self.stop.is_set() and not (until and until()):
             batch = self.transport.receive(self.settings.batch_size, self.settings.batch_wait_ms / 1000)
             if batch:
-                self.process(batch, defer_marks=True)
+                self.step(batch)
             else:
-                self.settle()  # idle: record the last batch's publish outcomes now
+                self.settle()  # idle: finish the batch in flight and record its publish outcomes now
             if time.monotonic() - self._last_relay >= 1.0:
+                self.settle()
                 self.relay()
             if time.monotonic() - self._last_watch >= self.settings.watch_interval_s:
+                self.settle()
                 self.look_at_partners()
         self.transport.stop_consuming()
         self.settle()
@@ -160,43 +191,85 @@ class Worker:
 
     # ---------------------------------------------------------------- one batch
 
-    def process(self, batch: Sequence[Received], *, defer_marks: bool = False) -> None:
-        """Handle a batch: commit, publish, acknowledge.
+    def process(self, batch: Sequence[Received]) -> None:
+        """One batch from start to finish: commit, publish and wait for the confirms, acknowledge, record."""
+        self.step(batch)
+        self.settle()
 
-        With `defer_marks` (the run loop), which outbox rows were confirmed is written in the next batch's
-        transaction, or by settle() when the worker goes idle: one commit per batch instead of two. A mark
-        lost in a crash only means the relay publishes the row again, after its grace, under the same
-        message id, which consumers de-duplicate.
+    def step(self, batch: Sequence[Received]) -> None:
+        """Commit a batch, then put its outbox on the wire without waiting for the confirms.
+
+        The confirms of the batch sent before are collected after this commit: by then they have mostly
+        arrived, so the worker does not stall on them. A batch is acknowledged once its state is committed
+        and its outgoing messages are confirmed (or left to the relay): a worker killed before that leaves
+        its messages to the standby, which finds them stored and sends their pending rows at once, ahead of
+        later messages of the same orders.
+        """
+        committed = self._commit(batch)
+        self._settle_in_flight()
+        self._in_flight = (committed, self.transport.send([out for _, out in committed.written] + committed.taps))
+
+    def settle(self) -> None:
+        """Finish the batch in flight and record every publish outcome not yet recorded."""
+        self._settle_in_flight()
+        if not self._marks.sent and not self._marks.failed:
+            return
+        for attempt in self._db_retrying():
+            with attempt, self.sessions() as session:
+                self._record(session, self._marks.sent, self._marks.failed)
+                session.commit()
+        self._marks = Marks()
+
+    def _commit(self, batch: Sequence[Received]) -> Committed:
+        """Handle and commit a batch in one transaction, with the publish outcomes waiting to be recorded.
+
+        Recording them in the next batch's transaction saves a commit per batch. A mark lost in a crash only
+        means the relay publishes the row again, after its grace, under the same message id, which
+        consumers de-duplicate.
         """
         started = time.perf_counter()
         deliveries = [r.delivery for r in batch]
-        written: list[tuple[int, Outgoing]] = []
-        stored: list[tuple[str, str, str]] = []
         for attempt in self._db_retrying():
             with attempt, UnitOfWork(self.sessions, self.relay_grace_s) as uow:
                 self.pipeline.handle(deliveries, uow)
-                if self._marks is not None:
-                    self._record(uow.session, *self._marks)
+                marks = self._marks
+                if marks.sent or marks.failed:
+                    self._record(uow.session, marks.sent, marks.failed)
                 uow.commit()
-                self._marks = None
-                written = _pending_of_repeats(uow) + uow.outbox
-                stored = [(m.direction, m.message_type or "unknown", m.status) for m in uow.messages]
-                taps = _wire_tap(uow) if self.settings.wire_tap else []
-                outcomes = _outcomes(uow)
-        self._publish(written, taps=taps, defer_marks=defer_marks)
-        for received in batch:  # only now: every message's state is committed
+                self._marks = Marks()
+                return Committed(
+                    batch=batch,
+                    written=_pending_of_repeats(uow) + uow.outbox,
+                    taps=_wire_tap(uow) if self.settings.wire_tap else [],
+                    outcomes=_outcomes(uow),
+                    stored=[(m.direction, m.message_type or "unknown", m.status) for m in uow.messages],
+                    started=started,
+                )
+        raise AssertionError("unreachable: the retrying loop returns or raises")
+
+    def _settle_in_flight(self) -> None:
+        """Collect the confirms of the batch in flight, acknowledge its messages, keep its outcomes."""
+        if self._in_flight is None:
+            return
+        committed, in_flight = self._in_flight
+        self._in_flight = None
+        results = in_flight.results()[: len(committed.written)]
+        marks = self._count(committed.written, results)
+        self._marks.sent.extend(marks.sent)  # recorded with the next commit, or by settle()
+        self._marks.failed.extend(marks.failed)
+        for received in committed.batch:  # only now: every message's state is committed and sent
             received.ack()
         self.counters.batches += 1
-        self.counters.messages += len(batch)
-        for fields in outcomes:  # after the commit and the acknowledgement: what the log says is true
+        self.counters.messages += len(committed.batch)
+        for fields in committed.outcomes:  # after the commit and the acknowledgement: what the log says is true
             processed_log.info("processed", **fields)
-        elapsed = time.perf_counter() - started
-        metrics.BATCH_SIZE.observe(len(batch))
-        for direction, message_type, status in stored:
+        elapsed = time.perf_counter() - committed.started
+        metrics.BATCH_SIZE.observe(len(committed.batch))
+        for direction, message_type, status in committed.stored:
             metrics.MESSAGES.labels(direction, message_type, status).inc()
             metrics.PROCESSING_SECONDS.observe(elapsed)
-        if len(stored) < len(batch):
-            metrics.MESSAGES.labels("any", "any", "duplicate").inc(len(batch) - len(stored))
+        if len(committed.stored) < len(committed.batch):
+            metrics.MESSAGES.labels("any", "any", "duplicate").inc(len(committed.batch) - len(committed.stored))
 
     def _db_retrying(self) -> Retrying:
         return Retrying(
@@ -267,51 +340,27 @@ class Worker:
         metrics.PARKED.set(parked or 0)
         metrics.REJECTED_LAST_HOUR.set(rejected or 0)
 
-    def settle(self) -> None:
-        """Record publish outcomes that were left for the next batch (see process)."""
-        if self._marks is None:
+    def _publish(self, written: list[tuple[int, Outgoing]], uow: UnitOfWork) -> None:
+        """Publish outbox rows and wait for the confirms; record the outcome in `uow`."""
+        if not written:
             return
-        for attempt in self._db_retrying():
-            with attempt, self.sessions() as session:
-                self._record(session, *self._marks)
-                session.commit()
-        self._marks = None
+        results = self.transport.publish([out for _, out in written])
+        marks = self._count(written, results)
+        self._record(uow.session, marks.sent, marks.failed)
 
-    def _publish(
-        self,
-        written: list[tuple[int, Outgoing]],
-        uow: UnitOfWork | None = None,
-        taps: Sequence[Outgoing] = (),
-        *,
-        defer_marks: bool = False,
-    ) -> None:
-        """Publish outbox rows (and wire-tap events, best effort, in the same confirm window); record the outcome."""
-        if not written and not taps:
-            return
-        results = self.transport.publish([out for _, out in written] + list(taps))[: len(written)]
-        sent = [row_id for (row_id, _), result in zip(written, results, strict=True) if result.ok]
-        failed = [
-            (row_id, result.error or "failed")
-            for (row_id, _), result in zip(written, results, strict=True)
-            if not result.ok
-        ]
-        self.counters.published += len(sent)
-        self.counters.publish_failures += len(failed)
-        for (_, out), result in zip(written, results, strict=True):
+    def _count(self, written: list[tuple[int, Outgoing]], results: Sequence[PublishOutcome]) -> Marks:
+        """Count a publish's outcomes (metrics, counters) and sort them into confirmed and failed rows."""
+        marks = Marks()
+        for (row_id, out), result in zip(written, results, strict=True):
             if result.ok:
+                marks.sent.append(row_id)
                 metrics.PUBLISHED.labels(out.exchange.value or "direct").inc()
             else:
+                marks.failed.append((row_id, result.error or "failed"))
                 metrics.PUBLISH_FAILURES.labels((result.error or "failed").split(":")[0]).inc()
-        if uow is not None:
-            self._record(uow.session, sent, failed)
-            return
-        if defer_marks:
-            self._marks = (sent, failed)
-            return
-        for attempt in self._db_retrying():
-            with attempt, self.sessions() as session:
-                self._record(session, sent, failed)
-                session.commit()
+        self.counters.published += len(marks.sent)
+        self.counters.publish_failures += len(marks.failed)
+        return marks
 
     def _record(self, session: Session, sent: list[int], failed: list[tuple[int, str]]) -> None:
         stamp = now()

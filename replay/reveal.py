@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from broker.contract.dialect import ReadPolicy, read
-from broker.pipeline import patient_id_of
+from broker.model.messages import patient_id_of
 from broker.privacy import mask_text
 from broker.store.tables import MessageRow
 from replay import audit

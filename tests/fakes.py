@@ -16,6 +16,16 @@ class Result:
 
 
 @dataclass
+class Sent:
+    """A batch the fake transport took: its results are known at once."""
+
+    outcomes: list[Result]
+
+    def results(self) -> list[Result]:
+        return self.outcomes
+
+
+@dataclass
 class Taken:
     """A delivery as the transport hands it to the worker; its acknowledgement is noted in `acked`."""
 
@@ -42,6 +52,9 @@ class FakeTransport:
             return [Result(False, "unroutable: NO_ROUTE") for _ in batch]
         self.published.extend(batch)
         return [Result(True) for _ in batch]
+
+    def send(self, batch: Sequence[Outgoing]) -> Sent:
+        return Sent(self.publish(batch))
 
     def stop_consuming(self) -> None: ...
 

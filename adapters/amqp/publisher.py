@@ -83,6 +83,23 @@ class _Batch:
         return [r or PublishResult(False, "connection: no result") for r in self.results]
 
 
+class InFlight:
+    """A sent batch whose confirms are still to come: results() waits for them (at most the confirm timeout)."""
+
+    def __init__(
+        self, publisher: ConfirmingPublisher, state: _Batch | None, results: list[PublishResult] | None
+    ) -> None:
+        self._publisher = publisher
+        self._state = state
+        self._results = results
+
+    def results(self) -> list[PublishResult]:
+        if self._results is None:
+            assert self._state is not None
+            self._results = self._publisher._confirm(self._state)
+        return self._results
+
+
 class ConfirmingPublisher:
     """Publishes batches of Outgoing with confirms outstanding together, on a connection of its own.
 
@@ -105,36 +122,58 @@ class ConfirmingPublisher:
         self._errors = (*connection.connection_errors, *connection.channel_errors)
 
     def publish(self, batch: Sequence[Outgoing]) -> list[PublishResult]:
-        """One result per message, in the order given."""
+        """One result per message, in the order given: send the batch and wait for its confirms."""
+        return self.send(batch).results()
+
+    def send(self, batch: Sequence[Outgoing]) -> InFlight:
+        """Put the batch on the wire and return at once; its confirms are collected by InFlight.results().
+
+        The worker handles its next batch meanwhile (the confirms wait in the socket's buffer). One batch is
+        in flight at a time: collect this one's results before sending the next.
+        """
+        if self._batch is not None:
+            raise RuntimeError("a batch is in flight: collect its results() before sending another")
         if not batch:
-            return []
+            return InFlight(self, None, [])
         if not self._confirming:
-            return self._publish_unconfirmed(batch)
+            return InFlight(self, None, self._publish_unconfirmed(batch))
         try:
             channel = self._ready_channel()
         except self._errors as e:
             # Not connected, and one attempt to connect failed: nothing was sent.
             log.warning("AMQP publisher cannot connect: %s", e)
-            return [PublishResult(False, f"connection: {e}")] * len(batch)
+            return InFlight(self, None, [PublishResult(False, f"connection: {e}")] * len(batch))
         state = self._batch = _Batch([None] * len(batch))
         try:
             now = int(time.time())
             for index, o in enumerate(batch):
                 self._send(channel, state, index, o, now)
+        except self._errors as e:
+            self._failed(state, e)
+            return InFlight(self, None, state.final())
+        return InFlight(self, state, None)
+
+    def _confirm(self, state: _Batch) -> list[PublishResult]:
+        try:
             self._await_confirms(state)
-        except self._connection.channel_errors as e:
-            # The server closed the channel (a missing exchange, say); py-amqp reopens it behind our
-            # back, without confirm mode, so it is dropped and a fresh one opened on the next batch.
-            log.warning("AMQP channel error while publishing: %s", e)
-            state.fail_unsettled(f"channel: {e}")
-            self._drop_channel()
-        except self._connection.connection_errors as e:
-            log.warning("AMQP connection error while publishing: %s", e)
-            state.fail_unsettled(f"connection: {e}")
-            self._reconnect()
+        except self._errors as e:
+            self._failed(state, e)
         finally:
             self._batch = None
         return state.final()
+
+    def _failed(self, state: _Batch, error: BaseException) -> None:
+        self._batch = None
+        if isinstance(error, tuple(self._connection.channel_errors)):
+            # The server closed the channel (a missing exchange, say); py-amqp reopens it behind our
+            # back, without confirm mode, so it is dropped and a fresh one opened on the next batch.
+            log.warning("AMQP channel error while publishing: %s", error)
+            state.fail_unsettled(f"channel: {error}")
+            self._drop_channel()
+        else:
+            log.warning("AMQP connection error while publishing: %s", error)
+            state.fail_unsettled(f"connection: {error}")
+            self._reconnect()
 
     def close(self) -> None:
         self._channel = None

@@ -19,7 +19,7 @@ from kombu.message import Message as KombuMessage
 from kombu.messaging import Consumer
 
 from adapters.amqp.connection import connect
-from adapters.amqp.publisher import ConfirmingPublisher, PublishResult
+from adapters.amqp.publisher import ConfirmingPublisher, InFlight, PublishResult
 from adapters.amqp.stats import queue_counts
 from adapters.amqp.topology import SIDES, Names, TopologySettings, broker_queues, declare
 from broker.config import Settings
@@ -218,6 +218,9 @@ class AmqpTransport:
 
     def publish(self, batch: Sequence[Outgoing]) -> list[PublishResult]:
         return self.publisher.publish(batch)
+
+    def send(self, batch: Sequence[Outgoing]) -> InFlight:
+        return self.publisher.send(batch)
 
     def close(self) -> None:
         self.publisher.close()

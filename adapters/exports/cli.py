@@ -1,6 +1,6 @@
 """`hmc-broker invoice export` and `hmc-broker report prescribers`: spreadsheets for people, audited.
 
-Thin entry points: the rules are in broker/invoices.py and broker/prescribers.py, the file conventions
+Thin entry points: the rules are in broker/handlers/invoices.py and broker/handlers/prescribers.py, the file conventions
 in adapters/exports/spreadsheet.py. Every invoice export, and every refusal, leaves an audit row with
 the operator, the customer, the month, the format, the row count and the file's SHA-256.
 """
@@ -17,8 +17,9 @@ from rich.markup import escape
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.exports import sheets, spreadsheet
-from broker import invoices, prescribers
 from broker.config import Settings
+from broker.handlers import invoices
+from broker.store import prescriber_register
 from replay import audit
 
 Format = Annotated[str, typer.Option("--format", "-f", help="xlsx or csv (UTF-8 with BOM, semicolons, decimal comma)")]
@@ -131,7 +132,7 @@ def report_prescribers(
     chosen_format = _format(fmt)
     settings = Settings.from_env()
     with _store(settings)() as session:
-        rows = prescribers.listing(session, customer)
+        rows = prescriber_register.listing(session, customer)
         data = spreadsheet.render(sheets.prescriber_tables(rows), chosen_format)
         path = out or Path(f"forskrivare-{customer}.{chosen_format}")
         actor = audit.Actor(operator or audit.Actor("", "").os_user, "prescriber register export")

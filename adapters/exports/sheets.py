@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from adapters.exports.spreadsheet import Cell, Table
-from broker import invoices, prescribers
+from broker.handlers import invoices, prescribers
 from broker.store.tables import InvoiceRow, PrescriberRow
 
 

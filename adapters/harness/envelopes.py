@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.amqp.topology import Names
-from broker import order_view
+from broker.contract import routing
 from broker.contract.dialect import DIALECTS
 from broker.contract.spec import Dialect
 from broker.envelope import CONTENT_TYPE, SCHEMA_VERSION_HEADER, Exchange, Side
@@ -35,7 +35,7 @@ def properties(message: Message) -> dict[str, Any]:
     header = message.header
     return {
         "message_id": header.message_id,
-        "correlation_id": header.correlation_id or order_view.reference(message),
+        "correlation_id": header.correlation_id or routing.reference(message),
         "type": type(message).__name__,
         "content_type": CONTENT_TYPE,
         "timestamp": int(header.sent_at.timestamp()),

@@ -22,8 +22,8 @@ from adapters.catalog_file import DEMO_CATALOG, load_catalog
 from adapters.harness import synthetic as syn
 from adapters.harness import texts
 from adapters.harness.generator import STOCKHOLM, stockholm_time
-from broker import order_view
 from broker.catalog import Catalog
+from broker.contract import routing
 from broker.model import messages as m
 from broker.model.codes import AddressKind, ArticleType, BillingForm, CancellationReason, DelayReason, Priority
 from broker.translation import derived_id
@@ -74,7 +74,7 @@ class DeliveredLine:
 
 def sesam2_order_number(message: m.Message) -> str:
     """SESAM2's 10-digit number for the order `message` opens, stable for the same customer and order."""
-    reference = order_view.reference(message) or message.header.message_id
+    reference = routing.reference(message) or message.header.message_id
     digest = hashlib.sha256(f"{message.header.customer_number}/{reference}".encode()).digest()
     return _SERIES.get(type(message), "49") + f"{int.from_bytes(digest[:8], 'big') % 10**8:08d}"
 
@@ -431,7 +431,7 @@ class Sesam2Simulator:
             sent_at=self._now(now),
             sender_system=SENDER_SYSTEM,
             customer_number=source.customer_number,
-            correlation_id=source.correlation_id or order_view.reference(inbound),
+            correlation_id=source.correlation_id or routing.reference(inbound),
             causation_id=source.message_id,
         )
 

@@ -519,3 +519,10 @@ OUTBOUND_TYPES: tuple[type[Message], ...] = (
     Rejection,
 )
 MESSAGE_TYPES: dict[str, type[Message]] = {cls.__name__: cls for cls in INBOUND_TYPES + OUTBOUND_TYPES}
+
+
+def patient_id_of(message: Message | None) -> str | None:
+    """The patient a message is about, if any (the store keeps it only as a keyed hash: patient_ref)."""
+    patient = getattr(message, "patient", None)
+    value = patient.patient_id if patient is not None else getattr(message, "patient_id", None)
+    return str(value) if value else None

@@ -253,7 +253,7 @@ class PrescriberRow(Base):
     """The prescriber register: who was seen ordering for a customer, in which role and unit, and when.
 
     One row per customer, HSA-id, role (prescriber, orderer, reporter) and sending unit ('' when the
-    message named none); upserted once per batch by broker/prescribers.py.
+    message named none); upserted once per batch by broker/handlers/prescribers.py.
     """
 
     __tablename__ = "prescribers"

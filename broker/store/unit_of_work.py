@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from broker.contract import identifiers
 from broker.envelope import Outgoing
 from broker.model.types import IdKind
+from broker.store.prescriber_register import PrescriberRegister
 from broker.store.tables import EVENTS, OUTBOX, MessageRow, OrderRow, OutboxRow, StoreKeyRow
 
 # A message that is settled: nothing more will happen to it unless an operator replays it.
@@ -114,6 +115,7 @@ class UnitOfWork:
         self.events: list[Step] = []  # their processing steps, for the wire tap on hmc.events
         self._written = 0  # how many of self.events are in the events table
         self._orders: dict[tuple[str, str], OrderRow | None] = {}  # the order view as this unit has read it
+        self.prescribers = PrescriberRegister()  # the batch's sightings, written at flush
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
@@ -147,6 +149,7 @@ class UnitOfWork:
     def flush(self) -> None:
         """Insert what is pending now: at commit, or for the rare step that needs a new row's id (replays)."""
         self.session.flush()
+        self.prescribers.write(self.session)
         if self._queued:
             self._write_outbox(self._queued)
             self._queued = []

@@ -103,7 +103,7 @@ def test_a_redelivered_or_replayed_message_moves_stock_once(factory: sessionmake
 
 
 def test_the_replenishment_order_has_ids_derived_from_its_cause(factory: sessionmaker[Session]) -> None:
-    from broker.buffer_stores import replenishment_order
+    from broker.handlers.buffer_stores import replenishment_order
     from tests.buffer.buffer_helpers import STORE_CONFIG
 
     article = STORE_CONFIG.articles[0]

@@ -19,9 +19,9 @@ from broker.bootstrap import store
 from broker.cli import app
 from broker.config import Settings
 from broker.contract.dialect import read
+from broker.handlers.prescribers import seen
 from broker.model import messages as m
 from broker.pipeline import Pipeline
-from broker.prescribers import seen
 from broker.store.tables import AuditRow, PrescriberRow
 from broker.store.unit_of_work import UnitOfWork
 from tests.deliveries import customer_delivery

@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 
 from adapters.harness import synthetic
 from adapters.harness.generator import INBOUND_NAMES, ORDER_VARIANTS, STOCKHOLM, Generator
-from broker import order_view
-from broker.contract import identifiers
+from broker.contract import identifiers, routing
 from broker.contract.dialect import DIALECTS
 from broker.contract.spec import Dialect
 from broker.model import messages as m
@@ -84,7 +83,7 @@ def test_identifiers_are_synthetic_and_headers_as_the_contract_says(seed: int) -
         assert header.sent_at.tzinfo is not None and header.sent_at.microsecond == 0
         assert header.sent_at.utcoffset() == header.sent_at.astimezone(STOCKHOLM).utcoffset()
         if not isinstance(message, m.BufferStockReport):  # a stock report is correlated by its store
-            assert header.correlation_id == order_view.reference(message)
+            assert header.correlation_id == routing.reference(message)
         patient = getattr(message, "patient", None)
         if patient is not None:
             serial = int(patient.patient_id[8:11])

@@ -1,6 +1,7 @@
-"""The order view: which order a message is about, and what an answer does to the order's state.
+"""What an answer does to an order's state: pure functions over the model.
 
-Pure functions over the model; the pipeline stores the result. It answers OrderStatusQuery.
+Which order a message is about is the routing table's (broker/contract/routing.py); the order view's
+handlers (broker/handlers/order_view.py) store what these return.
 """
 
 from __future__ import annotations
@@ -9,38 +10,6 @@ from typing import Any
 
 from broker.model import messages as m
 from broker.model.codes import OrderStatus
-
-# The field that names the customer's order (or work order, pickup, report) in each type.
-_REFERENCE = {
-    m.CustomerOrder: "order_id",
-    m.BufferWithdrawal: "withdrawal_id",
-    m.WorkOrder: "work_order_id",
-    m.PickupOrder: "pickup_id",
-    m.ReturnReceipt: "pickup_id",
-    m.FaultReport: "report_id",
-    m.OrthopaedicReferral: "referral_id",
-    m.OrderStatusQuery: "order_id",
-    m.OrderConfirmation: "order_id",
-    m.DeliveryDelay: "order_id",
-    m.OrderCancelled: "order_id",
-    m.DeliveryReceipt: "order_id",
-    m.DeliveryNote: "order_id",
-    m.WorkOrderCompleted: "work_order_id",
-    m.WorkOrderCancelled: "work_order_id",
-    m.PickupConfirmation: "pickup_id",
-    m.PickupCancelled: "pickup_id",
-    m.FaultReportAnswer: "report_id",
-}
-
-# Messages that open an entry in the order view, and the status they give it.
-OPENS = (
-    m.CustomerOrder,
-    m.BufferWithdrawal,
-    m.WorkOrder,
-    m.PickupOrder,
-    m.FaultReport,
-    m.OrthopaedicReferral,
-)
 
 _STATUS_AFTER: dict[type[m.Message], OrderStatus] = {
     m.OrderConfirmation: OrderStatus.CONFIRMED,
@@ -57,10 +26,7 @@ _STATUS_AFTER: dict[type[m.Message], OrderStatus] = {
 }
 
 
-def reference(message: m.Message) -> str | None:
-    """The customer's reference of the order this message is about (None: not about one order)."""
-    attr = _REFERENCE.get(type(message))
-    return str(getattr(message, attr)) if attr else message.header.correlation_id
+ANSWERS = tuple(_STATUS_AFTER)  # the types that move an order's state
 
 
 def status_after(message: m.Message) -> OrderStatus | None:

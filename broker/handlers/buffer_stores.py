@@ -36,10 +36,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select, tuple_, update
 
-from broker import order_view
 from broker.config import BufferArticle, BufferStore, Customer, Settings
 from broker.contract import identifiers
+from broker.envelope import Exchange
+from broker.handlers.registry import Context, Registry
 from broker.model import messages as m
+from broker.model import order_state
 from broker.model.codes import AddressKind, ArticleType, OrderStatus, Priority
 from broker.model.types import IdKind
 from broker.store import upsert
@@ -68,7 +70,18 @@ def keys(settings: Settings, messages: Iterable[m.Message | None]) -> list[Key]:
     return sorted(found)
 
 
-def lock(settings: Settings, messages: Iterable[m.Message | None], uow: UnitOfWork) -> None:
+def register(registry: Registry) -> None:
+    registry.before_batch(lock)
+    registry.on(m.BufferStockReport, m.BufferWithdrawal, m.DeliveryNote, m.OrderCancelled)(react)
+
+
+def react(ctx: Context, message: m.Message) -> None:
+    """Move the stock; a replenishment it opens goes to SESAM2 as an ordinary CustomerOrder."""
+    for order in apply(ctx.settings, message, ctx.row, ctx.uow):
+        ctx.send(order, Exchange.SESAM2_OUT, "CustomerOrder")
+
+
+def lock(messages: Iterable[m.Message | None], uow: UnitOfWork, settings: Settings) -> None:
     """Make and lock the batch's stock rows before any other work, in key order (see the module doc)."""
     wanted = keys(settings, messages)
     if not wanted:
@@ -280,7 +293,7 @@ def _replenish(
             order_id=order.order_id,
             kind=REPLENISHMENT,
             status=OrderStatus.SENT.value,
-            lines=order_view.opening_lines(order),
+            lines=order_state.opening_lines(order),
         )
     uow.event(
         row,

@@ -20,10 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from broker.config import Settings
+from broker.handlers.registry import Context, Registry
 from broker.model import messages as m
 from broker.model.codes import BillingForm
-from broker.store.tables import InvoiceRow, MessageRow
-from broker.store.unit_of_work import UnitOfWork, now
+from broker.store.tables import InvoiceRow
+from broker.store.unit_of_work import now
 
 BILLING_FORMS = {  # as the region's finance staff read them
     BillingForm.RENTAL.value: "Hyra",
@@ -36,10 +37,15 @@ class ExportRefused(PermissionError):
     """An invoice export that may not or cannot be made: the reason says which and what to do."""
 
 
-def keep(message: m.Message, row: MessageRow, uow: UnitOfWork) -> None:
+def register(registry: Registry) -> None:
+    registry.on(m.InvoiceData)(keep)
+
+
+def keep(ctx: Context, message: m.InvoiceData) -> None:
     """Store a valid InvoiceData once per message id (a replay does not store it twice)."""
-    if not isinstance(message, m.InvoiceData) or not message.header.customer_number:
+    if not message.header.customer_number:
         return
+    uow, row = ctx.uow, ctx.row
     seen = select(InvoiceRow.id).where(InvoiceRow.message_id == message.header.message_id)
     if uow.session.scalar(seen) is not None:
         return

@@ -1,13 +1,9 @@
-"""The prescriber register: who was seen ordering for a customer, in which role and unit, first and last.
+"""The prescriber register's store: who was seen, per customer, HSA-id, role and unit (table prescribers).
 
-A manager reviews it to see that the users linked to a unit are the right ones (today the regions do it
-with a Crystal Reports export). Every accepted customer message names its people: prescriber
-(förskrivare), orderer (beställare) or fault reporter, each with an HSA-id, and the sending unit's HSA-id
-in the header.
-
-The pipeline gathers them per message (seen) and writes them once per batch (record): aggregated per
-customer, HSA-id, role and unit, sorted, in one INSERT ... ON CONFLICT DO UPDATE. One statement per
-batch keeps the hot path cheap; the sorted keys make concurrent batches lock rows in the same order.
+Handlers add the people each accepted message names (broker/handlers/prescribers.py); the unit of work
+writes a batch's sightings at flush: aggregated per key, sorted, in one INSERT ... ON CONFLICT DO UPDATE.
+One statement per batch keeps the hot path cheap; the sorted keys make concurrent batches lock rows in
+the same order.
 """
 
 from __future__ import annotations
@@ -15,20 +11,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
-from broker.model import messages as m
-from broker.model.codes import Direction
 from broker.store import upsert
 from broker.store.tables import PrescriberRow
-from broker.store.unit_of_work import UnitOfWork
-
-ROLES = {"prescriber": "förskrivare", "orderer": "beställare", "reporter": "felanmälare"}
-_PEOPLE = (("prescriber", "prescriber"), ("orderer", "orderer"), ("reporter", "reporter"))
 
 
 @dataclass(frozen=True)
@@ -41,22 +31,22 @@ class Sighting:
     at: datetime
 
 
-def seen(message: m.Message) -> list[Sighting]:
-    """The people a customer message names, as the register keys them."""
-    customer = message.header.customer_number
-    if customer is None or message.direction is not Direction.INBOUND:
-        return []
-    at = message.header.sent_at.astimezone(UTC)
-    unit = message.header.unit_hsa_id or ""
-    found = []
-    for attr, role in _PEOPLE:
-        person = getattr(message, attr, None)
-        if isinstance(person, m.Person):
-            found.append(Sighting(customer, person.hsa_id.upper(), role, unit.upper(), person.name, at))
-    return found
+class PrescriberRegister:
+    """The unit of work's repository of the register: sightings wait here until the batch's flush."""
+
+    def __init__(self) -> None:
+        self._pending: list[Sighting] = []
+
+    def add(self, sightings: Iterable[Sighting]) -> None:
+        self._pending.extend(sightings)
+
+    def write(self, session: Session) -> None:
+        if self._pending:
+            record(session, self._pending)
+            self._pending = []
 
 
-def record(uow: UnitOfWork, sightings: Iterable[Sighting]) -> None:
+def record(session: Session, sightings: Iterable[Sighting]) -> None:
     """Upsert a batch's sightings: one row per person, role and unit; counts add up, first/last widen."""
     merged: dict[tuple[str, str, str, str], dict[str, object]] = {}
     for s in sightings:
@@ -81,8 +71,8 @@ def record(uow: UnitOfWork, sightings: Iterable[Sighting]) -> None:
             entry["last_seen"], entry["name"] = s.at, s.name
     if not merged:
         return
-    dialect = uow.session.get_bind().dialect.name
-    uow.session.execute(_upsert(dialect), [merged[k] for k in sorted(merged)])  # sorted: rows lock in one order
+    dialect = session.get_bind().dialect.name
+    session.execute(_upsert(dialect), [merged[k] for k in sorted(merged)])  # sorted: rows lock in one order
 
 
 @functools.cache
