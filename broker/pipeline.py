@@ -34,8 +34,7 @@ from broker.envelope import Delivery, Exchange, Outgoing, Replay, Side
 from broker.handlers import Context, Registry, default_registry
 from broker.model import messages as m
 from broker.replays import FIRST_DELIVERY, Policy, ReplayPolicy
-from broker.store.tables import MessageRow
-from broker.store.unit_of_work import UnitOfWork
+from broker.store.unit_of_work import NewMessage, UnitOfWork
 
 log = logging.getLogger(__name__)
 _ID_NAMESPACE = uuid.UUID("0f5f8a4e-2d52-4b8e-a7c1-3d9b6a1e4c27")
@@ -84,7 +83,7 @@ class Pipeline:
                 else:
                     originals[item.message_id] = self.handle_message(item, uow)
 
-    def handle_message(self, item: Item, uow: UnitOfWork) -> MessageRow:
+    def handle_message(self, item: Item, uow: UnitOfWork) -> NewMessage:
         """One new message: store -> check -> handle by type (or reject) -> settle."""
         item.policy.before_store(uow)
         row = self.store(item, uow)
@@ -107,7 +106,7 @@ class Pipeline:
         policy = self.replay_policy(delivery.replay) if delivery.replay is not None else FIRST_DELIVERY
         return Item(delivery, parsed, message_id, started, policy)
 
-    def store(self, item: Item, uow: UnitOfWork) -> MessageRow:
+    def store(self, item: Item, uow: UnitOfWork) -> NewMessage:
         d, parsed = item.delivery, item.parsed
         message = parsed.message
         header = message.header if message else None
@@ -143,7 +142,7 @@ class Pipeline:
                 )
         return problems
 
-    def reject(self, row: MessageRow, item: Item, problems: list[m.Problem], uow: UnitOfWork) -> None:
+    def reject(self, row: NewMessage, item: Item, problems: list[m.Problem], uow: UnitOfWork) -> None:
         summary = rejections.summary(problems)
         uow.event(row, "validate", "rejected", summary, _ms_since(item.started))
         uow.set_status(row, "rejected", summary)
@@ -156,14 +155,14 @@ class Pipeline:
 
     # ---------------------------------------------------------------- the outbox
 
-    def _context(self, row: MessageRow, item: Item, message: m.Message, uow: UnitOfWork) -> Context:
+    def _context(self, row: NewMessage, item: Item, message: m.Message, uow: UnitOfWork) -> Context:
         def send(out: m.Message, exchange: Exchange, routing_key: str) -> None:
             self._send(row, item, uow, out, exchange, routing_key)
 
         return Context(message, row, item.delivery, uow, self.settings, send)
 
     def _send(
-        self, row: MessageRow, item: Item, uow: UnitOfWork, message: m.Message, exchange: Exchange, routing_key: str
+        self, row: NewMessage, item: Item, uow: UnitOfWork, message: m.Message, exchange: Exchange, routing_key: str
     ) -> None:
         """Write one outgoing message to the outbox, in the dialect of the side it goes to."""
         allowed = item.policy.outgoing(row, message, uow)

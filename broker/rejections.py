@@ -17,7 +17,7 @@ from broker.contract import identifiers
 from broker.envelope import Delivery, Exchange, Side
 from broker.model import messages as m
 from broker.model.types import IdKind
-from broker.store.tables import MessageRow
+from broker.store.unit_of_work import NewMessage
 from broker.translation import BROKER_SYSTEM, derived_id
 
 
@@ -29,7 +29,7 @@ class Addressed:
 
 
 def rejection_for(
-    settings: Settings, d: Delivery, row: MessageRow, message_id: str, problems: list[m.Problem]
+    settings: Settings, d: Delivery, row: NewMessage, message_id: str, problems: list[m.Problem]
 ) -> Addressed | None:
     """The Rejection and where it goes; None when nobody can be told (SESAM2, or an unknown sender)."""
     if d.side is not Side.CUSTOMER:

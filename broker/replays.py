@@ -20,7 +20,7 @@ from typing import Protocol
 from broker.envelope import Replay
 from broker.model import messages as m
 from broker.store.tables import MessageRow
-from broker.store.unit_of_work import UnitOfWork
+from broker.store.unit_of_work import NewMessage, UnitOfWork
 from broker.translation import derived_id
 
 
@@ -30,11 +30,11 @@ class Policy(Protocol):
 
     def before_store(self, uow: UnitOfWork) -> None: ...
 
-    def after_store(self, row: MessageRow, uow: UnitOfWork) -> None: ...
+    def after_store(self, row: NewMessage, uow: UnitOfWork) -> None: ...
 
-    def outgoing(self, row: MessageRow, message: m.Message, uow: UnitOfWork) -> m.Message | None: ...
+    def outgoing(self, row: NewMessage, message: m.Message, uow: UnitOfWork) -> m.Message | None: ...
 
-    def settle(self, row: MessageRow, uow: UnitOfWork) -> None: ...
+    def settle(self, row: NewMessage, uow: UnitOfWork) -> None: ...
 
 
 class FirstDelivery:
@@ -45,13 +45,13 @@ class FirstDelivery:
     def before_store(self, uow: UnitOfWork) -> None:
         pass
 
-    def after_store(self, row: MessageRow, uow: UnitOfWork) -> None:
+    def after_store(self, row: NewMessage, uow: UnitOfWork) -> None:
         pass
 
-    def outgoing(self, row: MessageRow, message: m.Message, uow: UnitOfWork) -> m.Message | None:
+    def outgoing(self, row: NewMessage, message: m.Message, uow: UnitOfWork) -> m.Message | None:
         return message
 
-    def settle(self, row: MessageRow, uow: UnitOfWork) -> None:
+    def settle(self, row: NewMessage, uow: UnitOfWork) -> None:
         pass
 
 
@@ -75,10 +75,10 @@ class ReplayPolicy:
         # sent, so it does not send it again.
         self.original = uow.lock(self.replay.of)
 
-    def after_store(self, row: MessageRow, uow: UnitOfWork) -> None:
+    def after_store(self, row: NewMessage, uow: UnitOfWork) -> None:
         uow.flush()  # what an edited replay sends derives its ids from its own row id
 
-    def outgoing(self, row: MessageRow, message: m.Message, uow: UnitOfWork) -> m.Message | None:
+    def outgoing(self, row: NewMessage, message: m.Message, uow: UnitOfWork) -> m.Message | None:
         base = message.header.message_id
         if self.family is None:
             self.family = [r.id for r in uow.family(self.replay.of)]
@@ -93,7 +93,7 @@ class ReplayPolicy:
         self.sent += 1
         return message
 
-    def settle(self, row: MessageRow, uow: UnitOfWork) -> None:
+    def settle(self, row: NewMessage, uow: UnitOfWork) -> None:
         replay = self.replay
         if self.original is not None:
             self.original.attempts += 1

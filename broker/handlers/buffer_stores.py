@@ -45,8 +45,8 @@ from broker.model import order_state
 from broker.model.codes import AddressKind, ArticleType, OrderStatus, Priority
 from broker.model.types import IdKind
 from broker.store import upsert
-from broker.store.tables import BufferMovementRow, BufferStockRow, MessageRow, ReplenishmentRow
-from broker.store.unit_of_work import UnitOfWork, now
+from broker.store.tables import BufferMovementRow, BufferStockRow, ReplenishmentRow
+from broker.store.unit_of_work import NewMessage, UnitOfWork, now
 from broker.translation import BROKER_SYSTEM, derived_id
 
 Key = tuple[str, str, str]  # customer number, buffer store id, article number
@@ -115,7 +115,7 @@ def lock(messages: Iterable[m.Message | None], uow: UnitOfWork, settings: Settin
 # ---------------------------------------------------------------- one message
 
 
-def apply(settings: Settings, message: m.Message, row: MessageRow, uow: UnitOfWork) -> list[m.CustomerOrder]:
+def apply(settings: Settings, message: m.Message, row: NewMessage, uow: UnitOfWork) -> list[m.CustomerOrder]:
     """Apply a message's effect on buffer stock; the replenishment orders it opens, to send to SESAM2."""
     if isinstance(message, m.OrderCancelled):
         _cancelled(message, row, uow)
@@ -144,7 +144,7 @@ def apply(settings: Settings, message: m.Message, row: MessageRow, uow: UnitOfWo
     return [order for stock in changed if (order := _replenish(customer, store, stock, message, row, uow))]
 
 
-def _count(message: m.BufferStockReport, store: BufferStore, row: MessageRow, uow: UnitOfWork) -> list[BufferStockRow]:
+def _count(message: m.BufferStockReport, store: BufferStore, row: NewMessage, uow: UnitOfWork) -> list[BufferStockRow]:
     changed = []
     at = message.counted_at.astimezone(UTC)
     for item in message.items:
@@ -175,12 +175,12 @@ def _count(message: m.BufferStockReport, store: BufferStore, row: MessageRow, uo
 
 
 def _withdraw(
-    message: m.BufferWithdrawal, store: BufferStore, row: MessageRow, uow: UnitOfWork
+    message: m.BufferWithdrawal, store: BufferStore, row: NewMessage, uow: UnitOfWork
 ) -> list[BufferStockRow]:
     return _change(uow, message, store, row, "withdrawal", _totals(message.lines), -1, message.withdrawn_at)
 
 
-def _delivered(message: m.DeliveryNote, store: BufferStore, row: MessageRow, uow: UnitOfWork) -> list[BufferStockRow]:
+def _delivered(message: m.DeliveryNote, store: BufferStore, row: NewMessage, uow: UnitOfWork) -> list[BufferStockRow]:
     changed = _change(uow, message, store, row, "delivery", _totals(message.lines), +1, message.shipped_at)
     customer = message.header.customer_number or ""
     closed = uow.session.execute(
@@ -198,7 +198,7 @@ def _delivered(message: m.DeliveryNote, store: BufferStore, row: MessageRow, uow
     return changed
 
 
-def _cancelled(message: m.OrderCancelled, row: MessageRow, uow: UnitOfWork) -> None:
+def _cancelled(message: m.OrderCancelled, row: NewMessage, uow: UnitOfWork) -> None:
     """SESAM2 cancelled a whole replenishment order: close it; the next under-run opens a new one.
 
     Not re-ordered at once: an article SESAM2 cannot deliver would be ordered and cancelled in a loop.
@@ -223,7 +223,7 @@ def _change(
     uow: UnitOfWork,
     message: m.Message,
     store: BufferStore,
-    row: MessageRow,
+    row: NewMessage,
     kind: str,
     totals: dict[str, int],
     sign: int,
@@ -254,7 +254,7 @@ def _replenish(
     store: BufferStore,
     stock: BufferStockRow,
     cause: m.Message,
-    row: MessageRow,
+    row: NewMessage,
     uow: UnitOfWork,
 ) -> m.CustomerOrder | None:
     """Open a replenishment when `stock` is under its safety level and none is open (the row is locked)."""

@@ -18,8 +18,7 @@ from typing import Any
 from broker.config import Settings
 from broker.envelope import Delivery, Exchange
 from broker.model import messages as m
-from broker.store.tables import MessageRow
-from broker.store.unit_of_work import UnitOfWork
+from broker.store.unit_of_work import NewMessage, UnitOfWork
 
 Send = Callable[[m.Message, Exchange, str], None]
 
@@ -29,7 +28,7 @@ class Context:
     """One stored, valid message while its reactions run."""
 
     message: m.Message
-    row: MessageRow
+    row: NewMessage
     delivery: Delivery
     uow: UnitOfWork
     settings: Settings

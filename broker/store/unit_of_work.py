@@ -12,14 +12,14 @@ from datetime import UTC, datetime, timedelta
 from re import Pattern
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, or_, select, tuple_
+from sqlalchemy import Engine, bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker.contract import identifiers
 from broker.envelope import Outgoing
 from broker.model.types import IdKind
 from broker.store.prescriber_register import PrescriberRegister
-from broker.store.tables import EVENTS, OUTBOX, MessageRow, OrderRow, OutboxRow, StoreKeyRow
+from broker.store.tables import EVENTS, MESSAGES, OUTBOX, MessageRow, OrderRow, OutboxRow, StoreKeyRow
 
 # A message that is settled: nothing more will happen to it unless an operator replays it.
 UNRESOLVED = ("rejected", "parked")
@@ -74,6 +74,56 @@ def patient_ref(key: bytes, patient_id: str, reserve_patterns: Sequence[Pattern[
     return f"[patient-ref:{hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]}]"
 
 
+@dataclass(slots=True, eq=False)
+class NewMessage:
+    """A message row made in this unit: inserted with the batch's others at flush(), in one multi-row INSERT
+    ... RETURNING id. Not an ORM object: the ORM's bookkeeping per object (identity map, attribute events,
+    its flush) cost more than the rest of the store's work per message."""
+
+    message_id: str
+    direction: str
+    message_type: str | None
+    customer_number: str | None
+    correlation_id: str | None
+    order_ref: str | None
+    patient_ref: str | None
+    status: str
+    payload: bytes | None
+    properties: dict[str, Any]
+    replay_of: int | None
+    received_at: datetime
+    updated_at: datetime
+    attempts: int = 1
+    last_error: str | None = None
+    id: int = 0  # the row's id, once inserted
+    written: tuple[Any, ...] | None = None  # what the changeable columns held when last written
+
+    def changeable(self) -> tuple[Any, ...]:
+        return (self.status, self.last_error, self.updated_at, self.properties, self.attempts)
+
+    def insert_values(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "direction": self.direction,
+            "message_type": self.message_type,
+            "customer_number": self.customer_number,
+            "correlation_id": self.correlation_id,
+            "order_ref": self.order_ref,
+            "patient_ref": self.patient_ref,
+            "status": self.status,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "received_at": self.received_at,
+            "updated_at": self.updated_at,
+            "payload": self.payload,
+            "properties": self.properties,
+            "replay_of": self.replay_of,
+        }
+
+
+StoredMessage = NewMessage | MessageRow  # a row made in this unit, or one read from the store
+
+
 @dataclass(slots=True)
 class Step:
     """One processing step of a message, kept in memory and written with the rest of the batch's steps.
@@ -82,7 +132,7 @@ class Step:
     more than the step itself. flush() writes them in one statement once their messages have ids.
     """
 
-    message: MessageRow
+    message: StoredMessage
     stage: str
     outcome: str
     detail: str | None
@@ -98,7 +148,7 @@ class Step:
 class Queued:
     """An outgoing message of this unit, written to the outbox with the batch's others at flush()."""
 
-    message: MessageRow
+    message: StoredMessage
     out: Outgoing
     created_at: datetime
 
@@ -111,7 +161,7 @@ class UnitOfWork:
         self._grace = timedelta(seconds=relay_grace_s)
         self.outbox: list[tuple[int, Outgoing]] = []  # outbox rows written in this unit, to publish after commit
         self._queued: list[Queued] = []  # outgoing messages not yet in the outbox table
-        self.messages: list[MessageRow] = []  # messages stored in this unit, for metrics and logs after commit
+        self.messages: list[NewMessage] = []  # messages stored in this unit, for metrics and logs after commit
         self.events: list[Step] = []  # their processing steps, for the wire tap on hmc.events
         self._written = 0  # how many of self.events are in the events table
         self._orders: dict[tuple[str, str], OrderRow | None] = {}  # the order view as this unit has read it
@@ -131,23 +181,23 @@ class UnitOfWork:
 
     # ---------------------------------------------------------------- messages
 
-    def originals(self, direction: str, message_ids: Iterable[str]) -> dict[str, MessageRow]:
+    def originals(self, direction: str, message_ids: Iterable[str]) -> dict[str, StoredMessage]:
         ids = list(set(message_ids))
         if not ids:
             return {}
         rows = self.session.scalars(_ORIGINALS, {"direction": direction, "ids": ids})
         return {row.message_id: row for row in rows}
 
-    def add_message(self, **values: Any) -> MessageRow:
+    def add_message(self, **values: Any) -> NewMessage:
         """A new message row. It is inserted with the rest of the batch at commit (flush() to get its id now)."""
         stamp = now()
-        row = MessageRow(received_at=stamp, updated_at=stamp, attempts=1, **values)
-        self.session.add(row)
+        row = NewMessage(received_at=stamp, updated_at=stamp, **values)
         self.messages.append(row)
         return row
 
     def flush(self) -> None:
         """Insert what is pending now: at commit, or for the rare step that needs a new row's id (replays)."""
+        self._write_messages()
         self.session.flush()
         self.prescribers.write(self.session)
         if self._queued:
@@ -172,6 +222,35 @@ class UnitOfWork:
             )
             self._written = len(self.events)
 
+    def _write_messages(self) -> None:
+        """Insert this unit's new message rows (ids back in row order); update those written earlier and
+        changed since (a replay's, which is flushed early for its id)."""
+        new = [row for row in self.messages if not row.id]
+        if new:
+            query = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
+            ids = self.session.execute(query, [row.insert_values() for row in new]).scalars().all()
+            for row, pk in zip(new, ids, strict=True):
+                row.id = pk
+                row.written = row.changeable()
+            new_ids = {id(row) for row in new}
+        else:
+            new_ids = set()
+        for row in self.messages:
+            if id(row) not in new_ids and row.written != (current := row.changeable()):
+                status, last_error, updated_at, properties, attempts = current
+                self.session.execute(
+                    update(MESSAGES)
+                    .where(MESSAGES.c.id == row.id)
+                    .values(
+                        status=status,
+                        last_error=last_error,
+                        updated_at=updated_at,
+                        properties=properties,
+                        attempts=attempts,
+                    )
+                )
+                row.written = current
+
     def patient_ref(self, patient_id: str, reserve_patterns: Sequence[Pattern[str]]) -> str:
         return patient_ref(store_key(self.session), patient_id, reserve_patterns)
 
@@ -192,27 +271,27 @@ class UnitOfWork:
         states = set(self.session.scalars(select(OutboxRow.status).where(OutboxRow.message_id.in_(ids))))
         return next((s for s in ("sent", "pending", "parked") if s in states), None)
 
-    def resolve(self, original: int, by: MessageRow) -> None:
+    def resolve(self, original: int, by: StoredMessage) -> None:
         """A replay went through: its original and earlier failed replays are settled by it."""
         for row in self.family(original):
             if row.id != by.id and row.status in UNRESOLVED:
                 self.event(row, "replay", "resolved", f"was {row.status}; replayed as #{by.id}")
                 self.set_status(row, "replayed")
 
-    def set_status(self, row: MessageRow, status: str, error: str | None = None) -> None:
+    def set_status(self, row: StoredMessage, status: str, error: str | None = None) -> None:
         row.status = status
         row.updated_at = now()
         if error is not None:
             row.last_error = error
 
     def event(
-        self, row: MessageRow, stage: str, outcome: str, detail: str | None = None, duration_ms: float | None = None
+        self, row: StoredMessage, stage: str, outcome: str, detail: str | None = None, duration_ms: float | None = None
     ) -> None:
         self.events.append(Step(row, stage, outcome, detail, now(), duration_ms))
 
     # ---------------------------------------------------------------- outbox
 
-    def add_outgoing(self, row: MessageRow, out: Outgoing) -> None:
+    def add_outgoing(self, row: StoredMessage, out: Outgoing) -> None:
         """An outgoing message of `row`: written to the outbox at flush, published by the runtime after commit."""
         stamp = now()
         if out.timestamp is None:
