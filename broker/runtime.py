@@ -17,11 +17,10 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, timedelta
+from datetime import UTC
 from typing import Protocol
 
 import structlog
-from sqlalchemy import BindParameter, bindparam, exists, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -32,9 +31,10 @@ from broker.envelope import Delivery, Exchange, Outgoing
 from broker.observability import metrics
 from broker.observability.watch import QueueState, Transition, Watch
 from broker.pipeline import Pipeline
-from broker.store.queries import oldest_waiting_age
-from broker.store.tables import MESSAGES, OUTBOX, MessageRow, OutboxRow
-from broker.store.unit_of_work import Step, UnitOfWork, now
+from broker.store import queries
+from broker.store.outbox import OutboxMarks
+from broker.store.tables import OutboxRow
+from broker.store.unit_of_work import Step, UnitOfWork
 from broker.translation import derived_id
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ class Worker:
         """What /readyz reports: can this worker reach RabbitMQ and its store right now?"""
         try:
             with self.sessions() as session:
-                session.execute(select(1))
+                queries.ping(session)
             store_ok = True
         except (OperationalError, DBAPIError):
             store_ok = False
@@ -216,7 +216,7 @@ class Worker:
             return
         for attempt in self._db_retrying():
             with attempt, self.sessions() as session:
-                self._record(session, self._marks.sent, self._marks.failed)
+                self._record(OutboxMarks(session), self._marks.sent, self._marks.failed)
                 session.commit()
         self._marks = Marks()
 
@@ -234,7 +234,7 @@ class Worker:
                 self.pipeline.handle(deliveries, uow)
                 marks = self._marks
                 if marks.sent or marks.failed:
-                    self._record(uow.session, marks.sent, marks.failed)
+                    self._record(uow.publish_marks, marks.sent, marks.failed)
                 uow.commit()
                 self._marks = Marks()
                 return Committed(
@@ -291,7 +291,7 @@ class Worker:
         try:
             for attempt in Retrying(retry=retry_if_exception(_transient), stop=stop_after_attempt(3), reraise=True):
                 with attempt, UnitOfWork(self.sessions) as uow:
-                    rows = uow.due_outbox(self.settings.batch_size * 5)
+                    rows = uow.publish_marks.due(self.settings.batch_size * 5)
                     if rows:
                         self._publish([(row.id, _outgoing(row)) for row in rows], uow)
                     uow.commit()
@@ -320,7 +320,7 @@ class Worker:
     def _oldest_age(self, partner: str, waiting: int) -> float:
         try:
             with self.sessions() as session:
-                return oldest_waiting_age(session, partner, waiting)
+                return queries.oldest_waiting_age(session, partner, waiting)
         except (OperationalError, DBAPIError):
             return 0.0
 
@@ -328,17 +328,12 @@ class Worker:
         """The store's view for operations: backlog, parked, recent rejections (cheap indexed counts)."""
         try:
             with self.sessions() as session:
-                backlog = session.scalar(select(func.count()).where(OutboxRow.status == "pending"))
-                parked = session.scalar(select(func.count()).where(MessageRow.status == "parked"))
-                hour_ago = now() - timedelta(hours=1)
-                rejected = session.scalar(
-                    select(func.count()).where(MessageRow.status == "rejected", MessageRow.received_at >= hour_ago)
-                )
+                found = queries.gauges(session)
         except (OperationalError, DBAPIError):
             return
-        metrics.OUTBOX_BACKLOG.set(backlog or 0)
-        metrics.PARKED.set(parked or 0)
-        metrics.REJECTED_LAST_HOUR.set(rejected or 0)
+        metrics.OUTBOX_BACKLOG.set(found.backlog)
+        metrics.PARKED.set(found.parked)
+        metrics.REJECTED_LAST_HOUR.set(found.rejected_last_hour)
 
     def _publish(self, written: list[tuple[int, Outgoing]], uow: UnitOfWork) -> None:
         """Publish outbox rows and wait for the confirms; record the outcome in `uow`."""
@@ -346,7 +341,7 @@ class Worker:
             return
         results = self.transport.publish([out for _, out in written])
         marks = self._count(written, results)
-        self._record(uow.session, marks.sent, marks.failed)
+        self._record(uow.publish_marks, marks.sent, marks.failed)
 
     def _count(self, written: list[tuple[int, Outgoing]], results: Sequence[PublishOutcome]) -> Marks:
         """Count a publish's outcomes (metrics, counters) and sort them into confirmed and failed rows."""
@@ -362,43 +357,9 @@ class Worker:
         self.counters.publish_failures += len(marks.failed)
         return marks
 
-    def _record(self, session: Session, sent: list[int], failed: list[tuple[int, str]]) -> None:
-        stamp = now()
-        if sent:
-            marks = {"ids": sent, "stamp": stamp}
-            session.execute(_MARK_SENT, marks)
-            session.execute(_MARK_DELIVERED, marks)
-        for row_id, error in failed:
-            row = session.get(OutboxRow, row_id)
-            if row is None:
-                continue
-            row.attempts += 1
-            row.last_error = error
-            if row.attempts >= self.settings.publish_attempts:
-                row.status = "parked"
-                message = session.get(MessageRow, row.message_pk)
-                if message is not None:
-                    message.status, message.last_error, message.updated_at = "parked", f"publish: {error}", stamp
-                log.error("outbox row parked", extra={"message_id": row.message_id, "error": error})
-            else:
-                row.next_attempt_at = stamp + timedelta(seconds=min(2**row.attempts, 300))
-
-
-# Publish outcomes, as Core statements built once: the ORM's bulk UPDATE matched the session's objects against
-# them (13 % of a worker's time), and building them anew for every batch cost more than running them.
-_SENT_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
-_MARK_SENT = (
-    update(OUTBOX).where(OUTBOX.c.id.in_(_SENT_IDS)).values(status="sent", sent_at=bindparam("stamp"), last_error=None)
-)
-_MARK_DELIVERED = (
-    update(MESSAGES)
-    .where(
-        MESSAGES.c.id.in_(select(OUTBOX.c.message_pk).where(OUTBOX.c.id.in_(_SENT_IDS))),
-        MESSAGES.c.status == "forwarded",
-        ~exists().where(OUTBOX.c.message_pk == MESSAGES.c.id, OUTBOX.c.status != "sent"),  # all of it went out
-    )
-    .values(status="delivered", updated_at=bindparam("stamp"))
-)
+    def _record(self, marks: OutboxMarks, sent: list[int], failed: list[tuple[int, str]]) -> None:
+        for row in marks.record(sent, failed, self.settings.publish_attempts):
+            log.error("outbox row parked", extra={"message_id": row.message_id, "error": row.last_error})
 
 
 def _pending_of_repeats(uow: UnitOfWork) -> list[tuple[int, Outgoing]]:
@@ -409,9 +370,7 @@ def _pending_of_repeats(uow: UnitOfWork) -> list[tuple[int, Outgoing]]:
     again = {event.message_pk for event in uow.events if event.stage == "dedupe"}
     if not again:
         return []
-    rows = uow.session.scalars(
-        select(OutboxRow).where(OutboxRow.message_pk.in_(again), OutboxRow.status == "pending").order_by(OutboxRow.id)
-    )
+    rows = uow.publish_marks.pending_of(again)
     own = {row_id for row_id, _ in uow.outbox}  # a repeat within the batch: its row goes out with the batch's
     return [(row.id, _outgoing(row)) for row in rows if row.id not in own]
 

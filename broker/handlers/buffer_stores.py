@@ -34,8 +34,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, tuple_, update
-
 from broker.config import BufferArticle, BufferStore, Customer, Settings
 from broker.contract import identifiers
 from broker.envelope import Exchange
@@ -44,8 +42,7 @@ from broker.model import messages as m
 from broker.model import order_state
 from broker.model.codes import AddressKind, ArticleType, OrderStatus, Priority
 from broker.model.types import IdKind
-from broker.store import upsert
-from broker.store.tables import BufferMovementRow, BufferStockRow, ReplenishmentRow
+from broker.store.tables import BufferStockRow
 from broker.store.unit_of_work import NewMessage, UnitOfWork, now
 from broker.translation import BROKER_SYSTEM, derived_id
 
@@ -86,7 +83,7 @@ def lock(messages: Iterable[m.Message | None], uow: UnitOfWork, settings: Settin
     wanted = keys(settings, messages)
     if not wanted:
         return
-    session, stamp = uow.session, now()
+    stamp = now()
     rows = []
     for customer, store_id, article in wanted:
         configured = _configured(settings, customer, store_id, article)
@@ -103,10 +100,7 @@ def lock(messages: Iterable[m.Message | None], uow: UnitOfWork, settings: Settin
                 "updated_at": stamp,
             }
         )
-    session.execute(upsert.insert(session, BufferStockRow).values(rows).on_conflict_do_nothing())
-    columns = (BufferStockRow.customer_number, BufferStockRow.buffer_store_id, BufferStockRow.article_number)
-    query = select(BufferStockRow).where(tuple_(*columns).in_(wanted)).order_by(*columns).with_for_update()
-    for row in session.scalars(query.execution_options(populate_existing=True)):
+    for row in uow.buffer_stock.lock(rows, wanted):
         configured = _configured(settings, row.customer_number, row.buffer_store_id, row.article_number)
         if configured is not None:  # the configuration may have changed since the row was made
             row.safety_level, row.refill_quantity = configured.safety_level, configured.refill_quantity
@@ -155,16 +149,8 @@ def _count(message: m.BufferStockReport, store: BufferStore, row: NewMessage, uo
             uow.event(row, STAGE, "warning", f"{item.article_number}: counted before the last count; not applied")
             continue
         # Withdrawals and deliveries dated after this count are already in stock; they stay.
-        since = uow.session.scalar(
-            select(func.coalesce(func.sum(BufferMovementRow.quantity), 0)).where(
-                BufferMovementRow.customer_number == stock.customer_number,
-                BufferMovementRow.buffer_store_id == stock.buffer_store_id,
-                BufferMovementRow.article_number == stock.article_number,
-                BufferMovementRow.kind != "count",
-                BufferMovementRow.at > at,
-            )
-        )
-        stock.on_hand = item.quantity_on_hand + int(since or 0)
+        since = uow.buffer_stock.moved_since(stock, at)
+        stock.on_hand = item.quantity_on_hand + since
         stock.counted_at = at
         _moved(uow, stock, "count", item.quantity_on_hand, message, at)
         changed.append(stock)
@@ -183,17 +169,8 @@ def _withdraw(
 def _delivered(message: m.DeliveryNote, store: BufferStore, row: NewMessage, uow: UnitOfWork) -> list[BufferStockRow]:
     changed = _change(uow, message, store, row, "delivery", _totals(message.lines), +1, message.shipped_at)
     customer = message.header.customer_number or ""
-    closed = uow.session.execute(
-        update(ReplenishmentRow)
-        .where(
-            ReplenishmentRow.customer_number == customer,
-            ReplenishmentRow.order_id == message.order_id,
-            ReplenishmentRow.status == "open",
-        )
-        .values(status="delivered", closed_at=now(), closed_by=message.header.message_id)
-        .returning(ReplenishmentRow.article_number)
-    ).all()
-    for (article,) in closed:
+    closed = uow.buffer_stock.close_replenishments(customer, message.order_id, "delivered", message.header.message_id)
+    for article in closed:
         uow.event(row, STAGE, "ok", f"replenishment {message.order_id} of {article} delivered and closed")
     return changed
 
@@ -205,17 +182,9 @@ def _cancelled(message: m.OrderCancelled, row: NewMessage, uow: UnitOfWork) -> N
     """
     if message.line_number not in (None, 1):  # a replenishment has one line
         return
-    closed = uow.session.execute(
-        update(ReplenishmentRow)
-        .where(
-            ReplenishmentRow.customer_number == (message.header.customer_number or ""),
-            ReplenishmentRow.order_id == message.order_id,
-            ReplenishmentRow.status == "open",
-        )
-        .values(status="cancelled", closed_at=now(), closed_by=message.header.message_id)
-        .returning(ReplenishmentRow.article_number)
-    ).all()
-    for (article,) in closed:
+    customer = message.header.customer_number or ""
+    closed = uow.buffer_stock.close_replenishments(customer, message.order_id, "cancelled", message.header.message_id)
+    for article in closed:
         uow.event(row, STAGE, "warning", f"replenishment {message.order_id} of {article} cancelled by SESAM2")
 
 
@@ -260,35 +229,24 @@ def _replenish(
     """Open a replenishment when `stock` is under its safety level and none is open (the row is locked)."""
     if stock.on_hand is None or stock.on_hand >= stock.safety_level:
         return None
-    is_open = select(ReplenishmentRow.id).where(
-        ReplenishmentRow.customer_number == stock.customer_number,
-        ReplenishmentRow.buffer_store_id == stock.buffer_store_id,
-        ReplenishmentRow.article_number == stock.article_number,
-        ReplenishmentRow.status == "open",
-    )
-    if uow.session.scalar(is_open) is not None:
+    if uow.buffer_stock.replenishment_open(stock):
         return None
     article = store.article(stock.article_number)
     assert article is not None
     order = replenishment_order(customer.number, store, article, stock.on_hand, cause.header.message_id)
-    uow.session.add(
-        ReplenishmentRow(
-            customer_number=stock.customer_number,
-            buffer_store_id=stock.buffer_store_id,
-            article_number=stock.article_number,
-            order_id=order.order_id,
-            message_id=order.header.message_id,
-            quantity=article.refill_quantity,
-            on_hand_at_order=stock.on_hand,
-            safety_level=stock.safety_level,
-            status="open",
-            caused_by=cause.header.message_id,
-            created_at=now(),
-        )
+    uow.buffer_stock.open_replenishment(
+        customer_number=stock.customer_number,
+        buffer_store_id=stock.buffer_store_id,
+        article_number=stock.article_number,
+        order_id=order.order_id,
+        message_id=order.header.message_id,
+        quantity=article.refill_quantity,
+        on_hand_at_order=stock.on_hand,
+        safety_level=stock.safety_level,
+        caused_by=cause.header.message_id,
     )
-    uow.session.flush()  # the partial unique index speaks now, inside this message's handling
-    if uow.order(customer.number, order.order_id) is None:
-        uow.add_order(
+    if uow.orders.get(customer.number, order.order_id) is None:
+        uow.orders.add(
             customer_number=customer.number,
             order_id=order.order_id,
             kind=REPLENISHMENT,
@@ -374,34 +332,15 @@ def _stock(uow: UnitOfWork, message: m.Message, store: BufferStore, article: str
     """The stock row lock() made and locked for this batch (None: the store does not keep the article)."""
     if store.article(article) is None:
         return None
-    key = (message.header.customer_number or "", store.store_id, article)
-    return uow.session.get(BufferStockRow, key)
+    return uow.buffer_stock.get((message.header.customer_number or "", store.store_id, article))
 
 
 def _applied(uow: UnitOfWork, kind: str, message: m.Message, article: str) -> bool:
-    """Whether this message moved this article's stock before (a redelivery, a retry, a replay)."""
-    found = select(BufferMovementRow.id).where(
-        BufferMovementRow.kind == kind,
-        BufferMovementRow.message_id == message.header.message_id,
-        BufferMovementRow.article_number == article,
-    )
-    return uow.session.scalar(found) is not None
+    return uow.buffer_stock.applied(kind, message.header.message_id, article)
 
 
 def _moved(uow: UnitOfWork, stock: BufferStockRow, kind: str, quantity: int, message: m.Message, at: datetime) -> None:
-    stock.updated_at = now()
-    uow.session.add(
-        BufferMovementRow(
-            customer_number=stock.customer_number,
-            buffer_store_id=stock.buffer_store_id,
-            article_number=stock.article_number,
-            kind=kind,
-            quantity=quantity,
-            on_hand_after=stock.on_hand,
-            message_id=message.header.message_id,
-            at=at,
-        )
-    )
+    uow.buffer_stock.record_movement(stock, kind, quantity, message.header.message_id, at)
 
 
 def _totals(lines: Sequence[m.DeviceLine]) -> dict[str, int]:

@@ -16,15 +16,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from broker.config import Settings
 from broker.handlers.registry import Context, Registry
 from broker.model import messages as m
 from broker.model.codes import BillingForm
+from broker.store.invoices import Invoices
 from broker.store.tables import InvoiceRow
-from broker.store.unit_of_work import now
 
 BILLING_FORMS = {  # as the region's finance staff read them
     BillingForm.RENTAL.value: "Hyra",
@@ -46,21 +45,17 @@ def keep(ctx: Context, message: m.InvoiceData) -> None:
     if not message.header.customer_number:
         return
     uow, row = ctx.uow, ctx.row
-    seen = select(InvoiceRow.id).where(InvoiceRow.message_id == message.header.message_id)
-    if uow.session.scalar(seen) is not None:
+    if uow.invoices.kept(message.header.message_id):
         return
     uow.flush()  # the message row's id links the invoice (monthly: one flush more is nothing)
-    uow.session.add(
-        InvoiceRow(
-            customer_number=message.header.customer_number,
-            period=message.period.strftime("%Y-%m"),
-            invoice_number=message.invoice_number,
-            total_amount=str(message.total_amount),
-            lines=[_line(line) for line in message.lines],
-            message_pk=row.id,
-            message_id=message.header.message_id,
-            received_at=now(),
-        )
+    uow.invoices.add(
+        customer_number=message.header.customer_number,
+        period=message.period.strftime("%Y-%m"),
+        invoice_number=message.invoice_number,
+        total_amount=str(message.total_amount),
+        lines=[_line(line) for line in message.lines],
+        message_pk=row.id,
+        message_id=message.header.message_id,
     )
     uow.event(row, "invoice", "ok", f"invoice data {message.invoice_number} for {message.period:%Y-%m} kept")
 
@@ -114,13 +109,7 @@ class Chosen:
 
 
 def latest(session: Session, customer_number: str, month: str) -> Chosen:
-    found = list(
-        session.scalars(
-            select(InvoiceRow)
-            .where(InvoiceRow.customer_number == customer_number, InvoiceRow.period == month)
-            .order_by(InvoiceRow.received_at.desc(), InvoiceRow.id.desc())
-        )
-    )
+    found = Invoices(session).of_month(customer_number, month)
     if not found:
         raise ExportRefused(f"no invoice data for customer {customer_number} and {month} in the store")
     return Chosen(found[0], len(found) - 1)

@@ -34,13 +34,13 @@ def order_key(message: m.Message) -> tuple[str, str] | None:
 
 def load_orders(messages: Sequence[m.Message], uow: UnitOfWork, _settings: Settings) -> None:
     """The batch's orders in one query; the handlers then read them from memory."""
-    uow.load_orders(k for message in messages if (k := order_key(message)) is not None)
+    uow.orders.load(k for message in messages if (k := order_key(message)) is not None)
 
 
 def open_order(ctx: Context, message: m.Message) -> None:
     key = order_key(message)
-    if key is not None and ctx.uow.order(*key) is None:
-        ctx.uow.add_order(
+    if key is not None and ctx.uow.orders.get(*key) is None:
+        ctx.uow.orders.add(
             customer_number=key[0],
             order_id=key[1],
             kind=type(message).__name__,
@@ -55,7 +55,7 @@ def correlate(ctx: Context, message: m.Message) -> None:
     if key is None:
         return
     customer, ref = key
-    order = ctx.uow.order(customer, ref)
+    order = ctx.uow.orders.get(customer, ref)
     if order is None:
         ctx.step("correlate", "unknown-order", f"no order {ref} of customer {customer} in the order view")
         return

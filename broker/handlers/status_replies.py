@@ -23,7 +23,7 @@ def register(registry: Registry) -> None:
 
 def answer(ctx: Context, query: m.OrderStatusQuery) -> None:
     customer = query.header.customer_number or ""
-    reply = status_reply(query, ctx.uow.order(customer, query.order_id))
+    reply = status_reply(query, ctx.uow.orders.get(customer, query.order_id))
     reply_to = ctx.delivery.reply_to
     if reply_to:
         ctx.send(reply, Exchange.DIRECT, reply_to)

@@ -13,6 +13,31 @@ from broker.envelope import Exchange
 from broker.store.tables import MessageRow, OutboxRow
 
 
+def ping(session: Session) -> None:
+    """Raises when the store cannot be reached (readiness)."""
+    session.execute(select(1))
+
+
+@dataclass(frozen=True)
+class Gauges:
+    backlog: int  # outbox rows not yet confirmed
+    parked: int
+    rejected_last_hour: int
+
+
+def gauges(session: Session) -> Gauges:
+    """What the worker exports as gauges: cheap indexed counts."""
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    return Gauges(
+        backlog=session.scalar(select(func.count()).where(OutboxRow.status == "pending")) or 0,
+        parked=session.scalar(select(func.count()).where(MessageRow.status == "parked")) or 0,
+        rejected_last_hour=session.scalar(
+            select(func.count()).where(MessageRow.status == "rejected", MessageRow.received_at >= hour_ago)
+        )
+        or 0,
+    )
+
+
 def oldest_waiting_age(session: Session, partner: str, waiting: int) -> float:
     """Age of the oldest of `waiting` messages in a partner's queue: the broker sent them all, in order,
     so the oldest is the waiting-th newest sent there (no management plugin needed)."""

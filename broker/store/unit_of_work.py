@@ -12,14 +12,18 @@ from datetime import UTC, datetime, timedelta
 from re import Pattern
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, or_, select, tuple_, update
+from sqlalchemy import Engine, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker.contract import identifiers
 from broker.envelope import Outgoing
 from broker.model.types import IdKind
+from broker.store.buffer_stock import BufferStock
+from broker.store.invoices import Invoices
+from broker.store.orders import Orders
+from broker.store.outbox import OutboxMarks
 from broker.store.prescriber_register import PrescriberRegister
-from broker.store.tables import EVENTS, MESSAGES, OUTBOX, MessageRow, OrderRow, OutboxRow, StoreKeyRow
+from broker.store.tables import EVENTS, MESSAGES, OUTBOX, MessageRow, OutboxRow, StoreKeyRow
 
 # A message that is settled: nothing more will happen to it unless an operator replays it.
 UNRESOLVED = ("rejected", "parked")
@@ -33,9 +37,6 @@ _ORIGINALS = select(MessageRow).where(
     MessageRow.direction == bindparam("direction"),
     MessageRow.message_id.in_(bindparam("ids", expanding=True)),
     MessageRow.replay_of.is_(None),
-)
-_ORDERS = select(OrderRow).where(
-    tuple_(OrderRow.customer_number, OrderRow.order_id).in_(bindparam("keys", expanding=True))
 )
 
 
@@ -164,11 +165,14 @@ class UnitOfWork:
         self.messages: list[NewMessage] = []  # messages stored in this unit, for metrics and logs after commit
         self.events: list[Step] = []  # their processing steps, for the wire tap on hmc.events
         self._written = 0  # how many of self.events are in the events table
-        self._orders: dict[tuple[str, str], OrderRow | None] = {}  # the order view as this unit has read it
         self.prescribers = PrescriberRegister()  # the batch's sightings, written at flush
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
+        self.orders = Orders(self.session)
+        self.buffer_stock = BufferStock(self.session)
+        self.invoices = Invoices(self.session)
+        self.publish_marks = OutboxMarks(self.session)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -320,40 +324,3 @@ class UnitOfWork:
         ]
         ids = self.session.execute(query, rows).scalars().all()
         self.outbox.extend(zip(ids, (q.out for q in queued), strict=True))
-
-    def due_outbox(self, limit: int) -> list[OutboxRow]:
-        """Pending rows whose next attempt is due; locked so two workers never publish the same row."""
-        query = (
-            select(OutboxRow)
-            .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now())
-            .order_by(OutboxRow.id)
-            .limit(limit)
-        )
-        if self.session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        return list(self.session.scalars(query))
-
-    # ---------------------------------------------------------------- order view
-
-    def load_orders(self, keys: Iterable[tuple[str, str]]) -> None:
-        """Read the batch's orders in one query; order() then answers from memory, absent ones included."""
-        wanted = [k for k in set(keys) if k not in self._orders]
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            found = {(o.customer_number, o.order_id): o for o in self.session.scalars(_ORDERS, {"keys": chunk})}
-            for key in chunk:
-                self._orders[key] = found.get(key)
-
-    def order(self, customer: str, order_id: str) -> OrderRow | None:
-        key = (customer, order_id)
-        if key not in self._orders:
-            with self.session.no_autoflush:  # what is pending goes in with the batch's one flush
-                self._orders[key] = self.session.get(OrderRow, key)
-        return self._orders[key]
-
-    def add_order(self, **values: Any) -> OrderRow:
-        stamp = now()
-        row = OrderRow(created_at=stamp, updated_at=stamp, **values)
-        self.session.add(row)
-        self._orders[(row.customer_number, row.order_id)] = row
-        return row
