@@ -1,12 +1,18 @@
-"""A fake transport for the worker: RabbitMQ stood in for, so that "exactly once" is counted on what the
-worker handed to AMQP (tests/test_runtime_unit.py, tests/replay/)."""
+"""Fakes of the broker's two ports: the AMQP transport (RabbitMQ stood in for, so that "exactly once" is counted
+on what the worker handed to AMQP) and the unit of work (the store in memory, for handler tests)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from re import Pattern
+from typing import Any
 
 from broker.envelope import Delivery, Outgoing
+from broker.store.prescriber_register import Sighting
+from broker.store.tables import BufferStockRow, OrderRow
+from broker.store.unit_of_work import NewMessage, UnitOfWork, patient_ref
 
 
 @dataclass
@@ -68,3 +74,150 @@ class FakeTransport:
         return {}
 
     def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------- the store, in memory
+
+
+class FakeOrders:
+    """The order view's repository in a dict (the real one: broker/store/orders.py)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], OrderRow] = {}
+
+    def load(self, keys: Iterable[tuple[str, str]]) -> None: ...
+
+    def get(self, customer: str, order_id: str) -> OrderRow | None:
+        return self.rows.get((customer, order_id))
+
+    def add(self, **values: Any) -> OrderRow:
+        stamp = datetime.now(UTC)
+        row = OrderRow(created_at=stamp, updated_at=stamp, **values)
+        self.rows[(row.customer_number, row.order_id)] = row
+        return row
+
+
+class FakeBufferStock:
+    """Buffer stock, its ledger and replenishments in lists (the real one: broker/store/buffer_stock.py)."""
+
+    def __init__(self) -> None:
+        self.stock: dict[tuple[str, str, str], BufferStockRow] = {}
+        self.movements: list[dict[str, Any]] = []
+        self.replenishments: list[dict[str, Any]] = []
+
+    def lock(self, fresh: Sequence[dict[str, Any]], keys: Sequence[tuple[str, str, str]]) -> list[BufferStockRow]:
+        for values in fresh:
+            key = (values["customer_number"], values["buffer_store_id"], values["article_number"])
+            self.stock.setdefault(key, BufferStockRow(**values))
+        return [self.stock[k] for k in sorted(keys)]
+
+    def get(self, key: tuple[str, str, str]) -> BufferStockRow | None:
+        return self.stock.get(key)
+
+    def applied(self, kind: str, message_id: str, article: str) -> bool:
+        return any((m["kind"], m["message_id"], m["article"]) == (kind, message_id, article) for m in self.movements)
+
+    def moved_since(self, stock: BufferStockRow, at: datetime) -> int:
+        return sum(
+            m["quantity"] for m in self.movements if m["key"] == _key(stock) and m["kind"] != "count" and m["at"] > at
+        )
+
+    def record_movement(self, stock: BufferStockRow, kind: str, quantity: int, message_id: str, at: datetime) -> None:
+        self.movements.append(
+            {
+                "key": _key(stock),
+                "article": stock.article_number,
+                "kind": kind,
+                "quantity": quantity,
+                "message_id": message_id,
+                "at": at,
+            }
+        )
+
+    def replenishment_open(self, stock: BufferStockRow) -> bool:
+        return any(r["key"] == _key(stock) and r["status"] == "open" for r in self.replenishments)
+
+    def open_replenishment(self, **values: Any) -> None:
+        key = (values["customer_number"], values["buffer_store_id"], values["article_number"])
+        self.replenishments.append({**values, "key": key, "status": "open"})
+
+    def close_replenishments(self, customer: str, order_id: str, status: str, by_message: str) -> list[str]:
+        closed = []
+        for r in self.replenishments:
+            if (r["customer_number"], r["order_id"], r["status"]) == (customer, order_id, "open"):
+                r["status"] = status
+                closed.append(r["article_number"])
+        return closed
+
+
+def _key(stock: BufferStockRow) -> tuple[str, str, str]:
+    return (stock.customer_number, stock.buffer_store_id, stock.article_number)
+
+
+class FakeInvoices:
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def kept(self, message_id: str) -> bool:
+        return any(r["message_id"] == message_id for r in self.rows)
+
+    def add(self, **values: Any) -> None:
+        self.rows.append(values)
+
+
+class FakePrescribers:
+    def __init__(self) -> None:
+        self.seen: list[Sighting] = []
+
+    def add(self, sightings: Iterable[Sighting]) -> None:
+        self.seen.extend(sightings)
+
+
+class FakeUnitOfWork(UnitOfWork):
+    """The unit of work with its SQL replaced by dicts and lists (Cosmic Python's FakeUnitOfWork): the pipeline
+    and every handler run on it in memory, in milliseconds. What is not SQL (steps, statuses, the outbox queue,
+    replay settling) is the real UnitOfWork's own code."""
+
+    def __init__(self) -> None:
+        super().__init__(session_factory=None, relay_grace_s=30.0)  # type: ignore[arg-type]
+        self.orders = FakeOrders()  # type: ignore[assignment]
+        self.buffer_stock = FakeBufferStock()  # type: ignore[assignment]
+        self.invoices = FakeInvoices()  # type: ignore[assignment]
+        self.prescribers = FakePrescribers()  # type: ignore[assignment]
+        self.stored: list[NewMessage] = []  # every message row of every batch, as the store would keep them
+        self.sent: list[Outgoing] = []  # every outbox row, in the order written
+        self.committed = 0
+
+    def __enter__(self) -> FakeUnitOfWork:
+        self.messages, self.events, self.outbox, self._written = [], [], [], 0
+        return self
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def commit(self) -> None:
+        self.flush()
+        self.committed += 1
+
+    def flush(self) -> None:
+        for row in self.messages:
+            if not row.id:
+                self.stored.append(row)
+                row.id = len(self.stored)
+        for queued in self._queued:
+            self.sent.append(queued.out)
+            self.outbox.append((len(self.sent), queued.out))
+        self._queued = []
+
+    def originals(self, direction: str, message_ids: Iterable[str]) -> dict[str, Any]:
+        wanted = set(message_ids)
+        return {
+            r.message_id: r
+            for r in self.stored
+            if r.direction == direction and r.message_id in wanted and r.replay_of is None
+        }
+
+    def patient_ref(self, patient_id: str, reserve_patterns: Sequence[Pattern[str]]) -> str:
+        return patient_ref(b"fake store key", patient_id, reserve_patterns)
+
+    def steps_of(self, row: NewMessage) -> list[tuple[str, str]]:
+        return [(s.stage, s.outcome) for s in self.events if s.message is row]

@@ -1,0 +1,232 @@
+"""The pipeline and its reactions on the in-memory unit of work (tests/fakes.py): no database, milliseconds.
+
+What each kind of message leaves behind (status, steps, order view, what is sent where) is checked here;
+the same behaviour against SQLite and PostgreSQL is the store tests' (tests/test_pipeline.py, tests/buffer/).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from broker.config import BufferArticle, BufferStore, Customer, Settings
+from broker.contract.dialect import DIALECTS, read
+from broker.contract.spec import Dialect
+from broker.envelope import Delivery, Exchange, Side
+from broker.handlers import Context, default_registry
+from broker.model import messages as m
+from broker.model.codes import BillingForm, OrderStatus
+from broker.pipeline import Pipeline
+from broker.translation import forward
+from tests.fakes import FakeUnitOfWork
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+CUSTOMER, SESAM2 = DIALECTS[Dialect.CUSTOMER], DIALECTS[Dialect.SESAM2]
+STORE = BufferStore(
+    store_id="BUF-1001-07",
+    name="Buffertförråd Vårdcentralen Norr",
+    street="Storgatan 1",
+    postal_code="75320",
+    city="Uppsala",
+    orderer_hsa_id="SE2321000016-P4Q8",
+    orderer_name="Anna Lindqvist",
+    unit_hsa_id="SE2321000016-7HK2",
+    articles=(BufferArticle("120606", 2, 5),),
+)
+SETTINGS = Settings(
+    customers=(
+        Customer("1001", "Region Skåne", invoice=True, buffer_stores=(STORE,)),
+        Customer("1002", "Region Halland"),
+    )
+)
+
+
+def fixture(name: str) -> m.Message:
+    message = read((FIXTURES / name).read_bytes()).message
+    assert message is not None, name
+    return message
+
+
+def from_customer(message: m.Message, **overrides: object) -> Delivery:
+    h = message.header
+    values: dict[str, object] = {
+        "side": Side.CUSTOMER,
+        "body": CUSTOMER.render(message),
+        "routing_key": f"{h.customer_number}.{type(message).__name__}",
+        "message_id": h.message_id,
+    }
+    return Delivery(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+def from_sesam2(message: m.Message) -> Delivery:
+    return Delivery(Side.SESAM2, SESAM2.render(message), type(message).__name__, message.header.message_id)
+
+
+def confirmation_of(order: m.CustomerOrder, customer: str | None = None) -> m.OrderConfirmation:
+    header = forward(order, purpose="test-confirmation").header
+    return m.OrderConfirmation(
+        header=dataclasses.replace(
+            header, message_type="OrderConfirmation", customer_number=customer or header.customer_number
+        ),
+        order_id=order.order_id,
+        sesam2_order_number="4000012345",
+        lines=[
+            m.ConfirmedLine(
+                line_number=line.line_number,
+                article_number=line.article_number,
+                quantity=line.quantity,
+                delivery_date=date(2026, 12, 1),
+                billing_form=BillingForm.RENTAL,
+            )
+            for line in order.lines
+        ],
+    )
+
+
+def handle(uow: FakeUnitOfWork, *deliveries: Delivery, settings: Settings = SETTINGS) -> None:
+    with uow:
+        Pipeline(settings).handle(list(deliveries), uow)
+        uow.commit()
+
+
+ORDER = "customer/valid/CustomerOrder-patient-urgent.xml"
+
+
+def test_a_customer_order_opens_its_order_and_goes_to_sesam2_translated() -> None:
+    uow = FakeUnitOfWork()
+    order = fixture(ORDER)
+    assert isinstance(order, m.CustomerOrder)
+    handle(uow, from_customer(order))
+    (row,) = uow.stored
+    assert row.status == "forwarded"
+    assert uow.steps_of(row) == [("validate", "ok"), ("translate", "ok")]
+    view = uow.orders.get("1002", order.order_id)
+    assert view is not None and view.status == OrderStatus.SENT.value and set(view.lines) == {"1", "2", "3"}
+    (out,) = uow.sent
+    assert (out.exchange, out.routing_key, out.correlation_id) == (Exchange.SESAM2_OUT, "CustomerOrder", order.order_id)
+    translated = read(out.body)
+    assert translated.dialect is SESAM2 and isinstance(translated.message, m.CustomerOrder)
+    assert translated.message.order_id == order.order_id
+    assert order.prescriber is not None
+    assert [(p.hsa_id, p.role) for p in uow.prescribers.seen if p.role == "prescriber"] == [
+        (order.prescriber.hsa_id.upper(), "prescriber")
+    ]
+
+
+def test_an_answer_moves_the_order_and_a_status_query_reads_it() -> None:
+    uow = FakeUnitOfWork()
+    order = fixture(ORDER)
+    assert isinstance(order, m.CustomerOrder)
+    handle(uow, from_customer(order))
+    handle(uow, from_sesam2(confirmation_of(order)))
+    view = uow.orders.get("1002", order.order_id)
+    assert view is not None and view.status == "confirmed" and view.sesam2_order_number == "4000012345"
+    assert uow.sent[-1].routing_key == "1002.OrderConfirmation"
+    query = m.OrderStatusQuery(
+        header=dataclasses.replace(
+            order.header, message_id="5d1c6a2e-1111-4abc-8def-000000000042", message_type="OrderStatusQuery"
+        ),
+        order_id=order.order_id,
+    )
+    handle(uow, from_customer(query, reply_to="amq.gen-reply"))
+    reply_out = uow.sent[-1]
+    assert (reply_out.exchange, reply_out.routing_key) == (Exchange.DIRECT, "amq.gen-reply")
+    reply = read(reply_out.body).message
+    assert isinstance(reply, m.OrderStatusReply) and reply.status is OrderStatus.CONFIRMED
+    assert all(line.delivery_date == date(2026, 12, 1) for line in reply.lines)
+    assert uow.stored[-1].status == "answered"
+
+
+def test_an_answer_for_an_unknown_order_is_kept_and_reported() -> None:
+    uow = FakeUnitOfWork()
+    order = fixture(ORDER)
+    assert isinstance(order, m.CustomerOrder)
+    handle(uow, from_sesam2(confirmation_of(order)))
+    (row,) = uow.stored
+    assert ("correlate", "unknown-order") in uow.steps_of(row)
+    assert row.status == "forwarded", "the customer still gets the answer"
+
+
+def test_an_answer_for_a_customer_not_configured_is_parked_with_the_reason() -> None:
+    uow = FakeUnitOfWork()
+    order = fixture(ORDER)
+    assert isinstance(order, m.CustomerOrder)
+    handle(uow, from_sesam2(confirmation_of(order, customer="9999")))
+    (row,) = uow.stored
+    assert row.status == "parked" and "9999 is not configured" in (row.last_error or "")
+    assert uow.sent == []
+
+
+def test_invoice_data_goes_only_to_customers_with_invoice_permission() -> None:
+    invoice = fixture("sesam2/valid/InvoiceData-2026-10.xml")
+    assert isinstance(invoice, m.InvoiceData)
+    allowed = FakeUnitOfWork()
+    permitted = dataclasses.replace(invoice, header=dataclasses.replace(invoice.header, customer_number="1001"))
+    handle(allowed, from_sesam2(permitted))
+    assert [(o.exchange, o.routing_key) for o in allowed.sent] == [(Exchange.INVOICE, "1001")]
+    assert [r["invoice_number"] for r in allowed.invoices.rows] == [invoice.invoice_number]
+    refused = FakeUnitOfWork()
+    other = dataclasses.replace(invoice, header=dataclasses.replace(invoice.header, customer_number="1002"))
+    handle(refused, from_sesam2(other))
+    (row,) = refused.stored
+    assert row.status == "parked" and "no invoice permission" in (row.last_error or "")
+    assert refused.sent == []
+
+
+def test_the_article_register_is_broadcast_to_every_customer_system() -> None:
+    uow = FakeUnitOfWork()
+    handle(uow, from_sesam2(fixture("sesam2/valid/ArticleRegisterUpdate-new-and-withdrawn.xml")))
+    assert sorted(o.routing_key for o in uow.sent) == ["1001.ArticleRegisterUpdate", "1002.ArticleRegisterUpdate"]
+    assert len({o.message_id for o in uow.sent}) == 2, "each copy has an id of its own"
+
+
+def test_a_redelivered_message_is_recorded_once_and_sends_nothing_again() -> None:
+    uow = FakeUnitOfWork()
+    delivery = from_customer(fixture(ORDER))
+    handle(uow, delivery, delivery)
+    handle(uow, delivery)
+    (row,) = uow.stored
+    assert len(uow.sent) == 1
+    assert uow.steps_of(row).count(("dedupe", "duplicate")) == 1, "the redelivery of the second batch"
+
+
+def test_a_withdrawal_under_the_safety_level_opens_one_replenishment() -> None:
+    uow = FakeUnitOfWork()
+    withdrawal = fixture("customer/valid/BufferWithdrawal-samordningsnummer.xml")
+    assert isinstance(withdrawal, m.BufferWithdrawal)
+    count = m.BufferStockReport(
+        header=dataclasses.replace(
+            withdrawal.header, message_id="5d1c6a2e-2222-4abc-8def-000000000001", message_type="BufferStockReport"
+        ),
+        buffer_store_id=STORE.store_id,
+        counted_at=datetime(2026, 1, 1, tzinfo=UTC),
+        items=[m.StockItem(article_number="120606", quantity_on_hand=2)],
+    )
+    handle(uow, from_customer(count), from_customer(withdrawal))
+    stock = uow.buffer_stock.get(("1001", STORE.store_id, "120606"))
+    assert stock is not None and stock.on_hand is not None and stock.on_hand < 2
+    (opened,) = uow.buffer_stock.replenishments
+    assert opened["quantity"] == 5 and opened["status"] == "open"
+    replenishment = [
+        o for o in uow.sent if o.exchange is Exchange.SESAM2_OUT and o.correlation_id == opened["order_id"]
+    ]
+    assert len(replenishment) == 1, "the replenishment goes to SESAM2 as an ordinary order"
+    handle(uow, from_customer(withdrawal))
+    assert len(uow.buffer_stock.replenishments) == 1, "a repeat moves nothing and opens nothing"
+
+
+def test_a_new_reaction_is_one_registration_and_runs_after_the_others() -> None:
+    seen: list[tuple[str, str]] = []
+    registry = default_registry()
+
+    @registry.on(m.CustomerOrder)
+    def audit_orders(ctx: Context, message: m.CustomerOrder) -> None:
+        seen.append((message.order_id, ctx.row.status))
+
+    uow = FakeUnitOfWork()
+    order = fixture(ORDER)
+    with uow:
+        Pipeline(SETTINGS, registry=registry).handle([from_customer(order)], uow)
+        uow.commit()
+    assert seen == [(order.order_id, "forwarded")], "registered last, it sees the message forwarded"
