@@ -38,6 +38,7 @@ from broker.store.unit_of_work import Step, UnitOfWork
 from broker.translation import derived_id
 
 log = logging.getLogger(__name__)
+GAUGE_INTERVAL_S = 5.0  # how often the store's gauges (backlog, parked, rejected) are refreshed
 processed_log = structlog.get_logger("broker.processed")
 
 
@@ -69,6 +70,10 @@ class Transport(Protocol):
     def publish(self, batch: Sequence[Outgoing]) -> Sequence[PublishOutcome]: ...
 
     def send(self, batch: Sequence[Outgoing]) -> InFlight: ...
+
+    def announce(self, batch: Sequence[Outgoing]) -> Sequence[PublishOutcome]:
+        """Publish from the watch's thread, on a connection of its own (the worker's publisher is not shared)."""
+        ...
 
     def stop_consuming(self) -> None: ...
 
@@ -153,14 +158,21 @@ class Worker:
         self.stop = stop or threading.Event()
         self.counters = Counters()
         self._last_relay = 0.0
-        self._last_watch = 0.0
         self.watch = Watch(settings.thresholds, clock=time.time)
         self.relay_grace_s = settings.confirm_timeout_s * 2 + 5
         self._marks = Marks()  # publish outcomes not yet recorded
         self._in_flight: tuple[Committed, InFlight] | None = None  # a committed batch whose confirms are due
+        self._stop_observing = threading.Event()
 
     def run(self, *, until: Callable[[], bool] | None = None) -> None:
-        """Work until stopped (SIGTERM sets `stop`) or `until()` holds; then finish and flush the outbox."""
+        """Work until stopped (SIGTERM sets `stop`) or `until()` holds; then finish and flush the outbox.
+
+        The watch (partners' queues, the store's gauges) runs in a thread of its own: its queries and its
+        connection to RabbitMQ take tens of milliseconds, which no message should wait for. What it has to
+        announce on hmc.events goes out on a publisher of its own (Transport.announce).
+        """
+        observer = threading.Thread(target=self._observe, name="watch", daemon=True)
+        observer.start()
         self.relay()
         while not self.stop.is_set() and not (until and until()):
             batch = self.transport.receive(self.settings.batch_size, self.settings.batch_wait_ms / 1000)
@@ -171,12 +183,11 @@ class Worker:
             if time.monotonic() - self._last_relay >= 1.0:
                 self.settle()
                 self.relay()
-            if time.monotonic() - self._last_watch >= self.settings.watch_interval_s:
-                self.settle()
-                self.look_at_partners()
         self.transport.stop_consuming()
         self.settle()
         self.relay()
+        self._stop_observing.set()
+        observer.join(timeout=5)
         self.transport.close()
 
     def readiness(self) -> dict[str, bool]:
@@ -287,7 +298,6 @@ class Worker:
     def relay(self) -> None:
         """Publish outbox rows that are due: left by a crash, or failed before and now retried."""
         self._last_relay = time.monotonic()
-        self._gauges()
         try:
             for attempt in Retrying(retry=retry_if_exception(_transient), stop=stop_after_attempt(3), reraise=True):
                 with attempt, UnitOfWork(self.sessions) as uow:
@@ -298,23 +308,38 @@ class Worker:
         except (OperationalError, DBAPIError):
             log.warning("outbox relay skipped: database unavailable")
 
+    def _observe(self) -> None:
+        """The watch's thread: the store's gauges every GAUGE_INTERVAL_S, the partners every watch_interval_s."""
+        next_gauges = next_watch = 0.0
+        tick = min(GAUGE_INTERVAL_S, self.settings.watch_interval_s)
+        while not (self.stop.is_set() or self._stop_observing.is_set()):
+            if time.monotonic() >= next_gauges:
+                next_gauges = time.monotonic() + GAUGE_INTERVAL_S
+                self._gauges()
+            if time.monotonic() >= next_watch:
+                next_watch = time.monotonic() + self.settings.watch_interval_s
+                try:
+                    self.look_at_partners()
+                except Exception:  # the watch must never end silently: log, and look again next time
+                    log.exception("partner watch failed; trying again in %.0f s", self.settings.watch_interval_s)
+            self._stop_observing.wait(tick)
+
     def look_at_partners(self) -> list[Transition]:
         """Is each partner consuming? Changes of level go to the log, the metrics and hmc.events."""
-        self._last_watch = time.monotonic()
         partners = self.transport.partner_queues()
         counts = self.transport.queue_counts(list(partners.values()))
         transitions = []
-        for partner, queue in partners.items():
-            found = counts.get(queue)
+        for partner, queue_name in partners.items():
+            found = counts.get(queue_name)
             if found is None:
                 continue
             messages, consumers = found
             age = self._oldest_age(partner, messages) if messages else 0.0
-            transition = self.watch.observe(partner, queue, QueueState(messages, consumers, age))
+            transition = self.watch.observe(partner, queue_name, QueueState(messages, consumers, age))
             if transition is not None:
                 transitions.append(transition)
         if transitions and self.settings.worker_index == 0:  # one worker speaks for all on hmc.events
-            self.transport.publish([_outage_event(t) for t in transitions])
+            self.transport.announce([_outage_event(t) for t in transitions])
         return transitions
 
     def _oldest_age(self, partner: str, waiting: int) -> float:

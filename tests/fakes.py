@@ -62,6 +62,9 @@ class FakeTransport:
     def send(self, batch: Sequence[Outgoing]) -> Sent:
         return Sent(self.publish(batch))
 
+    def announce(self, batch: Sequence[Outgoing]) -> list[Result]:
+        return self.publish(batch)
+
     def stop_consuming(self) -> None: ...
 
     def connected(self) -> bool:

@@ -110,6 +110,7 @@ class AmqpTransport:
             with connect(settings) as conn:
                 declare(conn, self.topology)  # at every start: idempotent
         self.publisher = ConfirmingPublisher(connect(settings), self.names, confirm_timeout=settings.confirm_timeout_s)
+        self._announcer: ConfirmingPublisher | None = None
         self._consuming = False
         self._standby = False
         self._standby_at = 0.0
@@ -222,6 +223,16 @@ class AmqpTransport:
     def send(self, batch: Sequence[Outgoing]) -> InFlight:
         return self.publisher.send(batch)
 
+    def announce(self, batch: Sequence[Outgoing]) -> list[PublishResult]:
+        """The watch's thread publishes here: a publisher and connection of its own, made on first use."""
+        if self._announcer is None:
+            self._announcer = ConfirmingPublisher(
+                connect(self.settings), self.names, confirm_timeout=self.settings.confirm_timeout_s
+            )
+        return self._announcer.publish(batch)
+
     def close(self) -> None:
         self.publisher.close()
+        if self._announcer is not None:
+            self._announcer.close()
         self.consume_connection.release()
