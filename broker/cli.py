@@ -21,7 +21,7 @@ import typer.main
 from typer.core import TyperCommand, TyperGroup
 
 if TYPE_CHECKING:
-    from typer._click import Command, Context  # typer vendors click since 0.2x
+    from typer._click import Command, Context  # the click that typer (0.29) vendors; for type hints only
 
     from broker.contract.dialect import Parsed, ReadPolicy
     from broker.model.messages import Problem
