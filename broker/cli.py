@@ -1,28 +1,125 @@
-"""The `hmc-broker` command: thin entry points over the service layer."""
+"""The `hmc-broker` command, the composition root: thin entry points over the core, and the edges' commands.
+
+The edges' commands (store operations in replay/, exports, the test harness, the benchmark) are listed in EDGES
+with their one-line help; a command's module is imported only when that command runs or shows its own help, so
+`hmc-broker --help` and `hmc-broker run` load neither the harness, the benchmark nor replay/. The core commands
+below import what they need in their bodies for the same reason.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
+from dataclasses import dataclass
+from importlib.metadata import version as installed_version
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
+import typer.main
+from typer.core import TyperCommand, TyperGroup
 
-from adapters.harness.demo import Demo, OrderHistory, Refill, TypeLine
-from broker.config import Settings
-from broker.contract.dialect import DIALECTS, Parsed, ReadPolicy, read
-from broker.contract.mapping import TYPE_MAPS
-from broker.contract.spec import Dialect
-from broker.model.messages import Problem
-from broker.translation import forward
+if TYPE_CHECKING:
+    from typer._click import Command, Context  # the click that typer (0.29) vendors; for type hints only
 
-app = typer.Typer(help="HMC Broker: customer ordering systems <-> SESAM2.", no_args_is_help=True)
+    from broker.contract.dialect import Parsed, ReadPolicy
+    from broker.model.messages import Problem
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A command whose code lives with its package; `module.register(app)` adds it (with its siblings)."""
+
+    module: str
+    summary: str  # the command's first help line, shown by `hmc-broker --help` without importing the module
+
+
+EDGES: dict[str, Edge] = {
+    "messages": Edge("replay.cli", "Search and inspect the message store."),
+    "replay": Edge(
+        "replay.cli", "Replay messages through the whole pipeline again: one, several, or all matching a filter."
+    ),
+    "audit": Edge(
+        "replay.cli",
+        "The audit trail: who replayed, edited, revealed, exported, resolved, pruned or searched a patient.",
+    ),
+    "prune": Edge("replay.cli", "Remove payloads of settled messages past their retention (HMC_RETENTION, per type)."),
+    "invoice": Edge("adapters.exports.cli", "Monthly invoice data (fakturaunderlag) from SESAM2."),
+    "report": Edge("adapters.exports.cli", "Reports from the message store."),
+    "demo": Edge(
+        "adapters.harness.cli",
+        "The whole flow in one process: simulated customer systems and SESAM2 around a real broker worker.",
+    ),
+    "inject": Edge(
+        "adapters.harness.cli",
+        "Publish generated customer messages (or a scenario's messages from both sides) to RabbitMQ.",
+    ),
+    "simulate": Edge("adapters.harness.cli", "Play a partner against RabbitMQ."),
+    "scenarios": Edge("adapters.harness.cli", "List the shipped scenarios (use one with `inject --scenario NAME`)."),
+    "soak": Edge(
+        "adapters.harness.soak",
+        "Soak test: steady traffic, a worker restarted every few minutes, memory over time, loss (must be 0).",
+    ),
+    "bench": Edge(
+        "adapters.bench.cli",
+        "Measure the broker end to end beside a raw pika pass-through and a naive hand-written loop, in one run.",
+    ),
+}
+
+
+class LazyCommand(TyperCommand):
+    """Stands in for an edge's command in the listing; resolving the command to run it loads the real one."""
+
+    def __init__(self, name: str, edge: Edge) -> None:
+        super().__init__(name, help=edge.summary)
+        self.edge = edge
+
+    def load(self) -> Command:
+        assert self.name is not None
+        module = importlib.import_module(self.edge.module)
+        holder = typer.Typer()
+        module.register(holder)
+        return typer.main.get_group(holder).commands[self.name]
+
+
+class Commands(TyperGroup):
+    """`hmc-broker`: the core's commands, and a LazyCommand per edge command until one is run."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        for name, edge in EDGES.items():
+            self.commands[name] = LazyCommand(name, edge)
+
+    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name is not None and isinstance(command, LazyCommand):
+            command = self.commands[name] = command.load()
+        return name, command, rest
+
+
+app = typer.Typer(cls=Commands, help="HMC Broker: customer ordering systems <-> SESAM2.", no_args_is_help=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"hmc-broker {installed_version('hmc-broker')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    pass
 
 
 def _policy() -> ReadPolicy:
+    from broker.config import Settings
+    from broker.contract.dialect import ReadPolicy
+
     settings = Settings.from_env()
     return ReadPolicy(limits=settings.xml_limits, reserve_patterns=settings.reserve_patterns)
 
@@ -35,6 +132,9 @@ def format_problem(source: str, problem: Problem) -> str:
 
 
 def _read_file(path: Path, policy: ReadPolicy) -> Parsed:
+    from broker.contract.dialect import Parsed, read
+    from broker.model.messages import Problem
+
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -59,6 +159,10 @@ def validate(files: Annotated[list[Path], typer.Argument(help="XML files in eith
 @app.command()
 def translate(file: Annotated[Path, typer.Argument(help="a message in either dialect")]) -> None:
     """Print the message in the other dialect; exit 1 with the errors on invalid input."""
+    from broker.contract.dialect import DIALECTS
+    from broker.contract.spec import Dialect
+    from broker.translation import forward
+
     parsed = _read_file(file, _policy())
     if not parsed.ok or parsed.message is None or parsed.dialect is None:
         for problem in parsed.problems:
@@ -74,6 +178,12 @@ def translate(file: Annotated[Path, typer.Argument(help="a message in either dia
 @app.command()
 def schemas() -> None:
     """List the message types: direction, element in each dialect, and the XSD files."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from broker.contract.dialect import DIALECTS
+    from broker.contract.mapping import TYPE_MAPS
+
     table = Table(title="Message types")
     for column in ("type", "direction", "customer element", "SESAM2 element"):
         table.add_column(column)
@@ -89,32 +199,11 @@ db_app = typer.Typer(help="The message store.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
-def _register_edges() -> None:
-    """Commands whose code lives with their packages: the test harness, store operations, the benchmark."""
-    from adapters.bench import cli as bench
-    from adapters.exports import cli as exports
-    from adapters.harness import cli as harness
-    from adapters.harness import soak
-    from replay import cli as store_ops
-
-    store_ops.register(app)
-    bench.register(app)
-    exports.register(app)
-    app.command("inject")(harness.inject)
-    simulate = typer.Typer(help="Play a partner against RabbitMQ.", no_args_is_help=True)
-    simulate.command("sesam2")(harness.simulate_sesam2)
-    app.add_typer(simulate, name="simulate")
-    app.command("scenarios")(harness.list_scenarios)
-    app.command("soak")(soak.soak)
-
-
-_register_edges()
-
-
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the message store's tables (HMC_DB_URL); safe to repeat."""
     from broker.bootstrap import store
+    from broker.config import Settings
 
     settings = Settings.from_env()
     store(settings)
@@ -125,6 +214,7 @@ def db_upgrade() -> None:
 def topology() -> None:
     """Declare the exchanges, queues and bindings of the AMQP contract (idempotent)."""
     from adapters.amqp.transport import declare_topology
+    from broker.config import Settings
 
     settings = Settings.from_env()
     declare_topology(settings)
@@ -137,6 +227,7 @@ def run() -> None:
     import signal
 
     from broker.bootstrap import worker
+    from broker.config import Settings
     from broker.observability.http import serve
     from broker.observability.logs import configure as configure_logs
 
@@ -164,8 +255,12 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object
     """Operations at a glance: last hour per type, backlog, parked, queues, SESAM2 and customer systems."""
     import json
 
+    from rich.console import Console
+    from rich.table import Table
+
     from adapters.amqp.transport import partner_queues, read_queue_counts
     from broker.bootstrap import store
+    from broker.config import Settings
     from broker.status import gather
 
     settings = Settings.from_env()
@@ -197,84 +292,6 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object
             f"{p.outage_s / 3600:.1f} h" if p.outage_s else "-",
         )
     console.print(partners)
-
-
-@app.command()
-def demo(
-    amqp_url: Annotated[str | None, typer.Option(help="RabbitMQ (default: HMC_AMQP_URL, else in-process)")] = None,
-    db_url: Annotated[
-        str | None, typer.Option(help="the store (default: HMC_DB_URL, else SQLite in a temp dir)")
-    ] = None,
-    count: Annotated[int, typer.Option(help="customer messages to send")] = 60,
-    seed: Annotated[int | None, typer.Option(help="the same seed gives the same messages (default: random)")] = None,
-) -> None:
-    """The whole flow in one process: simulated customer systems and SESAM2 around a real broker worker."""
-    import os
-    import random
-    import tempfile
-
-    from adapters.harness.demo import account_from_store, cleanup, demo_settings, histories, refills
-
-    console = Console(width=max(Console().width, 110))
-    with tempfile.TemporaryDirectory(prefix="hmc-demo-") as tmp:
-        settings = demo_settings(
-            amqp_url or os.environ.get("HMC_AMQP_URL") or "memory://",
-            db_url or os.environ.get("HMC_DB_URL") or f"sqlite:///{tmp}/demo.sqlite",
-        )
-        console.print(f"[bold]HMC Broker demo[/] on {_safe_url(settings.amqp_url)}, store {_safe_url(settings.db_url)}")
-        seed = random.randrange(1_000_000) if seed is None else seed  # new ids each run, also in a kept store
-        console.print(f"  seed {seed} (--seed {seed} repeats this run)")
-        run = Demo(settings, count=count, seed=seed)
-        try:
-            worker = run.run(progress=lambda text: console.print(f"  {text}"))
-        finally:
-            cleanup(settings)
-        _print_demo(console, run, account_from_store(run, worker), histories(run, worker))
-        _print_refills(console, refills(run, worker))
-
-
-def _print_demo(console: Console, run: Demo, lines: list[TypeLine], orders: list[OrderHistory]) -> None:
-    table = Table(title="What happened, per message type (read from the message store)")
-    for column in ("from", "type", "sent", "stored", "delivered", "rejected", "parked", "at customers"):
-        table.add_column(column, justify="left" if column in ("from", "type") else "right", no_wrap=True)
-    for line in lines:
-        direction = "customer" if line.direction == "inbound" else "SESAM2"
-        table.add_row(
-            direction,
-            line.message_type,
-            *(str(n) for n in (line.sent, line.stored, line.delivered, line.rejected, line.parked)),
-            str(line.received_by_customers),
-        )
-    console.print(table)
-    sent = sum(line.sent for line in lines)
-    stored = sum(line.stored for line in lines)
-    console.print(
-        f"{sent} messages sent, {stored} in the store, invalid ones included. InvoiceData is delivered only on"
-        " hmc.invoice to customers with invoice permission; for the others it is parked, with the reason."
-    )
-    console.print("[bold]Rejections[/] (what the sender got back):")
-    for why, rejection in run.account.rejections:
-        problems = "; ".join(f"{p.rule} at {p.path or '-'}" for p in rejection.problems)
-        console.print(f"  {why}: {problems}")
-    console.print("[bold]A few orders[/] (order view and history):")
-    for order in orders:
-        console.print(
-            f"  {order.customer}/{order.order_id}: {order.status}"
-            + (f", SESAM2 order {order.sesam2_order_number}" if order.sesam2_order_number else "")
-        )
-        for message_type, status, what in order.steps:
-            console.print(f"    {message_type:<20} {status:<10} {what}")
-
-
-def _print_refills(console: Console, refills: list[Refill]) -> None:
-    console.print("[bold]Buffer stores[/] (automatic replenishment: one order per under-run of a safety level):")
-    for r in refills:
-        console.print(
-            f"  {r.store} {r.article}: {r.on_hand_at_order} on hand < safety level {r.safety_level}"
-            f" -> order {r.order_id} of {r.quantity} to SESAM2, {r.status}"
-        )
-    if not refills:
-        console.print("  no safety level was under-run")
 
 
 def _safe_url(url: str) -> str:

@@ -1,7 +1,8 @@
-"""`inject` and `simulate-sesam2`: the harness on a real RabbitMQ (registered under `hmc-broker`).
+"""`inject` and `simulate-sesam2`: the harness on a real RabbitMQ (registered under `hmc-broker`); and `demo`.
 
-Both speak pika (adapters/harness/wire.py), never the broker's own AMQP code, and both need the
-broker's topology declared (`hmc-broker topology`) under the same prefix.
+`inject` and `simulate sesam2` speak pika (adapters/harness/wire.py), never the broker's own AMQP code, and both
+need the broker's topology declared (`hmc-broker topology`) under the same prefix. `demo` runs the whole flow in
+one process (adapters/harness/demo.py) and prints what the store holds.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -29,6 +30,9 @@ from broker.catalog import Catalog
 from broker.config import parse_customers
 from broker.envelope import Side
 from broker.model.messages import Message
+
+if TYPE_CHECKING:
+    from adapters.harness.demo import Demo, OrderHistory, Refill, TypeLine
 
 app = typer.Typer(help="Test harness: inject messages, simulate SESAM2.", no_args_is_help=True)
 console = Console()
@@ -261,3 +265,90 @@ def list_scenarios() -> None:
         steps = " -> ".join(f"{s.type_name}" for s in script.steps)
         table.add_row(name, steps, script.description)
     console.print(table)
+
+
+def demo(
+    amqp_url: Annotated[str | None, typer.Option(help="RabbitMQ (default: HMC_AMQP_URL, else in-process)")] = None,
+    db_url: Annotated[
+        str | None, typer.Option(help="the store (default: HMC_DB_URL, else SQLite in a temp dir)")
+    ] = None,
+    count: Annotated[int, typer.Option(help="customer messages to send")] = 60,
+    seed: Annotated[int | None, typer.Option(help="the same seed gives the same messages (default: random)")] = None,
+) -> None:
+    """The whole flow in one process: simulated customer systems and SESAM2 around a real broker worker."""
+    import tempfile
+
+    from adapters.harness.demo import Demo, account_from_store, cleanup, demo_settings, histories, refills
+
+    console = Console(width=max(Console().width, 110))
+    with tempfile.TemporaryDirectory(prefix="hmc-demo-") as tmp:
+        settings = demo_settings(
+            amqp_url or os.environ.get("HMC_AMQP_URL") or "memory://",
+            db_url or os.environ.get("HMC_DB_URL") or f"sqlite:///{tmp}/demo.sqlite",
+        )
+        console.print(
+            f"[bold]HMC Broker demo[/] on {wire.safe_url(settings.amqp_url)}, store {wire.safe_url(settings.db_url)}"
+        )
+        seed = random.randrange(1_000_000) if seed is None else seed  # new ids each run, also in a kept store
+        console.print(f"  seed {seed} (--seed {seed} repeats this run)")
+        run = Demo(settings, count=count, seed=seed)
+        try:
+            worker = run.run(progress=lambda text: console.print(f"  {text}"))
+        finally:
+            cleanup(settings)
+        _print_demo(console, run, account_from_store(run, worker), histories(run, worker))
+        _print_refills(console, refills(run, worker))
+
+
+def _print_demo(console: Console, run: Demo, lines: list[TypeLine], orders: list[OrderHistory]) -> None:
+    table = Table(title="What happened, per message type (read from the message store)")
+    for column in ("from", "type", "sent", "stored", "delivered", "rejected", "parked", "at customers"):
+        table.add_column(column, justify="left" if column in ("from", "type") else "right", no_wrap=True)
+    for line in lines:
+        direction = "customer" if line.direction == "inbound" else "SESAM2"
+        table.add_row(
+            direction,
+            line.message_type,
+            *(str(n) for n in (line.sent, line.stored, line.delivered, line.rejected, line.parked)),
+            str(line.received_by_customers),
+        )
+    console.print(table)
+    sent = sum(line.sent for line in lines)
+    stored = sum(line.stored for line in lines)
+    console.print(
+        f"{sent} messages sent, {stored} in the store, invalid ones included. InvoiceData is delivered only on"
+        " hmc.invoice to customers with invoice permission; for the others it is parked, with the reason."
+    )
+    console.print("[bold]Rejections[/] (what the sender got back):")
+    for why, rejection in run.account.rejections:
+        problems = "; ".join(f"{p.rule} at {p.path or '-'}" for p in rejection.problems)
+        console.print(f"  {why}: {problems}")
+    console.print("[bold]A few orders[/] (order view and history):")
+    for order in orders:
+        console.print(
+            f"  {order.customer}/{order.order_id}: {order.status}"
+            + (f", SESAM2 order {order.sesam2_order_number}" if order.sesam2_order_number else "")
+        )
+        for message_type, status, what in order.steps:
+            console.print(f"    {message_type:<20} {status:<10} {what}")
+
+
+def _print_refills(console: Console, refills: list[Refill]) -> None:
+    console.print("[bold]Buffer stores[/] (automatic replenishment: one order per under-run of a safety level):")
+    for r in refills:
+        console.print(
+            f"  {r.store} {r.article}: {r.on_hand_at_order} on hand < safety level {r.safety_level}"
+            f" -> order {r.order_id} of {r.quantity} to SESAM2, {r.status}"
+        )
+    if not refills:
+        console.print("  no safety level was under-run")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the harness's commands to the `hmc-broker` command (broker/cli.py lists them in EDGES)."""
+    app.command("inject")(inject)
+    simulate = typer.Typer(help="Play a partner against RabbitMQ.", no_args_is_help=True)
+    simulate.command("sesam2")(simulate_sesam2)
+    app.add_typer(simulate, name="simulate")
+    app.command("scenarios")(list_scenarios)
+    app.command("demo")(demo)

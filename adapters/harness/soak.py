@@ -201,3 +201,8 @@ def _print(result: Soak) -> None:
         f"the last publish; worker logs in {result.log_dir}"
     )
     console.print("[green]OK[/green]: nothing lost" if result.ok else f"[red]FAILED[/red]: {r.get('examples')}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `soak` to the `hmc-broker` command (broker/cli.py lists it in EDGES)."""
+    app.command("soak")(soak)
