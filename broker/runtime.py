@@ -178,6 +178,10 @@ class Worker:
             batch = self.transport.receive(self.settings.batch_size, self.settings.batch_wait_ms / 1000)
             if batch:
                 self.step(batch)
+                if len(batch) < self.settings.batch_size:
+                    # A pause in the flow: nothing more is waiting, so collect the confirms and acknowledge now
+                    # rather than with the next batch. Under load batches are full and stay pipelined.
+                    self._settle_in_flight()
             else:
                 self.settle()  # idle: finish the batch in flight and record its publish outcomes now
             if time.monotonic() - self._last_relay >= 1.0:
