@@ -132,7 +132,6 @@ def _luhn_valid(digits: str) -> bool:
     return (sum(map(int, digits[-1::-2])) + doubled) % 10 == 0
 
 
-
 def _is_reserve(value: str, patterns: Sequence[re.Pattern[str]]) -> bool:
     return any(pattern.fullmatch(value) for pattern in patterns)
 
