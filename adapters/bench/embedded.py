@@ -85,7 +85,8 @@ class EmbeddedBench:
         r.run = self.run_id
         r.target = f"memory:// and SQLite in one process ({self.settings.db_url})"
         try:
-            r.stage_us = stage_costs(self.data)
+            costs = stage_costs(self.data)
+            r.stage_us, r.stage_floor_us = costs.stages, costs.floor
             orders = self.data.orders(self.plan.messages)
             r.pipeline_msgs_per_s = self.through(
                 "customer -> SESAM2 (embedded)", orders, Exchange.CUSTOMER_IN, ORDER_KEY, self.names.sesam2_queue

@@ -84,11 +84,15 @@ def render(r: Results) -> Group:
             ),
         )
     if r.stage_us:
-        cpu = sum(r.stage_us.values())
         other.add_row(
             "CPU per order",
             ", ".join(f"{k} {v:,.0f} us" for k, v in r.stage_us.items())
-            + f": at most {1e6 / cpu:,.0f} msg/s per worker from these stages alone",
+            + f": at most {_n(r.cpu_bound_msgs_per_s)} msg/s per worker from these stages alone",
+        )
+    if r.stage_floor_us is not None:
+        other.add_row(
+            "stage floor",
+            f"lxml parse + XSD {r.stage_floor_us:,.0f} us per order; stages cost {_x(r.stage_ratio)} that",
         )
     if r.store:
         other.add_row("store", ", ".join(f"{status} {n:,}" for status, n in r.store.items()))

@@ -120,7 +120,8 @@ class ServicesBench:
         r.target = f"RabbitMQ {safe_url(self.amqp_url)}, PostgreSQL {safe_url(self.db_url)}"
         try:
             self.setup()
-            r.stage_us = stage_costs(self.data)
+            costs = stage_costs(self.data)
+            r.stage_us, r.stage_floor_us = costs.stages, costs.floor
             plan_ = self.plan
             r.baseline_msgs_per_s = self._retry("raw", lambda: self.baseline("raw", plan_.baseline_messages))
             r.naive_msgs_per_s = self._retry("naive", lambda: self.baseline("naive", plan_.naive_messages))

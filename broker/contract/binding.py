@@ -1,6 +1,7 @@
 """Compile the mapping table into a per-dialect binding that parses, renders and describes an XSD.
 
-Compiled once per process: the hot path walks prepared nodes and does no type introspection.
+Compiled once per process: the table becomes nodes (nodes.py), and the nodes become a read and a
+write plan per message type (plans.py), so the hot path does no type introspection.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -17,47 +17,14 @@ from typing import Any, Union
 from lxml import etree
 
 from broker.contract import codecs as c
-from broker.contract import identifiers
+from broker.contract import plans
 from broker.contract.mapping import SESAM2_CODES, TYPE_MAPS
+from broker.contract.nodes import Context, Leaf, Node, nodes
 from broker.contract.spec import Dialect, F, G, Spec, path_in
-from broker.model.messages import Header, Message, Problem
+from broker.model.messages import Header, Message
 from broker.model.types import Identifier, IdKind, Items, MonthPrecision, Range, Text
-from broker.privacy import mask_identifier
 
-
-@dataclass(frozen=True)
-class Leaf:
-    attr: str
-    names: tuple[str, ...]  # element path relative to the enclosing element
-    qpath: str  # the same, namespace-qualified, for lxml's find()
-    codec: c.Codec
-    optional: bool
-    id_kind: IdKind | None
-
-
-@dataclass(frozen=True)
-class Node:
-    """A message, a nested object (group) or a repeated object; attr '' adds fields to the parent."""
-
-    attr: str
-    cls: type
-    names: tuple[str, ...]  # wrapper (group) or repeated element (repeat); () = flattened
-    qpath: str
-    optional: bool
-    items: Items | None
-    children: tuple[Leaf | Node, ...] = field(default=())
-
-    @property
-    def transparent(self) -> bool:
-        return self.attr == ""
-
-
-@dataclass
-class Context:
-    """What a parse needs besides the tree: identifier policy and where problems go."""
-
-    reserve_patterns: tuple[Any, ...] = identifiers.DEFAULT_RESERVE_PATTERNS
-    problems: list[Problem] = field(default_factory=list)
+__all__ = ["Binding", "Context", "Leaf", "Node"]
 
 
 def _unwrap(hint: Any) -> tuple[Any, bool, tuple[Any, ...]]:
@@ -90,11 +57,14 @@ class Binding:
             node = self._node("", tmap.cls, (root,), False, None, tmap.fields)
             self.roots[root] = node
             self.by_type[tmap.cls] = node
-        self.repeated = frozenset(n.names[-1] for root in self.roots.values() for n in _nodes(root) if n.items)
+        self.repeated = frozenset(n.names[-1] for root in self.roots.values() for n in nodes(root) if n.items)
         header = next(n for n in node.children if isinstance(n, Node) and n.attr == "header")
         self.header_paths = {
             leaf.attr: self._q(header.names + leaf.names) for leaf in header.children if isinstance(leaf, Leaf)
         }
+        names = plans.Names(namespace)
+        self._builds = {root: plans.builder(node, names) for root, node in self.roots.items()}
+        self._writes = {cls: plans.writer(node, names) for cls, node in self.by_type.items()}
 
     # ---------------------------------------------------------------- compile
 
@@ -178,91 +148,10 @@ class Binding:
 
     def parse(self, root: etree._Element, ctx: Context) -> Message | None:
         """Bind a schema-valid tree to its model; None (with ctx.problems) when a rule is broken."""
-        node = self.roots[etree.QName(root).localname]
-        before = len(ctx.problems)
-        values: dict[str, Any] = {}
-        self._read(node, root, "/" + node.names[0], values, ctx)
-        if len(ctx.problems) > before:
-            return None
-        msg = node.cls(**values)
-        assert isinstance(msg, Message)
+        name = etree.QName(root).localname
+        msg = self._builds[name](root, plans.first_children(root), f"/{name}", ctx)
+        assert msg is None or isinstance(msg, Message)
         return msg
-
-    def _read(self, node: Node, el: etree._Element, path: str, out: dict[str, Any], ctx: Context) -> None:
-        # One pass over the children instead of a find() per field: the first element of each name.
-        first: dict[object, etree._Element] = {}
-        for sub in el:
-            first.setdefault(sub.tag, sub)
-        for child in node.children:
-            if isinstance(child, Leaf):
-                found = first.get(child.qpath) if len(child.names) == 1 else el.find(child.qpath)
-                out[child.attr] = self._leaf(child, el, found, path, ctx)
-            elif child.transparent:
-                wrapper = el.find(child.qpath) if child.names else el
-                if wrapper is None:
-                    self._problem(ctx, "schema.required", f"{path}/{'/'.join(child.names)}", el, "element missing")
-                    continue
-                self._read(child, wrapper, _join(path, child.names), out, ctx)
-            elif child.items is not None:
-                out[child.attr] = self._repeat(child, el, path, ctx)
-            else:
-                out[child.attr] = self._group(child, el, path, ctx)
-
-    def _leaf(self, leaf: Leaf, el: etree._Element, found: etree._Element | None, path: str, ctx: Context) -> Any:
-        # The element path of a problem is built only when there is one: this runs for every field.
-        if found is None:
-            if not leaf.optional:
-                self._problem(ctx, "schema.required", _join(path, leaf.names), el, f"{leaf.names[-1]} is required")
-            return None
-        text = found.text or ""
-        try:
-            value = leaf.codec.decode(text)
-        except c.DecodeError as e:
-            self._problem(ctx, f"value.{e.rule}", _join(path, leaf.names), found, e.message)
-            return None
-        except ValueError:
-            message = f"'{text}' cannot be read as {leaf.codec.type_name}"
-            self._problem(ctx, "value.format", _join(path, leaf.names), found, message)
-            return None
-        if leaf.id_kind is not None:
-            try:
-                value = identifiers.check(leaf.id_kind, text, reserve_patterns=ctx.reserve_patterns)
-            except identifiers.IdentifierError as e:
-                shown = mask_identifier(text) if leaf.id_kind is IdKind.PATIENT else text
-                self._problem(ctx, e.rule, _join(path, leaf.names), found, e.message, shown)
-                return None
-        return value
-
-    def _group(self, node: Node, el: etree._Element, path: str, ctx: Context) -> Any:
-        if node.names:
-            wrapper = el.find(node.qpath)
-            if wrapper is None:
-                if not node.optional:
-                    self._problem(ctx, "schema.required", _join(path, node.names), el, f"{node.names[-1]} is required")
-                return None
-            return self._build(node, wrapper, _join(path, node.names), ctx)
-        # Flattened: the group is there when any of its elements is.
-        if node.optional and not any(el.find(leaf.qpath) is not None for leaf in _leaves(node)):
-            return None
-        return self._build(node, el, path, ctx)
-
-    def _repeat(self, node: Node, el: etree._Element, path: str, ctx: Context) -> list[Any]:
-        out = []
-        for i, item in enumerate(el.findall(node.qpath), start=1):
-            out.append(self._build(node, item, f"{_join(path, node.names)}[{i}]", ctx))
-        return out
-
-    def _build(self, node: Node, el: etree._Element, path: str, ctx: Context) -> Any:
-        before = len(ctx.problems)
-        values: dict[str, Any] = {}
-        self._read(node, el, path, values, ctx)
-        return node.cls(**values) if len(ctx.problems) == before else None
-
-    @staticmethod
-    def _problem(
-        ctx: Context, rule: str, path: str, el: etree._Element, message: str, value: str | None = None
-    ) -> None:
-        ctx.problems.append(Problem(rule=rule, message=message, path=path, line=el.sourceline, value=value))
 
     def element_path(self, cls: type[Message], field: str) -> str:
         """The element path of a model path ("lines[2].amount" -> "/ORDERS/ROW[2]/BELOPPORE")."""
@@ -281,30 +170,7 @@ class Binding:
     # ---------------------------------------------------------------- render
 
     def render(self, msg: Message) -> etree._Element:
-        node = self.by_type[type(msg)]
-        root = etree.Element(node.qpath, nsmap={None: self.namespace})
-        self._write(node, msg, root)
-        return root
-
-    def _write(self, node: Node, obj: Any, el: etree._Element) -> None:
-        for child in node.children:
-            if isinstance(child, Leaf):
-                value = getattr(obj, child.attr)
-                if value is not None:
-                    target = _ensure(el, child.names[:-1], self.namespace)
-                    etree.SubElement(target, f"{{{self.namespace}}}{child.names[-1]}").text = child.codec.encode(value)
-            elif child.transparent:
-                self._write(child, obj, _ensure(el, child.names, self.namespace))
-            elif child.items is not None:
-                items = getattr(obj, child.attr)
-                if items:
-                    parent = _ensure(el, child.names[:-1], self.namespace)
-                    for item in items:
-                        self._write(child, item, etree.SubElement(parent, f"{{{self.namespace}}}{child.names[-1]}"))
-            else:
-                value = getattr(obj, child.attr)
-                if value is not None:
-                    self._write(child, value, _ensure(el, child.names, self.namespace))
+        return self._writes[type(msg)](msg)
 
 
 def _child(node: Node, attr: str) -> Leaf | Node:
@@ -327,27 +193,3 @@ def _kind(meta: tuple[Any, ...]) -> IdKind | None:
 
 def _join(path: str, names: tuple[str, ...]) -> str:
     return "/".join((path, *names)) if names else path
-
-
-def _nodes(node: Node) -> list[Node]:
-    out = [node]
-    for child in node.children:
-        if isinstance(child, Node):
-            out.extend(_nodes(child))
-    return out
-
-
-def _leaves(node: Node) -> list[Leaf]:
-    out: list[Leaf] = []
-    for child in node.children:
-        out.extend([child] if isinstance(child, Leaf) else _leaves(child))
-    return out
-
-
-def _ensure(el: etree._Element, names: tuple[str, ...], ns: str) -> etree._Element:
-    """Reuse the element's last child when it has the name, else append one: keeps document order."""
-    for name in names:
-        tag = f"{{{ns}}}{name}"
-        last = el[-1] if len(el) else None
-        el = last if last is not None and last.tag == tag else etree.SubElement(el, tag)
-    return el

@@ -44,6 +44,11 @@ class XmlDialect:
     def schema_path(self) -> Path:
         return schema_dir() / self.schema_file
 
+    @functools.cached_property
+    def compiled_schema(self) -> etree.XMLSchema:
+        """The compiled XSD; cached here because schema_path stats the file system on every call."""
+        return schema.load(self.schema_path)
+
     def render(self, message: Message) -> bytes:
         root = self.binding.render(message)
         data: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
@@ -121,7 +126,7 @@ def read(data: bytes, policy: ReadPolicy | None = None) -> Parsed:
             )
         )
         return result
-    result.problems.extend(schema.validate(schema.load(dialect.schema_path), root, dialect.binding.repeated))
+    result.problems.extend(schema.validate(dialect.compiled_schema, root, dialect.binding.repeated))
     if result.problems:
         return result
     ctx = Context(reserve_patterns=policy.reserve_patterns)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from enum import StrEnum
 
-from stdnum import ean, luhn
+from stdnum import ean
 
 from broker.model.types import IdKind
 
@@ -119,6 +119,19 @@ def reserve_patterns_from(spec: str) -> tuple[re.Pattern[str], ...]:
 # --- patient ---------------------------------------------------------------------------------------
 
 
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # a digit doubled, its two digits summed
+
+
+def _luhn_valid(digits: str) -> bool:
+    """The Luhn (mod 10) check of ASCII digits, as stdnum.luhn.is_valid answers it.
+
+    Callers have matched [0-9] already; stdnum validated and compacted the value again and took 1.7 us
+    of the 2.5 us an HSA-id check cost (three of them in every order).
+    """
+    doubled = sum([_DOUBLED[ord(d) - 48] for d in digits[-2::-2]])
+    return (sum(map(int, digits[-1::-2])) + doubled) % 10 == 0
+
+
 def _is_reserve(value: str, patterns: Sequence[re.Pattern[str]]) -> bool:
     return any(pattern.fullmatch(value) for pattern in patterns)
 
@@ -165,7 +178,7 @@ def _check_personnummer(value: str, today: date) -> str:
         raise IdentifierError(f"{kind}.date", "the date part is in the future")
     if born.year < _EARLIEST_BIRTH_YEAR:
         raise IdentifierError(f"{kind}.date", "the date part is too early to be a birth date")
-    if not luhn.is_valid(body):
+    if not _luhn_valid(body):
         raise IdentifierError(f"{kind}.check-digit", "check digit does not match (Luhn)")
     return f"{year // 100:02d}{body}"
 
@@ -205,7 +218,7 @@ def _check_hsa_id(value: str) -> str:
     if len(value) > _HSA_MAX:
         raise IdentifierError("hsa-id.format", f"is longer than {_HSA_MAX} characters")
     match = _require(_HSA, value, "hsa-id.format", "expected SE + 10-digit organisation number + '-' + letters/digits")
-    if not luhn.is_valid(match[1]):
+    if not _luhn_valid(match[1]):
         raise IdentifierError("hsa-id.organisation-number", "organisation number check digit does not match")
     return "SE" + value[2:]
 
@@ -215,7 +228,7 @@ def _check_organisation_number(value: str) -> str:
     match = _require(_ORG, value, "organisation-number.format", message)
     if int(value[2]) < 2:
         raise IdentifierError("organisation-number.format", message)
-    if not luhn.is_valid(match[1] + match[2]):
+    if not _luhn_valid(match[1] + match[2]):
         raise IdentifierError("organisation-number.check-digit", "check digit does not match (Luhn)")
     return f"{match[1]}-{match[2]}"
 

@@ -6,6 +6,7 @@ import pytest
 
 from adapters.bench.data import Data
 from adapters.bench.results import QUICK, Plan, Results, RssSeries
+from adapters.bench.stages import stage_costs
 from adapters.bench.wire import Curve, Latencies
 from broker.contract.dialect import read
 from broker.model import messages as m
@@ -63,3 +64,15 @@ def test_generated_orders_are_valid_distinct_and_about_2_kb_and_their_confirmati
     assert confirmation.header.customer_number == order.header.customer_number
     assert {line.article_number for line in confirmation.lines} <= {line.article_number for line in order.lines}
     assert data.orders(1)[0].order_id not in {o.order_id for o in orders}
+
+
+def test_the_stages_are_timed_beside_their_lxml_floor_and_judged_against_it() -> None:
+    costs = stage_costs(Data("0123abcd"), count=20)
+    assert set(costs.stages) == {"read", "translate"} and costs.floor > 0
+    r = Results(mode="embedded", plan=Plan(), partitions=1, stage_us={"read": 60.0, "translate": 30.0})
+    assert r.stage_ratio is None
+    r.stage_floor_us = 30.0
+    assert r.stage_ratio == pytest.approx(3.0) and r.cpu_bound_msgs_per_s == pytest.approx(1e6 / 90)
+    target = next(t for t in r.targets() if t["key"] == "stage_ratio")
+    assert target["met"] is True and target["target"] == "<= 3"
+    assert r.to_json()["stage_floor_us"] == 30.0

@@ -10,11 +10,13 @@ from datetime import date, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from stdnum import luhn
 
 from broker.contract.identifiers import (
     DEFAULT_RESERVE_PATTERNS,
     IdentifierError,
     PatientIdKind,
+    _luhn_valid,
     check,
     patient_id_kind,
     reserve_patterns_from,
@@ -535,3 +537,8 @@ def test_overlong_values_are_refused(kind: IdKind, strategy: st.SearchStrategy[s
         assert rule_of(kind, value) == f"{kind.value}.format"
 
     refused()
+
+
+@given(st.text(alphabet="0123456789", min_size=1, max_size=20))
+def test_the_luhn_check_agrees_with_stdnum(digits: str) -> None:
+    assert _luhn_valid(digits) == luhn.is_valid(digits)
