@@ -89,6 +89,8 @@ def render(r: Results) -> Group:
             ", ".join(f"{k} {v:,.0f} us" for k, v in r.stage_us.items())
             + f": at most {_n(r.cpu_bound_msgs_per_s)} msg/s per worker from these stages alone",
         )
+    if r.worker_cpu_us:
+        other.add_row("worker CPU", f"{r.worker_cpu_us:,.0f} us per order (its own CPU time, customer -> SESAM2)")
     if r.stage_floor_us is not None:
         other.add_row(
             "stage floor",

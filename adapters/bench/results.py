@@ -45,8 +45,8 @@ QUICK = Plan(
 TARGETS: tuple[tuple[str, str, str, float], ...] = (
     ("ratio", "broker / raw pass-through, one worker", ">=", 0.5),
     ("vs_naive", "broker / naive hand-written loop", ">=", 3.0),
-    ("p99_ms", "p99 latency at the fixed rate (ms)", "<=", 25.0),
-    ("drain_s", "backlog drained (s; target for 50,000 orders)", "<=", 120.0),
+    ("p99_ms", "p99 latency at the fixed rate (ms)", "<=", 10.0),
+    ("drain_50k_s", "50,000-order backlog drained (s; measured with --backlog 50000 or more)", "<=", 60.0),
     ("rss_growth_mb", "RSS growth over the backlog drain after warm-up (MB)", "<=", 10.0),
     ("stage_ratio", "stage cost (read + translate) / floor (lxml parse + XSD)", "<=", 3.0),
 )
@@ -85,6 +85,7 @@ class Results:
     workers: dict[int, float] = field(default_factory=dict)  # worker count -> msg/s customer -> SESAM2
     store: dict[str, int] = field(default_factory=dict)  # messages in the store by status, at the end
     stage_us: dict[str, float] = field(default_factory=dict)  # CPU per order of the pure stages (stages.py)
+    worker_cpu_us: float | None = None  # the worker process's own CPU per order, customer -> SESAM2, one worker
     stage_floor_us: float | None = None  # lxml's hardened parse + XSD of the same orders, timed beside them
     elapsed_s: float = 0.0
     run: str = ""  # the run's id: its queues are named bench<run>.*, its database hmc_bench_<run>
@@ -125,6 +126,9 @@ class Results:
             "saturation_p95_ms": sat.percentile(95) if sat else None,
             "saturation_p99_ms": sat.percentile(99) if sat else None,
             "drain_s": self.drain_s,
+            # Only a backlog of 50,000 or more answers the target; a smaller one is not scaled up.
+            "drain_50k_s": self.drain_s * 50_000 / self.plan.backlog if self.plan.backlog >= 50_000 else None,
+            "worker_cpu_us": self.worker_cpu_us,
             "rss_mb": self.rss_mb,
             "rss_growth_mb": self.drain_rss.growth(),
             "stage_ratio": self.stage_ratio,

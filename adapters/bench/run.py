@@ -125,14 +125,14 @@ class ServicesBench:
             plan_ = self.plan
             r.baseline_msgs_per_s = self._retry("raw", lambda: self.baseline("raw", plan_.baseline_messages))
             r.naive_msgs_per_s = self._retry("naive", lambda: self.baseline("naive", plan_.naive_messages))
-            orders, r.pipeline_msgs_per_s, peak = self._retry("forward", lambda: self.forward(1))
+            orders, r.pipeline_msgs_per_s, peak, r.worker_cpu_us = self._retry("forward", lambda: self.forward(1))
             r.workers[1] = r.pipeline_msgs_per_s
             r.return_msgs_per_s, peak2 = self._retry("return", lambda: self.backward(orders, r))
             r.drain_s, r.drain_rss, peak3 = self._retry("backlog", self.backlog)
             r.rss_mb = max(peak, peak2, peak3)
             for count in plan_.workers:
                 if count != 1:
-                    _, r.workers[count], _ = self._retry(f"{count} workers", functools.partial(self.forward, count))
+                    _, r.workers[count], _, _ = self._retry(f"{count} workers", functools.partial(self.forward, count))
             if plan_.soak:
                 r.soak_rss, peak4 = self._retry("soak", lambda: self.soak(plan_.soak))
                 r.rss_mb = max(r.rss_mb, peak4)
@@ -224,19 +224,19 @@ class ServicesBench:
         wire.purge(self.amqp_url, [source, target])
         return curve.rate(count)
 
-    def forward(self, workers: int) -> tuple[list[Sample], float, float]:
-        """N new orders through `workers` workers: the orders, the rate customer -> SESAM2, the peak RSS."""
+    def forward(self, workers: int) -> tuple[list[Sample], float, float, float]:
+        """N new orders through `workers` workers: the orders, the rate customer -> SESAM2, the peak RSS, and the
+        workers' CPU microseconds per order over the same middle of the run as the rate (their own CPU time)."""
         orders = self.data.orders(self.plan.messages)
         label = f"customer -> SESAM2, {workers} worker{'s' if workers > 1 else ''}"
         progress = self._phase(label, len(orders))
         self._preload_orders(orders, progress.preload)
         with self._workers(workers, f"forward{workers}") as running:
-            curve = wire.watch(
-                self.amqp_url, [self.names.sesam2_queue], len(orders), alive=running.check, progress=progress.measure
-            )
+            cpu = _CpuBetween(running, len(orders), progress.measure)
+            curve = wire.watch(self.amqp_url, [self.names.sesam2_queue], len(orders), alive=running.check, progress=cpu)
             self._expect(self.names.sesam2_queue, "CustomerOrder")
         wire.purge(self.amqp_url, [self.names.sesam2_queue])
-        return orders, curve.rate(len(orders)), running.peak_mb
+        return orders, curve.rate(len(orders)), running.peak_mb, cpu.us_per_message()
 
     def backward(self, orders: list[Sample], r: Results) -> tuple[float, float]:
         """Rate of SESAM2 -> customer, one worker; then, with the same worker, latency (into `r`)."""
@@ -449,3 +449,24 @@ class _Phase:
 
 def _offset(progress: wire.Progress, base: int) -> wire.Progress:
     return lambda done: progress(base + done)
+
+
+class _CpuBetween:
+    """The workers' CPU time between 10% and 90% of the messages arrived (the window Curve.rate uses)."""
+
+    def __init__(self, workers: Workers, total: int, progress: wire.Progress, low: float = 0.1, high: float = 0.9):
+        self._workers, self._total, self._progress = workers, total, progress
+        self._marks = [total * low, total * high]
+        self._cpu: list[tuple[int, float]] = []
+
+    def __call__(self, count: int) -> None:
+        self._progress(count)
+        while self._marks and count >= self._marks[0]:
+            self._marks.pop(0)
+            self._cpu.append((count, self._workers.cpu_seconds()))
+
+    def us_per_message(self) -> float:
+        if len(self._cpu) < 2 or self._cpu[1][0] <= self._cpu[0][0]:
+            return 0.0
+        (c0, s0), (c1, s1) = self._cpu[0], self._cpu[1]
+        return (s1 - s0) / (c1 - c0) * 1e6

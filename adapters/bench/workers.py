@@ -31,6 +31,16 @@ def proc_status(pid: int, field: str) -> float:
     return 0.0
 
 
+def proc_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used so far; 0 when it is gone."""
+    try:
+        # Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 class Child:
     """One child process with its log file."""
 
@@ -98,6 +108,10 @@ class Workers:
     def check(self) -> None:
         for child in self.children:
             child.check()
+
+    def cpu_seconds(self) -> float:
+        """CPU time the workers have used so far, together."""
+        return sum(proc_cpu_seconds(c.pid) for c in self.children)
 
     def rss_mb(self) -> float:
         """The largest current RSS among the workers."""

@@ -45,6 +45,8 @@ KEYS = (
     "p99_ms",
     "drain_s",
     "rss_mb",
+    "worker_cpu_us",
+    "stage_floor_us",
     "workers",
 )
 
@@ -82,7 +84,7 @@ def test_bench_against_rabbitmq_and_postgresql_reports_consistent_figures_and_cl
     for key in KEYS:
         assert key in out, key
     for key in ("baseline_msgs_per_s", "naive_msgs_per_s", "pipeline_msgs_per_s", "return_msgs_per_s",
-                "p50_ms", "p99_ms", "drain_s", "rss_mb"):  # fmt: skip
+                "p50_ms", "p99_ms", "drain_s", "rss_mb", "worker_cpu_us"):  # fmt: skip
         assert out[key] > 0, key
     assert math.isclose(out["ratio"], out["pipeline_msgs_per_s"] / out["baseline_msgs_per_s"])
     assert math.isclose(out["vs_naive"], out["pipeline_msgs_per_s"] / out["naive_msgs_per_s"])

@@ -39,7 +39,17 @@ def test_ratios_are_null_without_baselines() -> None:
     assert r.ratio is None and r.vs_naive is None
     r.baseline_msgs_per_s, r.naive_msgs_per_s = 400.0, 50.0
     assert r.ratio == 0.25 and r.vs_naive == 2.0
-    assert {t["key"] for t in r.targets()} >= {"ratio", "vs_naive", "p99_ms", "drain_s"}
+    assert {t["key"] for t in r.targets()} >= {"ratio", "vs_naive", "p99_ms", "drain_50k_s", "stage_ratio"}
+
+
+def test_the_backlog_target_is_answered_only_by_a_backlog_of_50000_or_more() -> None:
+    small = Results(mode="services", plan=Plan(backlog=600), partitions=1, drain_s=1.0)
+    assert small.key_figures()["drain_50k_s"] is None, "600 orders are not scaled up to 50,000"
+    (target,) = [t for t in small.targets() if t["key"] == "drain_50k_s"]
+    assert target["met"] is None
+    full = Results(mode="services", plan=Plan(backlog=50_000), partitions=1, drain_s=45.0)
+    (target,) = [t for t in full.targets() if t["key"] == "drain_50k_s"]
+    assert target["value"] == 45.0 and target["met"] is True
 
 
 def test_quick_is_smaller_everywhere() -> None:
