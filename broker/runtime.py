@@ -71,6 +71,8 @@ class Transport(Protocol):
 
     def send(self, batch: Sequence[Outgoing]) -> InFlight: ...
 
+    def acknowledge(self, batch: Sequence[Received]) -> None: ...
+
     def announce(self, batch: Sequence[Outgoing]) -> Sequence[PublishOutcome]:
         """Publish from the watch's thread, on a connection of its own (the worker's publisher is not shared)."""
         ...
@@ -272,8 +274,7 @@ class Worker:
         marks = self._count(committed.written, results)
         self._marks.sent.extend(marks.sent)  # recorded with the next commit, or by settle()
         self._marks.failed.extend(marks.failed)
-        for received in committed.batch:  # only now: every message's state is committed and sent
-            received.ack()
+        self.transport.acknowledge(committed.batch)  # only now: every message's state is committed and sent
         self.counters.batches += 1
         self.counters.messages += len(committed.batch)
         for fields in committed.outcomes:  # after the commit and the acknowledgement: what the log says is true

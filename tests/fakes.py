@@ -65,6 +65,10 @@ class FakeTransport:
     def announce(self, batch: Sequence[Outgoing]) -> list[Result]:
         return self.publish(batch)
 
+    def acknowledge(self, batch: Sequence[Taken]) -> None:
+        for received in batch:
+            received.ack()
+
     def stop_consuming(self) -> None: ...
 
     def connected(self) -> bool:

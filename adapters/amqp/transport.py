@@ -17,6 +17,7 @@ from typing import Any
 
 from kombu.message import Message as KombuMessage
 from kombu.messaging import Consumer
+from kombu.transport.pyamqp import Transport as PyAmqpTransport
 
 from adapters.amqp.connection import connect
 from adapters.amqp.publisher import ConfirmingPublisher, InFlight, PublishResult
@@ -111,6 +112,7 @@ class AmqpTransport:
                 declare(conn, self.topology)  # at every start: idempotent
         self.publisher = ConfirmingPublisher(connect(settings), self.names, confirm_timeout=settings.confirm_timeout_s)
         self._announcer: ConfirmingPublisher | None = None
+        self._confirming_transport = isinstance(self.consume_connection.transport, PyAmqpTransport)
         self._consuming = False
         self._standby = False
         self._standby_at = 0.0
@@ -214,6 +216,33 @@ class AmqpTransport:
             with contextlib.suppress(*self.consume_connection.connection_errors):
                 consumer.cancel()
         self._consuming = False
+
+    def acknowledge(self, batch: Sequence[Any]) -> None:
+        """Acknowledge a batch: on RabbitMQ with one basic.ack (multiple) up to its last delivery tag.
+
+        Exact because the worker acknowledges whole batches in the order they arrived: every delivery before
+        this batch's last one on its channel is this batch's or an earlier, acknowledged one. One frame
+        instead of one per message (a write each: 10 % of a worker's time at 100-message batches).
+        Anything else (kombu's memory transport ignores `multiple`; a replay's own deliveries) is
+        acknowledged one by one.
+        """
+        takens = [t for t in batch if isinstance(t, Taken)]
+        channel = takens[-1].message.channel if takens else None
+        if (
+            channel is None
+            or not self._confirming_transport
+            or len(takens) != len(batch)
+            or any(t.message.channel is not channel for t in takens)
+        ):
+            for received in batch:
+                received.ack()
+            return
+        try:
+            channel.basic_ack(takens[-1].message.delivery_tag, multiple=True)
+        except (*self.consume_connection.connection_errors, *self.consume_connection.channel_errors) as e:
+            # The connection went away after the commit: RabbitMQ redelivers the batch, and the store
+            # recognises its ids and sends nothing again.
+            log.warning("ack lost with the connection; the batch will be redelivered", extra={"error": str(e)})
 
     # ---------------------------------------------------------------- publish
 
