@@ -12,6 +12,8 @@ import pytest
 
 from broker.observability import logs
 
+pytest_plugins = ["tests.support.fixtures"]  # the shared fixtures
+
 FIXTURES = Path(__file__).parent / "fixtures"
 # Every patient identifier the fixtures carry (12-digit personnummer/samordningsnummer, reservnummer).
 _PATIENT_ELEMENTS = re.compile(rb"<(?:PatientId|PATNR)>([^<]+)</")
