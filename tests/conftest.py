@@ -1,5 +1,10 @@
-"""Whole-run checks: every log line the broker writes during the tests goes through the production
-log configuration, and at the end none may hold a patient identifier in clear."""
+"""The whole run: Hypothesis's profile, the shared fixtures, and a check that every log line the broker
+writes during the tests goes through the production log configuration and that at the end none holds a
+patient identifier in clear.
+
+Hypothesis: HYPOTHESIS_PROFILE=dev (the default: at most 10 examples a test, for the inner loop) or ci
+(Hypothesis's own defaults, as .ci/run sets); tests/support/profiles.py.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from broker.observability import logs
+from tests.support import profiles
 
 pytest_plugins = ["tests.support.fixtures"]  # the shared fixtures
+profiles.load()  # HYPOTHESIS_PROFILE: dev (the default) or ci
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Every patient identifier the fixtures carry (12-digit personnummer/samordningsnummer, reservnummer).

@@ -29,6 +29,7 @@ from tests.support.buffer import (
     withdrawal,
 )
 from tests.support.fixtures import Store
+from tests.support.profiles import at_most
 
 
 @pytest.fixture
@@ -155,7 +156,7 @@ def test_stock_below_zero_is_kept_and_flagged(factory: sessionmaker[Session]) ->
     assert any("below zero" in w for w in events(factory, "warning"))
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=at_most(15), deadline=None)
 @given(start=st.integers(0, 12), taken=st.lists(st.integers(1, 4), min_size=1, max_size=6))
 def test_stock_is_the_count_minus_the_withdrawals_and_one_order_per_under_run(
     tmp_path_factory: pytest.TempPathFactory, start: int, taken: list[int]

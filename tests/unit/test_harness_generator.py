@@ -22,6 +22,7 @@ from broker.model.codes import AddressKind, ArticleStatus, Priority, WorkOrderKi
 from broker.model.types import IdKind
 from broker.translation import forward
 from tests.support.harness import valid
+from tests.support.profiles import at_most
 
 CUSTOMER = DIALECTS[Dialect.CUSTOMER]
 SESAM2 = DIALECTS[Dialect.SESAM2]
@@ -43,7 +44,7 @@ def generator(seed: int, **kwargs: Any) -> Generator:
     return Generator(seed, customers=("1001", "20345"), start=START, **kwargs)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=at_most(30), deadline=None)
 @given(seed=seeds)
 def test_every_message_is_valid_in_the_customer_dialect_and_translated_in_sesam2s(seed: int) -> None:
     g = generator(seed)
@@ -55,7 +56,7 @@ def test_every_message_is_valid_in_the_customer_dialect_and_translated_in_sesam2
             valid(SESAM2.render(forward(message)))
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=at_most(10), deadline=None)
 @given(seed=seeds)
 def test_the_same_seed_gives_the_same_messages(seed: int) -> None:
     first = [CUSTOMER.render(x) for x in generator(seed).mix(40)]
@@ -73,7 +74,7 @@ def test_a_live_clock_changes_only_the_times() -> None:
         assert a.header.sent_at == datetime(2027, 1, 5, 12, 0, tzinfo=STOCKHOLM) != b.header.sent_at
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=at_most(20), deadline=None)
 @given(seed=seeds)
 def test_identifiers_are_synthetic_and_headers_as_the_contract_says(seed: int) -> None:
     g = generator(seed)

@@ -17,6 +17,7 @@ from broker.model import messages as m
 from broker.model.codes import BillingForm
 from broker.translation import derived_id, forward
 from tests.support.harness import valid
+from tests.support.profiles import at_most
 
 CUSTOMER = DIALECTS[Dialect.CUSTOMER]
 SESAM2 = DIALECTS[Dialect.SESAM2]
@@ -43,7 +44,7 @@ def inbound(seed: int, n: int = 40) -> list[m.Message]:
     ]
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=at_most(15), deadline=None)
 @given(seed=seeds, behaviour=st.sampled_from([Behaviour(), EVERYTHING, CANCEL_ALL]))
 def test_every_answer_is_valid_and_correlated(seed: int, behaviour: Behaviour) -> None:
     sim = Sesam2Simulator(seed, behaviour)
@@ -115,7 +116,7 @@ def test_confirmation_dates_lines_and_order_number() -> None:
     assert {d.line_number: d.individual_number for d in receipt.lines} == individual
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=at_most(40), deadline=None)
 @given(
     lines=st.lists(
         st.tuples(

@@ -11,13 +11,14 @@ from broker.contract.dialect import DIALECTS, read
 from broker.contract.spec import Dialect
 from broker.model.messages import MESSAGE_TYPES, Message
 from broker.translation import forward
+from tests.support.profiles import at_most
 from tests.support.strategies import business_view, messages
 
 CUSTOMER = DIALECTS[Dialect.CUSTOMER]
 SESAM2 = DIALECTS[Dialect.SESAM2]
 BOTH_SIDES = sorted(t.__name__ for t in SESAM2.binding.by_type)
 
-quick = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+quick = settings(max_examples=at_most(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 EVERY_BINDING = [(d, t.__name__) for d in Dialect for t in DIALECTS[d].binding.by_type]
