@@ -22,35 +22,6 @@ def test_amqps_verifies_the_server_certificate_and_its_name() -> None:
     assert options["server_hostname"] == "mq.region.example"
 
 
-def test_amqps_presents_a_client_certificate_when_configured(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The production setting: a SITHS-like function certificate, verified against the region's CA."""
-    import subprocess
-
-    key, cert = tmp_path / "client-key.pem", tmp_path / "client.pem"
-    made = subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=websesam-skane"),
-            *("-keyout", str(key), "-out", str(cert)),
-        ],
-        capture_output=True,
-    )
-    if made.returncode != 0:
-        pytest.skip(f"openssl could not make a test certificate: {made.stderr[-200:]!r}")
-    settings = Settings.from_env(
-        {
-            "HMC_AMQP_URL": "amqps://hmc-broker@mq.region.example:5671/hmc",
-            "HMC_AMQP_CA_FILE": str(cert),
-            "HMC_AMQP_CERT_FILE": str(cert),
-            "HMC_AMQP_KEY_FILE": str(key),
-        }
-    )
-    options = tls_options(settings)
-    assert isinstance(options, dict)
-    context = options["context"]
-    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
-    assert context.get_ca_certs()[0]["subject"] == ((("commonName", "websesam-skane"),),)
-
-
 @pytest.mark.parametrize(
     "url", ["amqp://u:p@mq.region.example:5672/hmc", "amqp://u:p@10.0.0.5/hmc", "amqp://rabbitmq/"]
 )

@@ -1,7 +1,8 @@
-"""The pipeline and its reactions on the in-memory unit of work (tests/fakes.py): no database, milliseconds.
+"""The pipeline and its reactions on the in-memory unit of work (tests/support/fakes.py): no database, milliseconds.
 
 What each kind of message leaves behind (status, steps, order view, what is sent where) is checked here;
-the same behaviour against SQLite and PostgreSQL is the store tests' (tests/test_pipeline.py, tests/buffer/).
+the same behaviour against SQLite and PostgreSQL is the store tests' (tests/store/test_pipeline.py,
+test_buffer_stores.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from broker.model import messages as m
 from broker.model.codes import BillingForm, OrderStatus
 from broker.pipeline import Pipeline
 from broker.translation import forward
-from tests.fakes import FakeUnitOfWork
+from tests.support.fakes import FakeUnitOfWork
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 CUSTOMER, SESAM2 = DIALECTS[Dialect.CUSTOMER], DIALECTS[Dialect.SESAM2]

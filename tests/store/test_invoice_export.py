@@ -1,0 +1,257 @@
+"""Invoice data: kept from SESAM2's InvoiceData, exported as xlsx/CSV only by those allowed, always audited."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from openpyxl import load_workbook
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
+
+from adapters.exports.sheets import invoice_tables
+from adapters.exports.spreadsheet import csv_bytes, decimal_comma
+from broker.bootstrap import store as open_store
+from broker.cli import app
+from broker.config import Settings
+from broker.contract.dialect import DIALECTS, read
+from broker.contract.spec import Dialect
+from broker.envelope import Delivery, Side
+from broker.model import messages as m
+from broker.model.codes import BillingForm
+from broker.pipeline import Pipeline
+from broker.store.tables import AuditRow, InvoiceRow, OutboxRow
+from broker.store.unit_of_work import UnitOfWork
+from tests.support.fixtures import Store
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures/sesam2/valid/InvoiceData-2026-10.xml"
+SESAM2 = DIALECTS[Dialect.SESAM2]
+Run = Callable[..., tuple[int, str]]
+
+
+@pytest.fixture
+def env(store: Store) -> dict[str, str]:
+    return {
+        "HMC_DB_URL": store.url,
+        "HMC_CUSTOMERS": "1001:Region Skåne:websesam-skane:invoice,1002:Region Halland",
+        "HMC_INVOICE_EXPORTERS": "1001:anna.andersson,1002:anna.andersson",
+    }
+
+
+@pytest.fixture
+def sessions(env: dict[str, str]) -> sessionmaker[Session]:
+    return open_store(Settings.from_env(env))
+
+
+@pytest.fixture
+def hmc(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+        return result.exit_code, result.output
+
+    return run
+
+
+def invoice() -> m.InvoiceData:
+    message = read(FIXTURE.read_bytes()).message
+    assert isinstance(message, m.InvoiceData)
+    return message
+
+
+def receive(sessions: sessionmaker[Session], env: dict[str, str], message: m.InvoiceData) -> None:
+    delivery = Delivery(
+        side=Side.SESAM2,
+        body=SESAM2.render(message),
+        routing_key="InvoiceData",
+        message_id=message.header.message_id,
+        message_type="InvoiceData",
+    )
+    with UnitOfWork(sessions) as uow:
+        Pipeline(Settings.from_env(env)).handle([delivery], uow)
+        uow.commit()
+
+
+def audit_rows(sessions: sessionmaker[Session]) -> list[AuditRow]:
+    with sessions() as session:
+        return list(session.scalars(select(AuditRow).order_by(AuditRow.id)))
+
+
+def test_invoice_data_is_kept_and_routed_to_hmc_invoice(sessions: sessionmaker[Session], env: dict[str, str]) -> None:
+    sent = invoice()
+    receive(sessions, env, sent)
+    with sessions() as session:
+        (kept,) = session.scalars(select(InvoiceRow)).all()
+        (out,) = session.scalars(select(OutboxRow)).all()
+    assert (kept.customer_number, kept.period, Decimal(kept.total_amount)) == ("1001", "2026-10", sent.total_amount)
+    assert len(kept.lines) == len(sent.lines) and "patient" not in str(kept.lines).lower()
+    assert (out.exchange, out.routing_key) == ("invoice", "1001")
+
+
+def test_the_xlsx_opens_with_openpyxl_and_its_totals_equal_the_message(
+    sessions: sessionmaker[Session], env: dict[str, str], hmc: Run, tmp_path: Path
+) -> None:
+    sent = invoice()
+    receive(sessions, env, sent)
+    code, output = hmc("invoice", "export", "--customer", "1001", "--month", "2026-10", "--operator", "anna.andersson")
+    assert code == 0, output
+    path = tmp_path / "fakturaunderlag-1001-2026-10.xlsx"
+    book = load_workbook(path)
+    assert book.sheetnames == ["Fakturarader", "Summa per artikel", "Summa per debiteringsform", "Summa"]
+    detail = list(book["Fakturarader"].iter_rows(min_row=2, values_only=True))
+    assert len(detail) == len(sent.lines)
+    amounts = [Decimal(str(row[9])) for row in detail]
+    assert sum(amounts) == sent.total_amount == sum(line.amount for line in sent.lines)
+    assert isinstance(detail[0][7], int) and isinstance(detail[0][9], int | float)  # numbers, not text
+    assert book["Fakturarader"].cell(row=2, column=10).number_format == "#,##0.00"
+    per_article = list(book["Summa per artikel"].iter_rows(min_row=2, values_only=True))
+    per_form = list(book["Summa per debiteringsform"].iter_rows(min_row=2, values_only=True))
+    assert sum(Decimal(str(r[3])) for r in per_article) == sent.total_amount
+    assert sum(Decimal(str(r[2])) for r in per_form) == sent.total_amount
+    assert {r[0] for r in per_form} <= {"Hyra", "Försäljning med återtagande", "Försäljning"}
+    (row,) = audit_rows(sessions)
+    assert (row.action, row.actor) == ("invoice-export", "anna.andersson")
+    assert row.details["rows"] == len(sent.lines) and row.details["format"] == "xlsx"
+    assert row.details["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_csv_is_what_excel_reads_in_sweden(
+    sessions: sessionmaker[Session], env: dict[str, str], hmc: Run, tmp_path: Path
+) -> None:
+    sent = invoice()
+    receive(sessions, env, sent)
+    out = tmp_path / "out" / "oktober.csv"
+    code, output = hmc(
+        "invoice", "export", "-c", "1001", "-m", "2026-10", "--operator", "anna.andersson", "-f", "csv", "-o", str(out)
+    )
+    assert code == 0, output
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")  # the BOM: Excel reads UTF-8
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0][0] == "Fakturanummer" and rows[0][9] == "Belopp"
+    detail = rows[1 : 1 + len(sent.lines)]
+    assert sum(Decimal(r[9].replace(",", ".")) for r in detail) == sent.total_amount
+    assert all("," in r[9] and "." not in r[9] for r in detail)
+    assert detail[0][10] == sent.lines[0].delivered_on.isoformat()  # type: ignore[union-attr]
+    assert ["Summa per artikel"] in rows and ["Summa per debiteringsform"] in rows
+
+
+@pytest.mark.parametrize(
+    ("customer", "operator", "why"),
+    [
+        ("1001", "mallory", "operator mallory may not export invoice data of customer 1001"),
+        ("1002", "anna.andersson", "customer 1002 has no invoice permission"),
+        ("9999", "anna.andersson", "customer 9999 is not configured"),
+    ],
+)
+def test_an_export_without_permission_is_refused_writes_nothing_and_is_audited(
+    sessions: sessionmaker[Session],
+    env: dict[str, str],
+    hmc: Run,
+    tmp_path: Path,
+    customer: str,
+    operator: str,
+    why: str,
+) -> None:
+    sent = invoice()
+    receive(sessions, env, sent)
+    other = dataclasses.replace(sent.header, customer_number="1002", message_id="0b7a5d9e-4f55-4f0e-9c43-2f1b8a6d7e10")
+    receive(sessions, env, dataclasses.replace(sent, header=other))  # 1002's data is kept, not exportable
+    before = set(tmp_path.iterdir())
+    code, output = hmc("invoice", "export", "--customer", customer, "--month", "2026-10", "--operator", operator)
+    assert code == 2 and why in output and "nothing was written" in output
+    assert set(tmp_path.iterdir()) == before
+    (row,) = audit_rows(sessions)
+    assert (row.action, row.actor, row.details["customer"]) == ("invoice-export-refused", operator, customer)
+    assert why in row.details["refusal"]
+
+
+def test_no_data_for_the_month_or_a_bad_month_is_refused(hmc: Run, sessions: sessionmaker[Session]) -> None:
+    code, output = hmc("invoice", "export", "-c", "1001", "-m", "2026-09", "--operator", "anna.andersson")
+    assert code == 2 and "no invoice data for customer 1001 and 2026-09" in output
+    code, output = hmc("invoice", "export", "-c", "1001", "-m", "sept", "--operator", "anna.andersson")
+    assert code == 2 and "expected YYYY-MM" in output
+    assert [r.action for r in audit_rows(sessions)] == ["invoice-export-refused"] * 2
+
+
+def test_of_several_for_one_month_the_latest_is_exported(
+    sessions: sessionmaker[Session], env: dict[str, str], hmc: Run, tmp_path: Path
+) -> None:
+    first = invoice()
+    receive(sessions, env, first)
+    header = dataclasses.replace(first.header, message_id="5b7a5d9e-4f55-4f0e-9c43-2f1b8a6d7e10")
+    line = dataclasses.replace(first.lines[0], quantity=2, amount=first.lines[0].unit_price * 2)
+    corrected = dataclasses.replace(
+        first,
+        header=header,
+        invoice_number="FU-1001-202610-K",
+        lines=[line],
+        total_amount=line.amount,
+    )
+    receive(sessions, env, corrected)
+    code, output = hmc("invoice", "export", "-c", "1001", "-m", "2026-10", "--operator", "anna.andersson")
+    assert code == 0 and "the latest of 2" in output
+    sheet = load_workbook(tmp_path / "fakturaunderlag-1001-2026-10.xlsx")["Fakturarader"]
+    assert [r[0] for r in sheet.iter_rows(min_row=2, values_only=True)] == ["FU-1001-202610-K"]
+
+
+# ---------------------------------------------------------------- the writer's conventions
+
+
+@given(st.decimals(min_value=-(10**9), max_value=10**9, places=2, allow_nan=False, allow_infinity=False))
+def test_decimal_comma_round_trips_exactly(value: Decimal) -> None:
+    text = decimal_comma(value)
+    assert "." not in text and "e" not in text.lower() and " " not in text
+    assert Decimal(text.replace(",", ".")) == value
+
+
+amounts = st.decimals(min_value=0, max_value=10**6, places=2, allow_nan=False, allow_infinity=False)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["120606", "093303", "122203"]), st.sampled_from(list(BillingForm)), amounts),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_totals_per_article_and_billing_form_equal_the_sum_of_lines(
+    lines: list[tuple[str, BillingForm, Decimal]],
+) -> None:
+    row = InvoiceRow(
+        customer_number="1001",
+        period="2026-10",
+        invoice_number="FU-1",
+        total_amount=str(sum((a for _, _, a in lines), Decimal(0))),
+        lines=[
+            {
+                "order_id": "WS-1",
+                "sesam2_order_number": "4100229310",
+                "article_number": article,
+                "article_name": f"Artikel {article}",
+                "billing_form": form.value,
+                "quantity": 1,
+                "unit_price": str(amount),
+                "amount": str(amount),
+                "delivered_on": date(2026, 10, 1).isoformat(),
+            }
+            for article, form, amount in lines
+        ],
+    )
+    detail, per_article, per_form, summary = invoice_tables(row)
+    total = sum((a for _, _, a in lines), Decimal(0))
+    assert sum(r[3] for r in per_article.rows) == total == sum(r[2] for r in per_form.rows)  # type: ignore[misc]
+    assert len(detail.rows) == len(lines) and ("Stämmer", "ja") in summary.rows
+    text = csv_bytes([per_form]).decode("utf-8-sig")
+    assert sum(Decimal(r[2].replace(",", ".")) for r in list(csv.reader(io.StringIO(text), delimiter=";"))[1:]) == total

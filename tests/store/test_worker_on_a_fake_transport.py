@@ -1,0 +1,183 @@
+"""The worker's bookkeeping with a fake transport: acknowledgement after commit, retries and parking."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from broker.bootstrap import store as open_store
+from broker.config import Customer, Settings
+from broker.envelope import Delivery, Exchange, Side
+from broker.runtime import Worker
+from broker.store.tables import MessageRow, OutboxRow
+from tests.support.fakes import FakeTransport, Taken
+from tests.support.fixtures import Store
+
+ORDER = Path(__file__).resolve().parents[1] / "fixtures/customer/valid/CustomerOrder-patient-urgent.xml"
+
+
+@pytest.fixture
+def settings(store: Store) -> Settings:
+    return Settings(db_url=store.url, customers=(Customer("1002"),), publish_attempts=3)
+
+
+def test_a_batch_is_acknowledged_after_commit_and_delivered_once_published(settings: Settings) -> None:
+    transport = FakeTransport()
+    worker = Worker(settings, transport, open_store(settings))
+    worker.process(
+        [
+            Taken(
+                Delivery(side=Side.CUSTOMER, body=ORDER.read_bytes(), routing_key="1002.CustomerOrder"), transport.acked
+            )
+        ]
+    )
+    assert transport.acked == ["1002.CustomerOrder"]
+    assert [o.message_type for o in transport.published] == ["CustomerOrder", "ProcessingEvent"]
+    assert transport.published[1].exchange is Exchange.EVENTS, "the wire tap goes out in the same confirm window"
+    with worker.sessions() as session:
+        assert session.scalar(select(MessageRow.status)) == "delivered"
+        assert session.scalar(select(OutboxRow.status)) == "sent"
+
+
+def test_failed_publishes_are_retried_by_the_relay_and_parked_after_the_budget(settings: Settings) -> None:
+    transport = FakeTransport(publish_ok=False)
+    worker = Worker(settings, transport, open_store(settings))
+    worker.process(
+        [
+            Taken(
+                Delivery(side=Side.CUSTOMER, body=ORDER.read_bytes(), routing_key="1002.CustomerOrder"), transport.acked
+            )
+        ]
+    )
+    assert transport.acked == ["1002.CustomerOrder"], "the state is committed: the message is safe in the store"
+    for _ in range(settings.publish_attempts):
+        with worker.sessions() as session:  # make the retry due now instead of after its backoff
+            session.execute(update(OutboxRow).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
+            session.commit()
+        worker.relay()
+    with worker.sessions() as session:
+        row = session.scalars(select(OutboxRow)).one()
+        message = session.scalars(select(MessageRow)).one()
+    assert (row.status, row.attempts, row.last_error) == ("parked", 3, "unroutable: NO_ROUTE")
+    assert message.status == "parked" and "unroutable" in (message.last_error or "")
+    transport.publish_ok = True
+    worker.relay()
+    assert [o.message_type for o in transport.published] == [], "a parked row waits for an operator's replay"
+
+
+def test_a_relay_after_recovery_delivers_what_was_pending(settings: Settings) -> None:
+    transport = FakeTransport(publish_ok=False)
+    worker = Worker(settings, transport, open_store(settings))
+    worker.process(
+        [
+            Taken(
+                Delivery(side=Side.CUSTOMER, body=ORDER.read_bytes(), routing_key="1002.CustomerOrder"), transport.acked
+            )
+        ]
+    )
+    transport.publish_ok = True
+    with worker.sessions() as session:
+        session.execute(update(OutboxRow).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
+        session.commit()
+    worker.relay()
+    assert [o.message_type for o in transport.published] == ["CustomerOrder"]  # the tap was best effort
+    with worker.sessions() as session:
+        assert session.scalar(select(MessageRow.status)) == "delivered"
+
+
+def test_each_message_leaves_one_log_line_with_its_ids_stage_and_outcome(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import structlog
+    from structlog.testing import capture_logs
+
+    from broker import runtime
+
+    transport = FakeTransport()
+    worker = Worker(settings, transport, open_store(settings))
+    delivery = Delivery(side=Side.CUSTOMER, body=ORDER.read_bytes(), routing_key="1002.CustomerOrder")
+    with capture_logs() as captured:
+        # The module's logger caches its configuration on first use (an earlier test may have used it),
+        # so capture through a fresh one.
+        monkeypatch.setattr(runtime, "processed_log", structlog.get_logger("broker.processed"))
+        worker.process([Taken(delivery, transport.acked)])
+    (line,) = [entry for entry in captured if entry["event"] == "processed"]
+    assert (line["type"], line["customer"], line["stage"], line["outcome"]) == (
+        "CustomerOrder",
+        "1002",
+        "translate",
+        "ok",
+    )
+    assert line["message_id"] and line["correlation_id"]
+
+
+def test_a_message_another_worker_stored_first_retries_the_batch_instead_of_ending_the_worker(
+    settings: Settings,
+) -> None:
+    """After a connection loss RabbitMQ redelivers a worker's unacknowledged messages to the standby worker;
+    whichever stores the message second hits the unique key, and must retry (and de-duplicate), not die."""
+    from sqlalchemy.exc import IntegrityError
+
+    from broker.runtime import _transient
+
+    sessions = open_store(settings)
+    stamp = datetime.now(UTC)
+
+    def row(message_id: str) -> MessageRow:
+        return MessageRow(
+            message_id=message_id, direction="inbound", status="received", received_at=stamp, updated_at=stamp
+        )
+
+    with sessions() as session:
+        session.add(row("m-1"))
+        session.commit()
+        session.add(row("m-1"))
+        with pytest.raises(IntegrityError) as stored_twice:
+            session.commit()
+        session.rollback()
+        session.add(OutboxRow(id=1, message_pk=1, exchange="x", routing_key="k", body=b"", message_id="o"))
+        with pytest.raises(IntegrityError) as other:
+            session.commit()
+    assert _transient(stored_twice.value)
+    assert not _transient(other.value), "any other integrity error is a bug, not a fault that passes"
+
+
+def test_a_repeat_of_a_message_whose_publish_never_happened_goes_out_before_the_next_of_its_order(
+    settings: Settings,
+) -> None:
+    """kill -9 between a batch's commit and its publish: its rows stay pending. When the standby worker gets
+    the messages again, with the next message of the same order, the pending ones go out first."""
+    import dataclasses
+
+    from broker.contract.dialect import DIALECTS, read
+    from broker.contract.spec import Dialect
+
+    base = read(ORDER.read_bytes()).message
+    assert base is not None
+    second = dataclasses.replace(
+        base,
+        header=dataclasses.replace(base.header, message_id="00000000-0000-4000-8000-000000000002"),
+        order_id="second-of-the-order",
+    )
+    sessions = open_store(settings)
+    killed = FakeTransport(publish_ok=False)  # the worker that died: its publish never happened
+    Worker(settings, killed, sessions).process(
+        [Taken(Delivery(side=Side.CUSTOMER, body=ORDER.read_bytes(), routing_key="1002.CustomerOrder"), [])]
+    )
+    standby = FakeTransport()
+    Worker(settings, standby, sessions).process(
+        [
+            Taken(Delivery(side=Side.CUSTOMER, body=ORDER.read_bytes(), routing_key="1002.CustomerOrder"), []),
+            Taken(
+                Delivery(
+                    side=Side.CUSTOMER, body=DIALECTS[Dialect.CUSTOMER].render(second), routing_key="1002.CustomerOrder"
+                ),
+                [],
+            ),
+        ]
+    )
+    orders = [o for o in standby.published if o.message_type == "CustomerOrder"]
+    assert [read(o.body).message.order_id for o in orders] == [base.order_id, "second-of-the-order"]  # type: ignore[union-attr]
