@@ -38,6 +38,8 @@ from broker.store.unit_of_work import Step, UnitOfWork
 from broker.translation import derived_id
 
 log = logging.getLogger(__name__)
+IDLE_S = 0.25  # the longest an idle worker waits for a message before its loop looks at the relay
+SETTLE_AFTER_S = 0.005  # a batch in flight is settled when nothing new arrived for this long
 GAUGE_INTERVAL_S = 5.0  # how often the store's gauges (backlog, parked, rejected) are refreshed
 processed_log = structlog.get_logger("broker.processed")
 
@@ -65,7 +67,9 @@ class InFlight(Protocol):
 class Transport(Protocol):
     """What the worker needs from AMQP (adapters/amqp/transport.py implements it)."""
 
-    def receive(self, max_count: int, wait_s: float) -> Sequence[Received]: ...
+    def receive(self, max_count: int, wait_s: float, idle_s: float) -> Sequence[Received]:
+        """Up to `max_count` deliveries: wait up to `idle_s` for the first, then `wait_s` at most for the rest."""
+        ...
 
     def publish(self, batch: Sequence[Outgoing]) -> Sequence[PublishOutcome]: ...
 
@@ -177,13 +181,12 @@ class Worker:
         observer.start()
         self.relay()
         while not self.stop.is_set() and not (until and until()):
-            batch = self.transport.receive(self.settings.batch_size, self.settings.batch_wait_ms / 1000)
+            # With a batch in flight, a short wait: when nothing more comes, its confirms are collected and it
+            # is acknowledged at once rather than after a whole idle wait.
+            idle_s = SETTLE_AFTER_S if self._in_flight is not None else IDLE_S
+            batch = self.transport.receive(self.settings.batch_size, self.settings.batch_wait_ms / 1000, idle_s)
             if batch:
                 self.step(batch)
-                if len(batch) < self.settings.batch_size:
-                    # A pause in the flow: nothing more is waiting, so collect the confirms and acknowledge now
-                    # rather than with the next batch. Under load batches are full and stay pipelined.
-                    self._settle_in_flight()
             else:
                 self.settle()  # idle: finish the batch in flight and record its publish outcomes now
             if time.monotonic() - self._last_relay >= 1.0:

@@ -27,8 +27,7 @@ from broker.config import Settings
 from broker.envelope import Delivery, Outgoing, Side
 
 log = logging.getLogger(__name__)
-IDLE_S = 0.25  # the longest an idle worker waits for a message before its loop looks at the relay and partners
-QUIET_S = 0.002  # a batch that received nothing for this long is complete: the sender has paused
+QUIET_S = 0.001  # a batch that received nothing for this long is complete: the sender has paused
 
 
 def topology_settings(settings: Settings) -> TopologySettings:
@@ -158,8 +157,8 @@ class AmqpTransport:
 
         return take
 
-    def receive(self, max_count: int, wait_s: float) -> Sequence[Taken]:
-        """Up to `max_count` messages: wait up to IDLE_S for the first, then take more while they keep coming.
+    def receive(self, max_count: int, wait_s: float, idle_s: float) -> Sequence[Taken]:
+        """Up to `max_count` messages: wait up to `idle_s` for the first, then take more while they keep coming.
 
         A batch closes when it is full, when `wait_s` has passed since its first message, or when no
         message followed within QUIET_S. Under load the prefetched messages are already in the socket's
@@ -177,7 +176,7 @@ class AmqpTransport:
             self.consume_connection.heartbeat_check()  # an idle worker must still answer heartbeats
             while len(self._buffer) < max_count:
                 if deadline is None:
-                    timeout = IDLE_S
+                    timeout = idle_s
                 else:
                     timeout = min(deadline - time.monotonic(), QUIET_S)
                     if timeout <= 0:

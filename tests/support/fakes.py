@@ -50,7 +50,7 @@ class FakeTransport:
     published: list[Outgoing] = field(default_factory=list)
     acked: list[str] = field(default_factory=list)
 
-    def receive(self, max_count: int, wait_s: float) -> Sequence[Taken]:
+    def receive(self, max_count: int, wait_s: float, idle_s: float) -> Sequence[Taken]:
         return []
 
     def publish(self, batch: Sequence[Outgoing]) -> list[Result]:
