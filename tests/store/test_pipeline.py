@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -14,11 +13,10 @@ from broker.contract.dialect import DIALECTS, read
 from broker.contract.spec import Dialect
 from broker.envelope import Delivery, Exchange, Side
 from broker.model import messages as m
-from broker.model.codes import BillingForm
 from broker.pipeline import Pipeline
 from broker.store.tables import EventRow, MessageRow, OrderRow, OutboxRow
 from broker.store.unit_of_work import UnitOfWork
-from broker.translation import forward
+from tests.support.deliveries import confirmation_of
 from tests.support.fixtures import Store
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -237,23 +235,7 @@ def test_answers_update_the_order_view_and_status_queries_read_it(factory) -> No
 
 
 def _confirmation_for(order: m.CustomerOrder) -> bytes:
-    header = forward(order, purpose="test-confirmation").header
-    confirmation = m.OrderConfirmation(
-        header=dataclasses.replace(header, message_type="OrderConfirmation"),
-        order_id=order.order_id,
-        sesam2_order_number="4000012345",
-        lines=[
-            m.ConfirmedLine(
-                line_number=line.line_number,
-                article_number=line.article_number,
-                quantity=line.quantity,
-                delivery_date=date(2026, 12, 1),
-                billing_form=BillingForm.RENTAL,
-            )
-            for line in order.lines
-        ],
-    )
-    return DIALECTS[Dialect.SESAM2].render(confirmation)
+    return DIALECTS[Dialect.SESAM2].render(confirmation_of(order))
 
 
 def test_an_answer_for_an_unknown_order_is_kept_reported_and_routed(factory) -> None:  # type: ignore[no-untyped-def]

@@ -3,10 +3,15 @@ dialect, with the AMQP properties its sender would set (tests/store/: buffer sto
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import date
+
 from broker.contract.dialect import DIALECTS
 from broker.contract.spec import Dialect
 from broker.envelope import Delivery, Side
 from broker.model import messages as m
+from broker.model.codes import BillingForm
+from broker.translation import forward
 
 CUSTOMER = DIALECTS[Dialect.CUSTOMER]
 SESAM2 = DIALECTS[Dialect.SESAM2]
@@ -35,4 +40,27 @@ def sesam2_delivery(message: m.Message) -> Delivery:
         message_id=h.message_id,
         correlation_id=h.correlation_id,
         message_type=type(message).__name__,
+    )
+
+
+def confirmation_of(order: m.CustomerOrder, customer: str | None = None) -> m.OrderConfirmation:
+    """SESAM2's OrderConfirmation of `order`: every line, delivered on 2026-12-01 (for another customer: a
+    confirmation nobody may receive)."""
+    header = forward(order, purpose="test-confirmation").header
+    return m.OrderConfirmation(
+        header=dataclasses.replace(
+            header, message_type="OrderConfirmation", customer_number=customer or header.customer_number
+        ),
+        order_id=order.order_id,
+        sesam2_order_number="4000012345",
+        lines=[
+            m.ConfirmedLine(
+                line_number=line.line_number,
+                article_number=line.article_number,
+                quantity=line.quantity,
+                delivery_date=date(2026, 12, 1),
+                billing_form=BillingForm.RENTAL,
+            )
+            for line in order.lines
+        ],
     )

@@ -11,36 +11,24 @@ import dataclasses
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from broker.config import BufferArticle, BufferStore, Customer, Settings
+from broker.config import Settings
 from broker.contract.dialect import DIALECTS, read
 from broker.contract.spec import Dialect
 from broker.envelope import Delivery, Exchange, Side
 from broker.handlers import Context, default_registry
 from broker.model import messages as m
-from broker.model.codes import BillingForm, OrderStatus
+from broker.model.codes import OrderStatus
 from broker.pipeline import Pipeline
-from broker.translation import forward
+from tests.support.buffer import SETTINGS as BUFFER_SETTINGS
+from tests.support.buffer import STORE_CONFIG
+from tests.support.deliveries import confirmation_of
 from tests.support.fakes import FakeUnitOfWork
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 CUSTOMER, SESAM2 = DIALECTS[Dialect.CUSTOMER], DIALECTS[Dialect.SESAM2]
-STORE = BufferStore(
-    store_id="BUF-1001-07",
-    name="Buffertförråd Vårdcentralen Norr",
-    street="Storgatan 1",
-    postal_code="75320",
-    city="Uppsala",
-    orderer_hsa_id="SE2321000016-P4Q8",
-    orderer_name="Anna Lindqvist",
-    unit_hsa_id="SE2321000016-7HK2",
-    articles=(BufferArticle("120606", 2, 5),),
-)
-SETTINGS = Settings(
-    customers=(
-        Customer("1001", "Region Skåne", invoice=True, buffer_stores=(STORE,)),
-        Customer("1002", "Region Halland"),
-    )
-)
+STORE = STORE_CONFIG
+# The buffer-store tests' customers: 1001 keeps a buffer store and has invoice permission, 1002 neither.
+SETTINGS = BUFFER_SETTINGS
 
 
 def fixture(name: str) -> m.Message:
@@ -62,27 +50,6 @@ def from_customer(message: m.Message, **overrides: object) -> Delivery:
 
 def from_sesam2(message: m.Message) -> Delivery:
     return Delivery(Side.SESAM2, SESAM2.render(message), type(message).__name__, message.header.message_id)
-
-
-def confirmation_of(order: m.CustomerOrder, customer: str | None = None) -> m.OrderConfirmation:
-    header = forward(order, purpose="test-confirmation").header
-    return m.OrderConfirmation(
-        header=dataclasses.replace(
-            header, message_type="OrderConfirmation", customer_number=customer or header.customer_number
-        ),
-        order_id=order.order_id,
-        sesam2_order_number="4000012345",
-        lines=[
-            m.ConfirmedLine(
-                line_number=line.line_number,
-                article_number=line.article_number,
-                quantity=line.quantity,
-                delivery_date=date(2026, 12, 1),
-                billing_form=BillingForm.RENTAL,
-            )
-            for line in order.lines
-        ],
-    )
 
 
 def handle(uow: FakeUnitOfWork, *deliveries: Delivery, settings: Settings = SETTINGS) -> None:
