@@ -49,7 +49,7 @@ class Item:
     delivery: Delivery
     parsed: Parsed
     message_id: str
-    started: float
+    read_ms: float  # how long reading it took (the validate step's duration)
     policy: Policy
 
 
@@ -92,7 +92,7 @@ class Pipeline:
         if problems or item.parsed.message is None:
             self.reject(row, item, problems, uow)
         else:
-            uow.event(row, "validate", "ok", None, _ms_since(item.started))
+            uow.event(row, "validate", "ok", None, item.read_ms)
             self.registry.dispatch(self._context(row, item, item.parsed.message, uow))
         item.policy.settle(row, uow)
         return row
@@ -104,7 +104,7 @@ class Pipeline:
         parsed = read(delivery.body, self.read_policy)
         message_id = (delivery.message_id or parsed.claimed_message_id or _body_id(delivery.body))[:64]
         policy = self.replay_policy(delivery.replay) if delivery.replay is not None else FIRST_DELIVERY
-        return Item(delivery, parsed, message_id, started, policy)
+        return Item(delivery, parsed, message_id, (time.perf_counter() - started) * 1000, policy)
 
     def store(self, item: Item, uow: UnitOfWork) -> NewMessage:
         d, parsed = item.delivery, item.parsed
@@ -144,7 +144,7 @@ class Pipeline:
 
     def reject(self, row: NewMessage, item: Item, problems: list[m.Problem], uow: UnitOfWork) -> None:
         summary = rejections.summary(problems)
-        uow.event(row, "validate", "rejected", summary, _ms_since(item.started))
+        uow.event(row, "validate", "rejected", summary, item.read_ms)
         uow.set_status(row, "rejected", summary)
         addressed = rejections.rejection_for(self.settings, item.delivery, row, item.message_id, problems)
         if addressed is not None:
@@ -183,10 +183,6 @@ class Pipeline:
                 timestamp=int(header.sent_at.timestamp()),
             ),
         )
-
-
-def _ms_since(started: float) -> float:
-    return (time.perf_counter() - started) * 1000
 
 
 def _kept_payload(body: bytes, limit: int, properties: dict[str, object]) -> dict[str, object]:

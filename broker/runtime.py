@@ -138,6 +138,7 @@ class Committed:
     outcomes: list[dict[str, object]]
     stored: list[tuple[str, str, str]]  # direction, type, status of each stored message
     started: float
+    handled_s: float  # from the start of handling to the commit
 
 
 @dataclass
@@ -179,24 +180,26 @@ class Worker:
         """
         observer = threading.Thread(target=self._observe, name="watch", daemon=True)
         observer.start()
-        self.relay()
-        while not self.stop.is_set() and not (until and until()):
-            # With a batch in flight, a short wait: when nothing more comes, its confirms are collected and it
-            # is acknowledged at once rather than after a whole idle wait.
-            idle_s = SETTLE_AFTER_S if self._in_flight is not None else IDLE_S
-            batch = self.transport.receive(self.settings.batch_size, self.settings.batch_wait_ms / 1000, idle_s)
-            if batch:
-                self.step(batch)
-            else:
-                self.settle()  # idle: finish the batch in flight and record its publish outcomes now
-            if time.monotonic() - self._last_relay >= 1.0:
-                self.settle()
-                self.relay()
-        self.transport.stop_consuming()
-        self.settle()
-        self.relay()
-        self._stop_observing.set()
-        observer.join(timeout=5)
+        try:
+            self.relay()
+            while not self.stop.is_set() and not (until and until()):
+                # With a batch in flight, a short wait: when nothing more comes, its confirms are collected and
+                # it is acknowledged at once rather than after a whole idle wait.
+                idle_s = SETTLE_AFTER_S if self._in_flight is not None else IDLE_S
+                batch = self.transport.receive(self.settings.batch_size, self.settings.batch_wait_ms / 1000, idle_s)
+                if batch:
+                    self.step(batch)
+                else:
+                    self.settle()  # idle: finish the batch in flight and record its publish outcomes now
+                if time.monotonic() - self._last_relay >= 1.0:
+                    self.settle()
+                    self.relay()
+            self.transport.stop_consuming()
+            self.settle()
+            self.relay()
+        finally:  # the watch never outlives the loop, whatever ended it
+            self._stop_observing.set()
+            observer.join(timeout=self.settings.confirm_timeout_s + 5)  # an announcement may be waiting to confirm
         self.transport.close()
 
     def readiness(self) -> dict[str, bool]:
@@ -258,14 +261,18 @@ class Worker:
                 uow.commit()
                 self._marks = Marks()
                 return Committed(
+                    handled_s=time.perf_counter() - started,
                     batch=batch,
-                    written=_pending_of_repeats(uow) + uow.outbox,
+                    written=_pending_of_repeats(uow, self._in_flight_rows()) + uow.outbox,
                     taps=_wire_tap(uow) if self.settings.wire_tap else [],
                     outcomes=_outcomes(uow),
                     stored=[(m.direction, m.message_type or "unknown", m.status) for m in uow.messages],
                     started=started,
                 )
         raise AssertionError("unreachable: the retrying loop returns or raises")
+
+    def _in_flight_rows(self) -> set[int]:
+        return {row_id for row_id, _ in self._in_flight[0].written} if self._in_flight is not None else set()
 
     def _settle_in_flight(self) -> None:
         """Collect the confirms of the batch in flight, acknowledge its messages, keep its outcomes."""
@@ -282,11 +289,10 @@ class Worker:
         self.counters.messages += len(committed.batch)
         for fields in committed.outcomes:  # after the commit and the acknowledgement: what the log says is true
             processed_log.info("processed", **fields)
-        elapsed = time.perf_counter() - committed.started
         metrics.BATCH_SIZE.observe(len(committed.batch))
         for direction, message_type, status in committed.stored:
             metrics.MESSAGES.labels(direction, message_type, status).inc()
-            metrics.PROCESSING_SECONDS.observe(elapsed)
+            metrics.PROCESSING_SECONDS.observe(committed.handled_s)
         if len(committed.stored) < len(committed.batch):
             metrics.MESSAGES.labels("any", "any", "duplicate").inc(len(committed.batch) - len(committed.stored))
 
@@ -323,7 +329,10 @@ class Worker:
         while not (self.stop.is_set() or self._stop_observing.is_set()):
             if time.monotonic() >= next_gauges:
                 next_gauges = time.monotonic() + GAUGE_INTERVAL_S
-                self._gauges()
+                try:
+                    self._gauges()
+                except Exception:  # as below: a failed look is logged, and the watch goes on
+                    log.exception("store gauges failed; trying again in %.0f s", GAUGE_INTERVAL_S)
             if time.monotonic() >= next_watch:
                 next_watch = time.monotonic() + self.settings.watch_interval_s
                 try:
@@ -395,7 +404,7 @@ class Worker:
             log.error("outbox row parked", extra={"message_id": row.message_id, "error": row.last_error})
 
 
-def _pending_of_repeats(uow: UnitOfWork) -> list[tuple[int, Outgoing]]:
+def _pending_of_repeats(uow: UnitOfWork, in_flight: set[int]) -> list[tuple[int, Outgoing]]:
     """Outbox rows still pending of messages in this batch that arrived again, to publish now, ahead of the
     batch's own rows. A worker killed between its commit and its publish leaves them pending; its messages come
     back to the standby worker, which recognises them and sends nothing new. Left to the relay's grace, they
@@ -404,8 +413,10 @@ def _pending_of_repeats(uow: UnitOfWork) -> list[tuple[int, Outgoing]]:
     if not again:
         return []
     rows = uow.publish_marks.pending_of(again)
-    own = {row_id for row_id, _ in uow.outbox}  # a repeat within the batch: its row goes out with the batch's
-    return [(row.id, _outgoing(row)) for row in rows if row.id not in own]
+    # A repeat within the batch: its rows go out with the batch's. A repeat of the batch still in flight: its
+    # rows are on the wire already, their confirms not yet recorded.
+    skip = {row_id for row_id, _ in uow.outbox} | in_flight
+    return [(row.id, _outgoing(row)) for row in rows if row.id not in skip]
 
 
 def _outcomes(uow: UnitOfWork) -> list[dict[str, object]]:

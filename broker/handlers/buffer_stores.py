@@ -68,7 +68,7 @@ def keys(settings: Settings, messages: Iterable[m.Message | None]) -> list[Key]:
 
 
 def register(registry: Registry) -> None:
-    registry.before_batch(lock)
+    registry.before_batch(lock, first=True)  # before the order view reads: see the module doc
     registry.on(m.BufferStockReport, m.BufferWithdrawal, m.DeliveryNote, m.OrderCancelled)(react)
 
 

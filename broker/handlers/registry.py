@@ -65,8 +65,13 @@ class Registry:
 
         return add
 
-    def before_batch(self, prepare: Prepare) -> Prepare:
-        self._prepare.append(prepare)
+    def before_batch(self, prepare: Prepare, *, first: bool = False) -> Prepare:
+        """Run `prepare` on every batch before its messages are handled; `first` puts it ahead of the others
+        (a lock that must be taken before anything is read)."""
+        if first:
+            self._prepare.insert(0, prepare)
+        else:
+            self._prepare.append(prepare)
         return prepare
 
     def prepare(self, messages: Sequence[m.Message], uow: UnitOfWork, settings: Settings) -> None:

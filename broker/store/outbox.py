@@ -48,7 +48,7 @@ class OutboxMarks:
         parked = []
         for row_id, error in failed:
             row = self._session.get(OutboxRow, row_id)
-            if row is None:
+            if row is None or row.status != "pending":  # confirmed meanwhile under the same id (a resend)
                 continue
             row.attempts += 1
             row.last_error = error

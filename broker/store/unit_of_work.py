@@ -100,7 +100,8 @@ class NewMessage:
     written: tuple[Any, ...] | None = None  # what the changeable columns held when last written
 
     def changeable(self) -> tuple[Any, ...]:
-        return (self.status, self.last_error, self.updated_at, self.properties, self.attempts)
+        # A copy of properties: a change made in place must still compare unequal to what was written.
+        return (self.status, self.last_error, self.updated_at, dict(self.properties), self.attempts)
 
     def insert_values(self) -> dict[str, Any]:
         return {
@@ -266,7 +267,10 @@ class UnitOfWork:
     def family(self, original: int) -> list[MessageRow]:
         """An original message and every replay of it, oldest first."""
         query = select(MessageRow).where(or_(MessageRow.id == original, MessageRow.replay_of == original))
-        return list(self.session.scalars(query.order_by(MessageRow.id)))
+        # populate_existing: rows of this unit changed since an earlier look (a replay of the same batch) are
+        # read as they are now, not as the session first saw them.
+        query = query.order_by(MessageRow.id).execution_options(populate_existing=True)
+        return list(self.session.scalars(query))
 
     def outgoing_state(self, message_ids: Iterable[str]) -> str | None:
         """How far an outgoing message (under any of `message_ids`) got: sent, pending, parked or None."""

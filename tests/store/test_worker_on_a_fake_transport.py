@@ -181,3 +181,19 @@ def test_a_repeat_of_a_message_whose_publish_never_happened_goes_out_before_the_
     )
     orders = [o for o in standby.published if o.message_type == "CustomerOrder"]
     assert [read(o.body).message.order_id for o in orders] == [base.order_id, "second-of-the-order"]  # type: ignore[union-attr]
+
+
+def test_a_resend_of_a_message_still_in_flight_is_not_published_again(settings: Settings) -> None:
+    """Pipelined: batch N+1 is committed before batch N's confirms are recorded. A resend of N's message in N+1
+    is a repeat, and N's rows, on the wire already, must not go out a second time."""
+    transport = FakeTransport()
+    worker = Worker(settings, transport, open_store(settings))
+    delivery = Delivery(side=Side.CUSTOMER, body=ORDER.read_bytes(), routing_key="1002.CustomerOrder")
+    worker.step([Taken(delivery, transport.acked)])
+    worker.step([Taken(delivery, transport.acked)])  # the same message again, while the first is in flight
+    worker.settle()
+    orders = [o for o in transport.published if o.message_type == "CustomerOrder"]
+    assert len(orders) == 1
+    assert transport.acked == ["1002.CustomerOrder", "1002.CustomerOrder"]
+    with worker.sessions() as session:
+        assert session.scalar(select(OutboxRow.status)) == "sent"
