@@ -1,7 +1,9 @@
 """Keep patient identifiers out of logs and error texts.
 
-mask_identifier turns one identifier into a stable token "[patient-id:xxxxxxxx]"; mask_text replaces
-every personnummer/samordningsnummer-shaped run and every default reservnummer in free text.
+mask_identifier turns one identifier into a stable token "[patient-id:xxxxxxxx]"; mask_text replaces, in
+free text, every run that passes the personnummer/samordningsnummer rules (a real date and check digit) and
+every default reservnummer. Other 10- and 12-digit runs (an HSA-id's digits, a SESAM2 order number) stay
+readable; patient fields are masked whatever they hold, by the contract (broker/contract/binding.py).
 
 Tokens are HMAC-SHA256 with a secret key rather than a plain hash: there are few enough personnummer
 that anyone could hash them all and reverse a plain digest. The key comes from HMC_PII_KEY, read once on
@@ -19,7 +21,9 @@ import re
 import secrets
 import threading
 
+from broker.contract import identifiers
 from broker.contract.identifiers import DEFAULT_RESERVE_PATTERNS
+from broker.model.types import IdKind
 
 _KEY_ENV = "HMC_PII_KEY"
 _key: bytes | None = None
@@ -38,7 +42,7 @@ _PNR_IN_TEXT = r"(?<![0-9])(?:[0-9]{2})?[0-9]{6}[-+]?[0-9]{4}(?![0-9])"
 _RESERVE_IN_TEXT = "|".join(f"(?:{pattern.pattern})" for pattern in DEFAULT_RESERVE_PATTERNS)
 _IN_RUN = re.compile(
     rf"(?P<uuid>(?<![0-9A-Fa-f]){_UUID}(?![0-9A-Fa-f]))"
-    rf"|{_PNR_IN_TEXT}"
+    rf"|(?P<pnr>{_PNR_IN_TEXT})"
     rf"|(?<![0-9A-Za-z])(?i:{_RESERVE_IN_TEXT})(?![0-9A-Za-z])"
 )
 # _IN_RUN starts with lookbehinds, which stop the regex engine from skipping ahead, so it is slow over
@@ -63,7 +67,19 @@ def _mask_run(run: re.Match[str]) -> str:
 
 
 def _mask_match(match: re.Match[str]) -> str:
-    return match[0] if match["uuid"] else mask_identifier(match[0])
+    if match["uuid"] or (match["pnr"] and not _is_patient_id(match[0])):
+        return match[0]
+    return mask_identifier(match[0])
+
+
+def _is_patient_id(value: str) -> bool:
+    """Whether a personnummer-shaped run passes the rules (a real date, day + 60 for a samordningsnummer, the
+    check digit; or a reservnummer): the digits of an HSA-id or a SESAM2 order number stay readable."""
+    try:
+        identifiers.check(IdKind.PATIENT, value)
+    except identifiers.IdentifierError:
+        return False
+    return True
 
 
 def _canonical(value: str) -> str:

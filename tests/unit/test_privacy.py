@@ -67,11 +67,24 @@ def test_mask_text_same_token_for_every_form() -> None:
         "sequence 1234567890123456789",
         "+46701234567",  # 11 digits
         "order 123456789",  # 9 digits
+        "unit SE2321000016-7HK2, prescriber SE2321000016-P4Q8",  # HSA-ids: their 10 digits are no date
+        "SESAM2 order 4000012345",  # no month 00
+        "organisation 2321000016",  # an organisation number: month 21
         "no identifiers here",
     ],
 )
 def test_mask_text_leaves_other_values(text: str) -> None:
     assert mask_text(text) == text
+
+
+def test_only_runs_that_pass_the_patient_rules_are_masked() -> None:
+    """A real date and check digit (or a reservnummer) make a patient identifier; the shape alone does not."""
+    assert mask_text("patient 121212-1212") == f"patient {mask_identifier('121212-1212')}"
+    assert mask_text("samordningsnummer 701063-2391") == f"samordningsnummer {mask_identifier('701063-2391')}"
+    assert mask_text("reserv 990000000001") == f"reserv {mask_identifier('990000000001')}"
+    assert mask_text("not a date 991399-1234, wrong check digit 121212-1213") == (
+        "not a date 991399-1234, wrong check digit 121212-1213"
+    )
 
 
 def test_mask_text_next_to_a_uuid() -> None:
