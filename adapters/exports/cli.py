@@ -131,6 +131,12 @@ def report_prescribers(
     """
     chosen_format = _format(fmt)
     settings = Settings.from_env()
+    if settings.customer(customer) is None:
+        # Like invoice export: an unknown customer is an error, not an empty spreadsheet.
+        _err().print(
+            f"[red]error:[/red] customer {escape(customer)} is not configured (HMC_CUSTOMERS); nothing was written"
+        )
+        raise typer.Exit(2)
     with _store(settings)() as session:
         rows = prescriber_register.listing(session, customer)
         data = spreadsheet.render(sheets.prescriber_tables(rows), chosen_format)

@@ -106,3 +106,12 @@ def test_the_register_exports_as_xlsx_and_csv(
     with sessions() as session:
         actions = [(a.action, a.actor) for a in session.scalars(select(AuditRow).order_by(AuditRow.id))]
     assert actions[-1] == ("register-export", "eva") and len(actions) == 2
+
+
+def test_a_report_for_a_customer_not_configured_is_refused_and_writes_nothing(
+    sessions: sessionmaker[Session], env: dict[str, str], tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(app, ["report", "prescribers", "-c", "9999", "-o", str(tmp_path / "r.xlsx")], env=env)
+    assert result.exit_code == 2
+    assert "customer 9999 is not configured" in result.output
+    assert not (tmp_path / "r.xlsx").exists()
