@@ -203,22 +203,22 @@ app.add_typer(db_app, name="db")
 def db_upgrade() -> None:
     """Create or migrate the message store's tables (HMC_DB_URL); safe to repeat."""
     from broker.bootstrap import store
-    from broker.config import Settings
+    from broker.config import Settings, safe_url
 
     settings = Settings.from_env()
     store(settings)
-    typer.echo(f"store is up to date: {_safe_url(settings.db_url)}")
+    typer.echo(f"store is up to date: {safe_url(settings.db_url)}")
 
 
 @app.command()
 def topology() -> None:
     """Declare the exchanges, queues and bindings of the AMQP contract (idempotent)."""
     from adapters.amqp.transport import declare_topology
-    from broker.config import Settings
+    from broker.config import Settings, safe_url
 
     settings = Settings.from_env()
     declare_topology(settings)
-    typer.echo(f"topology declared on {_safe_url(settings.amqp_url)} (prefix {settings.prefix!r})")
+    typer.echo(f"topology declared on {safe_url(settings.amqp_url)} (prefix {settings.prefix!r})")
 
 
 @app.command()
@@ -227,7 +227,7 @@ def run() -> None:
     import signal
 
     from broker.bootstrap import worker
-    from broker.config import Settings
+    from broker.config import Settings, safe_url
     from broker.observability.http import serve
     from broker.observability.logs import configure as configure_logs
 
@@ -245,7 +245,7 @@ def run() -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    typer.echo(f"worker consuming on {_safe_url(settings.amqp_url)}, store {_safe_url(settings.db_url)}", err=True)
+    typer.echo(f"worker consuming on {safe_url(settings.amqp_url)}, store {safe_url(settings.db_url)}", err=True)
     w.run()
     typer.echo(f"stopped after {w.counters.messages} messages", err=True)
 
@@ -292,16 +292,6 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object
             f"{p.outage_s / 3600:.1f} h" if p.outage_s else "-",
         )
     console.print(partners)
-
-
-def _safe_url(url: str) -> str:
-    """A URL fit for a log line: the password is never shown."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url.split("@")[-1]
 
 
 if __name__ == "__main__":

@@ -6,10 +6,11 @@ environment; the file holds what may be committed: customers, tuning, names.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from re import Pattern
 from typing import Any, Literal
@@ -73,6 +74,8 @@ class Customer:
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting of the broker, with its default; HMC_<NAME> sets one (see from_env)."""
+
     amqp_url: str = "memory://"
     amqp_ca_file: str | None = None  # with amqps://: the CA that signed RabbitMQ's certificate
     amqp_cert_file: str | None = None  # a client certificate (e.g. a SITHS function certificate)
@@ -111,11 +114,12 @@ class Settings:
         settings = cls()
         if env.get("HMC_CONFIG"):
             settings = settings.with_file(Path(env["HMC_CONFIG"]))
+        _refuse_misspelt_variables(env)
         values: dict[str, Any] = {}
         for name, kind in _ENV.items():
             raw = env.get(f"HMC_{name.upper()}")
             if raw is not None and raw != "":
-                values[name] = kind(raw)
+                values[name] = _parsed(f"HMC_{name.upper()}", kind, raw)
         if env.get("HMC_RESERVE_ID_PATTERNS"):
             values["reserve_patterns"] = identifiers.reserve_patterns_from(env["HMC_RESERVE_ID_PATTERNS"])
         if env.get("HMC_CUSTOMERS"):
@@ -136,7 +140,11 @@ class Settings:
                 raise ValueError(
                     f"{path}: {key} holds a password; credentials come only from the environment (HMC_{key.upper()})"
                 )
-        values: dict[str, Any] = {k: _ENV[k](str(v)) for k, v in broker.items() if k in _ENV}
+        unknown = sorted(set(broker) - set(_ENV) - {"reserve_id_patterns"})
+        if unknown:
+            known = [*_ENV, "reserve_id_patterns"]
+            raise ValueError(f"{path}: [broker] has no setting {_with_nearest(unknown[0], known)}")
+        values: dict[str, Any] = {k: _parsed(f"{path}: {k}", _ENV[k], str(v)) for k, v in broker.items() if k in _ENV}
         if "reserve_id_patterns" in broker:
             values["reserve_patterns"] = identifiers.reserve_patterns_from(";".join(broker["reserve_id_patterns"]))
         customers = data.get("customers", [])
@@ -193,6 +201,22 @@ class Settings:
 
     def customer(self, number: str | None) -> Customer | None:
         return next((c for c in self.customers if c.number == number), None)
+
+    def __repr__(self) -> str:
+        # Never the passwords of the URLs: a traceback that shows locals, or a log of the settings, must not
+        # print them.
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["amqp_url"], shown["db_url"] = safe_url(self.amqp_url), safe_url(self.db_url)
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+
+def safe_url(url: str) -> str:
+    """A URL with its password replaced by ***."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def parse_customers(spec: str) -> tuple[Customer, ...]:
@@ -268,31 +292,47 @@ def _check_buffer_store(customer: str, store: BufferStore) -> None:
             raise ValueError(f"{where}, article {a.article_number}: article_type {a.article_type!r} is unknown")
 
 
+def _flag(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("is neither true nor false (1/0, true/false, yes/no, on/off)")
+
+
+_PARSERS: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": _flag, "QueueType": str}
+_SPECIAL = {"reserve_patterns", "customers"}  # HMC_RESERVE_ID_PATTERNS and HMC_CUSTOMERS have parsers of their own
+# The plain settings, one per Settings field, each read from HMC_<NAME> with the parser of its type: the
+# dataclass is the one list of settings.
 _ENV: dict[str, Any] = {
-    "amqp_url": str,
-    "amqp_ca_file": str,
-    "amqp_cert_file": str,
-    "amqp_key_file": str,
-    "db_url": str,
-    "prefix": str,
-    "queue_type": str,
-    "partitions": int,
-    "worker_index": int,
-    "workers": int,
-    "standby_delay_s": float,
-    "batch_size": int,
-    "batch_wait_ms": int,
-    "confirm_timeout_s": float,
-    "publish_attempts": int,
-    "max_message_bytes": int,
-    "max_xml_depth": int,
-    "catalog": str,
-    "log_level": str,
-    "log_format": str,
-    "http_port": int,
-    "wire_tap": lambda v: v.strip().lower() in ("1", "true", "yes", "on"),
-    "watch_interval_s": float,
-    "stale_after_s": float,
-    "outage_warn_s": float,
-    "reserve_routine_s": float,
+    f.name: _PARSERS[str(f.type).removesuffix(" | None")] for f in fields(Settings) if f.name not in _SPECIAL
 }
+# Variables of ours that are not Settings fields (read where they are used).
+_OTHER_VARIABLES = {"HMC_CONFIG", "HMC_RESERVE_ID_PATTERNS", "HMC_CUSTOMERS", "HMC_INVOICE_EXPORTERS", "HMC_PII_KEY",
+                    "HMC_RETENTION"}  # fmt: skip
+_WORDS = {"int": "a whole number", "float": "a number", "str": "text"}
+
+
+def _parsed(where: str, kind: Any, raw: str) -> Any:
+    try:
+        return kind(raw.strip() if kind is not str else raw)
+    except ValueError as e:
+        rule = _WORDS.get(getattr(kind, "__name__", ""), "")
+        raise ValueError(f"{where}: {raw!r} {f'is not {rule}' if rule else e}") from None
+
+
+def _refuse_misspelt_variables(env: dict[str, str]) -> None:
+    """An HMC_ variable that is not ours but is close to one of ours is a typo: refuse it by name. Others (a
+    test harness's, another tool's) are left alone."""
+    known = [f"HMC_{name.upper()}" for name in _ENV] + sorted(_OTHER_VARIABLES)
+    for name in sorted(env):
+        if name.startswith("HMC_") and name not in known:
+            nearest = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
+            if nearest:
+                raise ValueError(f"{name} is not a setting; did you mean {nearest[0]}?")
+
+
+def _with_nearest(name: str, known: list[str]) -> str:
+    nearest = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"{name!r}" + (f"; did you mean {nearest[0]!r}?" if nearest else f" (known: {', '.join(sorted(known))})")

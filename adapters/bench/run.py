@@ -43,19 +43,12 @@ from adapters.bench.results import Plan, Reporter, Results, RssSeries
 from adapters.bench.stages import stage_costs
 from adapters.bench.wire import BenchError
 from adapters.bench.workers import Child, Workers, profiler, relay
-from broker.config import Settings, parse_customers
+from broker.config import Settings, parse_customers, safe_url
 from broker.envelope import Exchange
 from broker.store.db import make_engine, upgrade
 
 T = TypeVar("T")
 CUSTOMERS = "1001:Region Skåne::invoice,1002:Region Halland"
-
-
-def safe_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an AMQP URL is not an SQLAlchemy URL; show host and path only
-        return url.split("@")[-1]
 
 
 def reachable(url: str, default_port: int) -> str | None:

@@ -27,7 +27,7 @@ from adapters.harness import envelopes, scenarios, simulation, wire
 from adapters.harness.generator import INBOUND_NAMES, STOCKHOLM, Generator
 from adapters.harness.sesam2_sim import Behaviour, Sesam2Simulator
 from broker.catalog import Catalog
-from broker.config import parse_customers
+from broker.config import parse_customers, safe_url
 from broker.envelope import Side
 from broker.model.messages import Message
 
@@ -205,7 +205,7 @@ def simulate_sesam2(
     except wire.WireError as e:
         raise _fail(str(e)) from None
     names = Names(prefix)
-    console.print(f"SESAM2 simulator on {names.sesam2_queue} ({wire.safe_url(amqp_url)}); Ctrl-C stops", soft_wrap=True)
+    console.print(f"SESAM2 simulator on {names.sesam2_queue} ({safe_url(amqp_url)}); Ctrl-C stops", soft_wrap=True)
     summary: simulation.Summary | None = None
     try:
         with _progress() as progress:
@@ -286,9 +286,7 @@ def demo(
             amqp_url or os.environ.get("HMC_AMQP_URL") or "memory://",
             db_url or os.environ.get("HMC_DB_URL") or f"sqlite:///{tmp}/demo.sqlite",
         )
-        console.print(
-            f"[bold]HMC Broker demo[/] on {wire.safe_url(settings.amqp_url)}, store {wire.safe_url(settings.db_url)}"
-        )
+        console.print(f"[bold]HMC Broker demo[/] on {safe_url(settings.amqp_url)}, store {safe_url(settings.db_url)}")
         seed = random.randrange(1_000_000) if seed is None else seed  # new ids each run, also in a kept store
         console.print(f"  seed {seed} (--seed {seed} repeats this run)")
         run = Demo(settings, count=count, seed=seed)

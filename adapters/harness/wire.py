@@ -10,13 +10,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pika
 import pika.exceptions
 
 from adapters.harness import envelopes
 from adapters.harness.envelopes import Addressed
+from broker.config import safe_url
 from broker.model.messages import Message
 
 
@@ -37,15 +37,6 @@ def properties(message: Message, *, user_id: str | None = None) -> Any:
     """pika.BasicProperties of the contract (README, "AMQP contract") for `message`."""
     # user_id: RabbitMQ checks it is the connection's user; the broker maps it to the customer it owns.
     return pika.BasicProperties(**envelopes.properties(message), user_id=user_id)
-
-
-def safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def connect(url: str) -> Any:

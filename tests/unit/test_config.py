@@ -118,3 +118,39 @@ def test_a_bad_buffer_store_is_refused_at_start_naming_where(tmp_path: Path, old
     with pytest.raises(ValueError, match=error) as caught:
         Settings.from_env({"HMC_CONFIG": str(config)})
     assert "BUF-1001-07" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"HMC_PARTITION": "4"}, "HMC_PARTITION is not a setting; did you mean HMC_PARTITIONS?"),
+        ({"HMC_LOG_LEVL": "DEBUG"}, "did you mean HMC_LOG_LEVEL?"),
+        ({"HMC_WIRE_TAP": "ture"}, "HMC_WIRE_TAP: 'ture' is neither true nor false"),
+        ({"HMC_BATCH_SIZE": "abc"}, "HMC_BATCH_SIZE: 'abc' is not a whole number"),
+        ({"HMC_CONFIRM_TIMEOUT_S": "ten"}, "HMC_CONFIRM_TIMEOUT_S: 'ten' is not a number"),
+    ],
+)
+def test_a_typo_or_a_bad_value_is_refused_by_name(env: dict[str, str], said: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        Settings.from_env(env)
+    assert said in str(refused.value)
+
+
+def test_variables_of_other_tools_are_left_alone_and_flags_read_both_ways() -> None:
+    settings = Settings.from_env({"HMC_REQUIRE_SERVICES": "1", "HMC_TEST_DB_URL": "x", "HMC_WIRE_TAP": "off"})
+    assert settings.wire_tap is False
+    assert Settings.from_env({"HMC_WIRE_TAP": " Yes "}).wire_tap is True
+
+
+def test_a_typo_in_the_toml_file_is_refused_with_the_nearest_setting(tmp_path: Path) -> None:
+    config = tmp_path / "hmc.toml"
+    config.write_text("[broker]\npartitons = 4\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="has no setting 'partitons'; did you mean 'partitions'"):
+        Settings.from_env({"HMC_CONFIG": str(config)})
+
+
+def test_the_settings_never_show_a_password() -> None:
+    settings = Settings(amqp_url="amqp://hmc:s3cret@mq:5672/%2F", db_url="postgresql+psycopg://hmc:pa55@db/hmc")
+    shown = repr(settings)
+    assert "s3cret" not in shown and "pa55" not in shown
+    assert "amqp://hmc:***@mq:5672/%2F" in shown and "postgresql+psycopg://hmc:***@db/hmc" in shown
