@@ -107,13 +107,55 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+_debug = False  # --debug: an error shows its whole traceback
+
+
 @app.callback()
 def _options(
     version: Annotated[
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Show the version and exit.")
     ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="On an error, show its full traceback.")] = False,
 ) -> None:
-    pass
+    global _debug
+    _debug = debug
+
+
+# Exit statuses by kind of failure, so that scripts and checks can tell them apart.
+EXIT_FAILED, EXIT_CONFIGURATION, EXIT_UNREACHABLE = 1, 2, 3
+
+
+def main() -> None:
+    """The `hmc-broker` entry point: a failure is one line (what, where, what to do) and an exit status by kind;
+    the traceback only with --debug."""
+    try:
+        app()
+    except Exception as error:  # the last place an error can be said clearly; --debug shows all of it
+        if _debug:
+            raise
+        status, line = explain(error)
+        typer.echo(f"hmc-broker: {line}", err=True)
+        raise SystemExit(status) from None
+
+
+def explain(error: BaseException) -> tuple[int, str]:
+    """(exit status, one line) for an error a command let through."""
+    from broker.config import ConfigurationError
+    from broker.contract.identifiers import IdentifierError
+    from broker.store.unit_of_work import StoreNotMigrated
+
+    module = type(error).__module__
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    if isinstance(error, ConfigurationError | IdentifierError):
+        return EXIT_CONFIGURATION, f"configuration: {first}"
+    if isinstance(error, StoreNotMigrated):
+        return EXIT_UNREACHABLE, f"store: {first}"
+    if module.startswith(("sqlalchemy", "psycopg", "sqlite3")):
+        cause = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        return EXIT_UNREACHABLE, f"store unreachable or refused (HMC_DB_URL): {cause}; is the database up and migrated?"
+    if module.startswith(("kombu", "amqp", "pika")) or isinstance(error, ConnectionError | TimeoutError):
+        return EXIT_UNREACHABLE, f"RabbitMQ unreachable or refused (HMC_AMQP_URL): {first}; is it running?"
+    return EXIT_FAILED, f"{type(error).__name__}: {first} (hmc-broker --debug ... shows the traceback)"
 
 
 def _policy() -> ReadPolicy:
@@ -295,4 +337,4 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object
 
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -24,6 +24,10 @@ from broker.observability.watch import Thresholds
 QueueType = Literal["classic", "quorum"]
 
 
+class ConfigurationError(ValueError):
+    """A setting that cannot be used: its name (or the file and key) and the rule it breaks."""
+
+
 @dataclass(frozen=True)
 class BufferArticle:
     """An article a buffer store keeps: under `safety_level` on hand, `refill_quantity` is ordered."""
@@ -137,13 +141,13 @@ class Settings:
         broker = data.get("broker", {})
         for key in ("amqp_url", "db_url"):
             if key in broker and urlsplit(str(broker[key])).password:
-                raise ValueError(
+                raise ConfigurationError(
                     f"{path}: {key} holds a password; credentials come only from the environment (HMC_{key.upper()})"
                 )
         unknown = sorted(set(broker) - set(_ENV) - {"reserve_id_patterns"})
         if unknown:
             known = [*_ENV, "reserve_id_patterns"]
-            raise ValueError(f"{path}: [broker] has no setting {_with_nearest(unknown[0], known)}")
+            raise ConfigurationError(f"{path}: [broker] has no setting {_with_nearest(unknown[0], known)}")
         values: dict[str, Any] = {k: _parsed(f"{path}: {k}", _ENV[k], str(v)) for k, v in broker.items() if k in _ENV}
         if "reserve_id_patterns" in broker:
             values["reserve_patterns"] = identifiers.reserve_patterns_from(";".join(broker["reserve_id_patterns"]))
@@ -164,13 +168,13 @@ class Settings:
 
     def checked(self) -> Settings:
         if self.queue_type not in ("classic", "quorum"):
-            raise ValueError(f"HMC_QUEUE_TYPE must be classic or quorum, not {self.queue_type!r}")
+            raise ConfigurationError(f"HMC_QUEUE_TYPE must be classic or quorum, not {self.queue_type!r}")
         if self.partitions < 1 or self.batch_size < 1 or self.workers < 1:
-            raise ValueError("HMC_PARTITIONS, HMC_BATCH_SIZE and HMC_WORKERS must be at least 1")
+            raise ConfigurationError("HMC_PARTITIONS, HMC_BATCH_SIZE and HMC_WORKERS must be at least 1")
         if self.log_format not in ("json", "console", "auto"):
-            raise ValueError(f"HMC_LOG_FORMAT must be json, console or auto, not {self.log_format!r}")
+            raise ConfigurationError(f"HMC_LOG_FORMAT must be json, console or auto, not {self.log_format!r}")
         if not 0 <= self.worker_index < self.workers:
-            raise ValueError(f"HMC_WORKER_INDEX must be from 0 to {self.workers - 1}")
+            raise ConfigurationError(f"HMC_WORKER_INDEX must be from 0 to {self.workers - 1}")
         for customer in self.customers:
             identifiers.check(IdKind.CUSTOMER_NUMBER, customer.number)
             for store in customer.buffer_stores:
@@ -234,7 +238,7 @@ def parse_invoice_exporters(spec: str) -> dict[str, tuple[str, ...]]:
     for item in filter(None, (s.strip() for s in spec.split(","))):
         number, _, operator = item.partition(":")
         if not operator.strip():
-            raise ValueError(f"HMC_INVOICE_EXPORTERS: {item!r} is not CUSTOMER:OPERATOR")
+            raise ConfigurationError(f"HMC_INVOICE_EXPORTERS: {item!r} is not CUSTOMER:OPERATOR")
         out[number.strip()] = (*out.get(number.strip(), ()), operator.strip())
     return out
 
@@ -261,7 +265,7 @@ def _buffer_store(data: dict[str, Any]) -> BufferStore:
             ),
         )
     except KeyError as e:
-        raise ValueError(f"buffer store {data.get('id', '?')}: {e.args[0]} is missing") from None
+        raise ConfigurationError(f"buffer store {data.get('id', '?')}: {e.args[0]} is missing") from None
 
 
 def _check_buffer_store(customer: str, store: BufferStore) -> None:
@@ -272,24 +276,24 @@ def _check_buffer_store(customer: str, store: BufferStore) -> None:
         try:
             identifiers.check(kind, value)
         except identifiers.IdentifierError as e:
-            raise ValueError(f"{where}: {name} {value!r}: {e}") from None
+            raise ConfigurationError(f"{where}: {name} {value!r}: {e}") from None
 
     valid(IdKind.REFERENCE, store.store_id, "id")
     valid(IdKind.HSA_ID, store.orderer_hsa_id, "orderer_hsa_id")
     if store.unit_hsa_id:
         valid(IdKind.HSA_ID, store.unit_hsa_id, "unit_hsa_id")
     if not all((store.name, store.street, store.postal_code, store.city, store.orderer_name)):
-        raise ValueError(f"{where}: name, street, postal_code, city and orderer_name must not be empty")
+        raise ConfigurationError(f"{where}: name, street, postal_code, city and orderer_name must not be empty")
     seen: set[str] = set()
     for a in store.articles:
         valid(IdKind.ARTICLE_NUMBER, a.article_number, "article")
         if a.article_number in seen:
-            raise ValueError(f"{where}: article {a.article_number} is listed twice")
+            raise ConfigurationError(f"{where}: article {a.article_number} is listed twice")
         seen.add(a.article_number)
         if a.safety_level < 0 or not 1 <= a.refill_quantity <= 99999:
-            raise ValueError(f"{where}, article {a.article_number}: safety_level >= 0, refill_quantity 1-99999")
+            raise ConfigurationError(f"{where}, article {a.article_number}: safety_level >= 0, refill_quantity 1-99999")
         if a.article_type not in ("main-aid", "accessory", "spare-part"):
-            raise ValueError(f"{where}, article {a.article_number}: article_type {a.article_type!r} is unknown")
+            raise ConfigurationError(f"{where}, article {a.article_number}: article_type {a.article_type!r} is unknown")
 
 
 def _flag(value: str) -> bool:
@@ -298,7 +302,7 @@ def _flag(value: str) -> bool:
         return True
     if lowered in ("0", "false", "no", "off"):
         return False
-    raise ValueError("is neither true nor false (1/0, true/false, yes/no, on/off)")
+    raise ConfigurationError("is neither true nor false (1/0, true/false, yes/no, on/off)")
 
 
 _PARSERS: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": _flag, "QueueType": str}
@@ -319,7 +323,7 @@ def _parsed(where: str, kind: Any, raw: str) -> Any:
         return kind(raw.strip() if kind is not str else raw)
     except ValueError as e:
         rule = _WORDS.get(getattr(kind, "__name__", ""), "")
-        raise ValueError(f"{where}: {raw!r} {f'is not {rule}' if rule else e}") from None
+        raise ConfigurationError(f"{where}: {raw!r} {f'is not {rule}' if rule else e}") from None
 
 
 def _refuse_misspelt_variables(env: dict[str, str]) -> None:
@@ -330,7 +334,7 @@ def _refuse_misspelt_variables(env: dict[str, str]) -> None:
         if name.startswith("HMC_") and name not in known:
             nearest = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
             if nearest:
-                raise ValueError(f"{name} is not a setting; did you mean {nearest[0]}?")
+                raise ConfigurationError(f"{name} is not a setting; did you mean {nearest[0]}?")
 
 
 def _with_nearest(name: str, known: list[str]) -> str:
