@@ -311,7 +311,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object
     )
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2, default=str))
-        return
+        raise typer.Exit(report.exit_status)
     console = Console()
     types = Table(title="Last hour")
     for column in ("direction", "type", "status", "count", "per min"):
@@ -334,6 +334,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object
             f"{p.outage_s / 3600:.1f} h" if p.outage_s else "-",
         )
     console.print(partners)
+    raise typer.Exit(report.exit_status)
 
 
 if __name__ == "__main__":

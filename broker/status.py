@@ -32,7 +32,14 @@ class Status:
     partners: list[PartnerStatus]
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {**asdict(self), "exit_status": self.exit_status}
+
+    @property
+    def exit_status(self) -> int:
+        """0 every partner consumes; 1 one does not; 3 RabbitMQ could not be asked (every partner unknown)."""
+        if self.partners and all(p.level == "unknown" for p in self.partners):
+            return 3
+        return 0 if all(p.level in ("up", "unknown") for p in self.partners) else 1
 
 
 def gather(

@@ -480,8 +480,9 @@ def test_status_reports_flow_backlog_and_partners(settings: Settings, running: R
         "HMC_CUSTOMERS": ",".join(c.number for c in CUSTOMERS),
     }
     result = CliRunner().invoke(app, ["status", "--json"], env=env)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, "SESAM2 consumes nothing here: status fails as a check"
     report = json.loads(result.output)
+    assert report["exit_status"] == 1
     ((status, count),) = [
         (t["status"], t["count"]) for t in report["last_hour"] if t["message_type"] == "CustomerOrder"
     ]
@@ -491,7 +492,7 @@ def test_status_reports_flow_backlog_and_partners(settings: Settings, running: R
     assert sesam2["oldest_age_s"] >= 0
     assert report["backlog"]["parked"] == 0
     table = CliRunner().invoke(app, ["status"], env={**env, "COLUMNS": "160"})
-    assert table.exit_code == 0 and "sesam2" in table.output and "CustomerOrder" in table.output
+    assert table.exit_code == 1 and "sesam2" in table.output and "CustomerOrder" in table.output
 
 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
