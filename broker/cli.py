@@ -178,23 +178,36 @@ def _read_file(path: Path, policy: ReadPolicy) -> Parsed:
     from broker.model.messages import Problem
 
     try:
-        data = path.read_bytes()
+        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     except OSError as e:
         return Parsed(problems=[Problem(rule="file.unreadable", message=e.strerror or str(e))])
     return read(data, policy)
 
 
 @app.command()
-def validate(files: Annotated[list[Path], typer.Argument(help="XML files in either dialect")]) -> None:
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="XML files in either dialect; - reads standard input")],
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object: per file, valid and its problems")] = False,
+) -> None:
     """Validate messages (dialect from the namespace); exit 0 when all are valid, 1 otherwise."""
+    import json
+    from dataclasses import asdict
+
     policy = _policy()
     failed = 0
+    results = []
     for path in files:
         parsed = _read_file(path, policy)
-        for problem in parsed.problems:
-            typer.echo(format_problem(str(path), problem))
+        if as_json:
+            results.append({"file": str(path), "valid": parsed.ok, "problems": [asdict(p) for p in parsed.problems]})
+        else:
+            for problem in parsed.problems:
+                typer.echo(format_problem(str(path), problem))
         failed += not parsed.ok
-    typer.echo(f"{len(files) - failed} valid, {failed} invalid", err=True)
+    if as_json:
+        typer.echo(json.dumps({"valid": len(files) - failed, "invalid": failed, "files": results}, indent=2))
+    else:
+        typer.echo(f"{len(files) - failed} valid, {failed} invalid", err=True)
     raise typer.Exit(1 if failed else 0)
 
 
