@@ -1008,3 +1008,25 @@ def test_the_build_context_has_what_the_wheel_needs_and_no_secrets() -> None:
 def test_no_stray_environment_in_the_image() -> None:
     env = " ".join(rest for i, rest in dockerfile() if i in ("ENV", "ARG"))
     assert not re.search(r"PASSWORD|SECRET|PII_KEY|://[^ ]*@", env, re.IGNORECASE)
+
+
+def test_every_command_an_alert_names_exists() -> None:
+    """An operator woken by an alert runs what its text says: each `hmc-broker <command> [<sub>]` must exist."""
+    import typer.main
+
+    from broker.cli import LazyCommand, app
+
+    group = typer.main.get_group(app)
+    named = set()
+    for rule in alert_rules():
+        text = " ".join(str(v) for v in rule.get("annotations", {}).values())
+        named |= set(re.findall(r"`hmc-broker ([a-z-]+)(?: ([a-z-]+))?", text))
+    assert named, "the alerts name no command at all"
+    for command, sub in sorted(named):
+        assert command in group.commands, f"alerts name `hmc-broker {command}`, which does not exist"
+        found = group.commands[command]
+        if isinstance(found, LazyCommand):
+            found = found.load()
+        if sub:
+            assert isinstance(found, typer.core.TyperGroup), f"`hmc-broker {command}` has no subcommands"
+            assert sub in found.commands, f"alerts name `hmc-broker {command} {sub}`, which does not exist"
