@@ -38,6 +38,7 @@ from broker.envelope import Side
 from broker.model import messages as m
 from broker.runtime import Worker
 from broker.store.tables import EventRow, MessageRow, OrderRow, ReplenishmentRow
+from broker.translation import derived_id
 
 # Two of Region Skåne's buffer stores keep a few articles under automatic replenishment.
 DEMO_BUFFER_STORES = tuple(
@@ -89,6 +90,7 @@ class Demo:
         self.settings = settings
         self.names = Names(settings.prefix)
         self.count = count
+        self.seed = seed
         catalog = load_catalog(DEMO_CATALOG)
         numbers = [c.number for c in settings.customers]
         self.generator = Generator(seed, catalog, numbers)
@@ -115,7 +117,7 @@ class Demo:
             for message in self.generator.mix(max(0, self.count - len(INBOUND_NAMES))):
                 self._send_customer(message)
             progress("a buffer store's count falls under a safety level: the broker orders a refill from SESAM2")
-            self._send_customer(under_run(DEMO_CUSTOMERS[0].number, "BUF-1001-01", "120606"))
+            self._send_customer(under_run(DEMO_CUSTOMERS[0].number, "BUF-1001-01", "120606", self.seed))
             progress("... and a few invalid messages")
             self._send_invalid()
             self._settle(worker)
@@ -162,7 +164,7 @@ class Demo:
         good = address(Side.CUSTOMER, order, self.names)
 
         def variant(why: str, body: bytes, routing_key: str | None = None) -> None:
-            new_id = str(uuid.uuid4())
+            new_id = derived_id(f"demo/{self.seed}", f"invalid/{why}")  # the same seed, the same ids
             props = {**good.properties, "message_id": new_id}
             body = body.replace(order.header.message_id.encode(), new_id.encode())
             self.account.invalid_sent[new_id] = why
@@ -291,12 +293,14 @@ class OrderHistory:
     steps: list[tuple[str, str, str]]  # (message type, status, what happened last)
 
 
-def under_run(customer: str, store_id: str, article: str) -> m.BufferStockReport:
-    """A count of nothing on hand (built here, not by the seeded generator: the run's mix stays as seeded)."""
+def under_run(customer: str, store_id: str, article: str, seed: int) -> m.BufferStockReport:
+    """A count of nothing on hand (built here, not by the seeded generator: the run's mix stays as seeded).
+
+    Its id derives from the seed: the replenishment it causes, and SESAM2's answers to that, do too."""
     at = datetime.now(UTC).replace(microsecond=0)
     return m.BufferStockReport(
         header=m.Header(
-            message_id=str(uuid.uuid4()),
+            message_id=derived_id(f"demo/{seed}", f"under-run/{customer}/{store_id}/{article}"),
             message_type="BufferStockReport",
             sent_at=at,
             sender_system="webSesam",

@@ -83,3 +83,16 @@ def test_an_under_run_buffer_store_is_refilled_once(finished) -> None:  # type: 
     forced = [r for r in refills(demo, worker) if (r.store, r.article) == ("BUF-1001-01", "120606")]
     assert len(forced) == 1 and forced[0].on_hand_at_order < forced[0].safety_level
     assert forced[0].status in ("open", "delivered")  # the simulated SESAM2 sends most delivery notes at once
+
+
+def test_the_same_seed_repeats_a_run(tmp_path: Path) -> None:
+    """`--seed N` repeats a run: the same messages, so the same answers from the simulated SESAM2 and the same
+    account (the first run's store and a second's are separate)."""
+
+    def run(name: str) -> tuple[dict[str, int], list[tuple[str, str, int, int]]]:
+        demo = Demo(demo_settings("memory://", f"sqlite:///{tmp_path / name}"), count=30, seed=5)
+        worker = demo.run()
+        lines = [(x.direction, x.message_type, x.stored, x.delivered) for x in account_from_store(demo, worker)]
+        return dict(demo.account.sent), sorted(lines)
+
+    assert run("first.sqlite") == run("second.sqlite")
