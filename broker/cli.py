@@ -266,14 +266,32 @@ def db_upgrade() -> None:
 
 
 @app.command()
-def topology() -> None:
-    """Declare the exchanges, queues and bindings of the AMQP contract (idempotent)."""
-    from adapters.amqp.transport import declare_topology
+def topology(
+    delete: Annotated[
+        bool, typer.Option("--delete", help="delete the prefix's queues and exchanges instead (empty queues only)")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="with --delete: also queues that hold messages, and with no prefix")
+    ] = False,
+) -> None:
+    """Declare the exchanges, queues and bindings of the AMQP contract (idempotent), or delete them."""
+    from adapters.amqp.transport import declare_topology, delete_topology
     from broker.config import Settings, safe_url
 
     settings = Settings.from_env()
-    declare_topology(settings)
-    typer.echo(f"topology declared on {safe_url(settings.amqp_url)} (prefix {settings.prefix!r})")
+    where = f"{safe_url(settings.amqp_url)} (prefix {settings.prefix!r})"
+    if not delete:
+        declare_topology(settings)
+        typer.echo(f"topology declared on {where}")
+        return
+    if not settings.prefix and not force:
+        typer.echo("hmc-broker: refusing to delete the unprefixed (production) names without --force", err=True)
+        raise typer.Exit(EXIT_CONFIGURATION)
+    kept = delete_topology(settings, force=force)
+    if kept:
+        typer.echo(f"kept {len(kept)} queue(s) that hold messages (--force deletes them): {', '.join(kept)}", err=True)
+        raise typer.Exit(EXIT_FAILED)
+    typer.echo(f"topology deleted on {where}")
 
 
 @app.command()

@@ -227,3 +227,24 @@ def _declare_exchange(connection: Connection, channel: Any, exchange: KExchange)
             f"cannot declare {exchange.name} ({e}); is the {HASH_PLUGIN} plugin enabled? "
             f"(rabbitmq-plugins enable {HASH_PLUGIN})"
         ) from e
+
+
+def delete(connection: Connection, settings: TopologySettings, *, force: bool = False) -> list[str]:
+    """Delete the queues and exchanges of the plan (its prefix's only); the queues kept because they still
+    hold messages. A queue with messages is deleted only with `force`: deleting it loses them."""
+    topology = plan(settings)
+    kept = []
+    channel = connection.channel()
+    try:
+        for queue in sorted(q.name for q in topology.queues):
+            try:
+                channel.queue_delete(queue, if_empty=not force)
+            except connection.channel_errors:  # PRECONDITION_FAILED: not empty; the channel is closed
+                kept.append(queue)
+                channel = connection.channel()
+        if not kept:  # an exchange is deleted only with all its queues: nothing routes into a void meanwhile
+            for exchange in sorted(e.name for e in topology.exchanges):
+                channel.exchange_delete(exchange)
+    finally:
+        channel.close()
+    return kept

@@ -22,7 +22,7 @@ from kombu.transport.pyamqp import Transport as PyAmqpTransport
 from adapters.amqp.connection import connect
 from adapters.amqp.publisher import ConfirmingPublisher, InFlight, PublishResult
 from adapters.amqp.stats import queue_counts
-from adapters.amqp.topology import SIDES, Names, TopologySettings, broker_queues, declare
+from adapters.amqp.topology import SIDES, Names, TopologySettings, broker_queues, declare, delete
 from broker.config import Settings
 from broker.envelope import Delivery, Outgoing, Side
 
@@ -64,6 +64,12 @@ def read_queue_counts(settings: Settings, queues: list[str]) -> dict[str, tuple[
 def declare_topology(settings: Settings) -> None:
     with connect(settings) as conn:
         declare(conn, topology_settings(settings))
+
+
+def delete_topology(settings: Settings, *, force: bool = False) -> list[str]:
+    """Delete what declare_topology declares; the queues kept because they still hold messages."""
+    with connect(settings) as conn:
+        return delete(conn, topology_settings(settings), force=force)
 
 
 @dataclass
