@@ -231,14 +231,26 @@ def translate(file: Annotated[Path, typer.Argument(help="a message in either dia
 
 
 @app.command()
-def schemas() -> None:
+def schemas(as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False) -> None:
     """List the message types: direction, element in each dialect, and the XSD files."""
+    import json
+
     from rich.console import Console
     from rich.table import Table
 
     from broker.contract.dialect import DIALECTS
     from broker.contract.mapping import TYPE_MAPS
 
+    if as_json:
+        types = [
+            {"type": t.cls.__name__, "direction": t.cls.direction.value, "customer": t.customer, "sesam2": t.sesam2}
+            for t in TYPE_MAPS.values()
+        ]
+        dialects = [
+            {"dialect": d.name.value, "namespace": d.namespace, "xsd": str(d.schema_path)} for d in DIALECTS.values()
+        ]
+        typer.echo(json.dumps({"types": types, "dialects": dialects}, indent=2))
+        return
     table = Table(title="Message types")
     for column in ("type", "direction", "customer element", "SESAM2 element"):
         table.add_column(column)
@@ -255,14 +267,19 @@ app.add_typer(db_app, name="db")
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False) -> None:
     """Create or migrate the message store's tables (HMC_DB_URL); safe to repeat."""
+    import json
+
     from broker.bootstrap import store
     from broker.config import Settings, safe_url
 
     settings = Settings.from_env()
     store(settings)
-    typer.echo(f"store is up to date: {safe_url(settings.db_url)}")
+    if as_json:
+        typer.echo(json.dumps({"store": safe_url(settings.db_url), "up_to_date": True}))
+    else:
+        typer.echo(f"store is up to date: {safe_url(settings.db_url)}")
 
 
 @app.command()
@@ -273,8 +290,11 @@ def topology(
     force: Annotated[
         bool, typer.Option("--force", help="with --delete: also queues that hold messages, and with no prefix")
     ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
 ) -> None:
     """Declare the exchanges, queues and bindings of the AMQP contract (idempotent), or delete them."""
+    import json
+
     from adapters.amqp.transport import declare_topology, delete_topology
     from broker.config import Settings, safe_url
 
@@ -282,16 +302,23 @@ def topology(
     where = f"{safe_url(settings.amqp_url)} (prefix {settings.prefix!r})"
     if not delete:
         declare_topology(settings)
-        typer.echo(f"topology declared on {where}")
+        if as_json:
+            typer.echo(json.dumps({"declared": True, "amqp": safe_url(settings.amqp_url), "prefix": settings.prefix}))
+        else:
+            typer.echo(f"topology declared on {where}")
         return
     if not settings.prefix and not force:
         typer.echo("hmc-broker: refusing to delete the unprefixed (production) names without --force", err=True)
         raise typer.Exit(EXIT_CONFIGURATION)
     kept = delete_topology(settings, force=force)
-    if kept:
+    if as_json:
+        typer.echo(json.dumps({"deleted": not kept, "kept": kept, "prefix": settings.prefix}))
+    elif kept:
         typer.echo(f"kept {len(kept)} queue(s) that hold messages (--force deletes them): {', '.join(kept)}", err=True)
+    else:
+        typer.echo(f"topology deleted on {where}")
+    if kept:
         raise typer.Exit(EXIT_FAILED)
-    typer.echo(f"topology deleted on {where}")
 
 
 @app.command()

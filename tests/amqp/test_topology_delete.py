@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from uuid import uuid4
 
 import pika
@@ -40,8 +41,9 @@ def test_delete_keeps_queues_with_messages_until_forced(amqp_url: str) -> None:
     assert _exists(amqp_url, f"{prefix}sesam2.in"), "a queue that holds a message is kept"
     assert not _exists(amqp_url, f"{prefix}hmc.dead-letter"), "the empty ones are gone"
 
-    forced = runner.invoke(app, ["topology", "--delete", "--force"], env=env)
+    forced = runner.invoke(app, ["topology", "--delete", "--force", "--json"], env=env)
     assert forced.exit_code == 0, forced.output
+    assert json.loads(forced.stdout) == {"deleted": True, "kept": [], "prefix": prefix}
     assert not _exists(amqp_url, f"{prefix}sesam2.in")
 
 

@@ -1,4 +1,4 @@
-"""`hmc-broker validate`: standard input, and --json whose stdout parses as JSON."""
+"""`hmc-broker validate` and `schemas`: standard input, and --json whose stdout parses as JSON."""
 
 from __future__ import annotations
 
@@ -29,3 +29,12 @@ def test_json_lists_each_file_with_its_problems() -> None:
     assert good == {"file": str(GOOD), "valid": True, "problems": []}
     assert bad["valid"] is False and [p["rule"] for p in bad["problems"]] == ["gln.check-digit"]
     assert bad["problems"][0]["path"] == "/ArticleRegisterUpdate/Articles/Article[1]/SupplierGln"
+
+
+def test_schemas_json_lists_every_type_and_both_xsds() -> None:
+    from broker.contract.mapping import TYPE_MAPS
+
+    report = json.loads(CliRunner().invoke(app, ["schemas", "--json"]).stdout)
+    assert [t["type"] for t in report["types"]] == [t.cls.__name__ for t in TYPE_MAPS.values()]
+    assert {d["dialect"] for d in report["dialects"]} == {"customer", "sesam2"}
+    assert all(Path(d["xsd"]).is_file() for d in report["dialects"])
