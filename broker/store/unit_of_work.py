@@ -12,12 +12,13 @@ from datetime import UTC, datetime, timedelta
 from re import Pattern
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, or_, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker.contract import identifiers
 from broker.envelope import Outgoing
 from broker.model.types import IdKind
+from broker.store import messages
 from broker.store.buffer_stock import BufferStock
 from broker.store.invoices import Invoices
 from broker.store.orders import Orders
@@ -265,8 +266,7 @@ class UnitOfWork:
 
     def family(self, original: int) -> list[MessageRow]:
         """An original message and every replay of it, oldest first."""
-        query = select(MessageRow).where(or_(MessageRow.id == original, MessageRow.replay_of == original))
-        return list(self.session.scalars(query.order_by(MessageRow.id)))
+        return messages.family(self.session, original)
 
     def outgoing_state(self, message_ids: Iterable[str]) -> str | None:
         """How far an outgoing message (under any of `message_ids`) got: sent, pending, parked or None."""
