@@ -76,6 +76,14 @@ def counts_since(session: Session, since: datetime) -> list[TypeCount]:
     return [TypeCount(t or "unknown", d, s, n) for t, d, s, n in rows]
 
 
+def failed(session: Session) -> list[tuple[str, str, str | None]]:
+    """Message id, status and last error of every parked or rejected message."""
+    query = select(MessageRow.message_id, MessageRow.status, MessageRow.last_error).where(
+        MessageRow.status.in_(("parked", "rejected"))
+    )
+    return [(r.message_id, r.status, r.last_error) for r in session.execute(query)]
+
+
 def backlog(session: Session) -> dict[str, int]:
     def count(query: Select[Any]) -> int:
         return int(session.scalar(query) or 0)
