@@ -12,8 +12,7 @@ import getpass
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.orm import Session
-
+from broker.store import Session
 from broker.store import audit as audit_rows
 from broker.store.tables import AuditRow
 

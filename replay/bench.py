@@ -23,10 +23,10 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy.orm import Session, sessionmaker
 from stdnum import luhn
 
 from broker.contract.identifiers import DEFAULT_RESERVE_PATTERNS
+from broker.store import Session, sessionmaker
 from broker.store.bulk_load import load_messages
 from broker.store.unit_of_work import patient_ref, store_key
 from replay.audit import Actor

@@ -22,11 +22,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-from sqlalchemy.orm import Session, sessionmaker
 
 from broker.config import Settings
 from broker.pipeline import Pipeline
 from broker.runtime import Worker
+from broker.store import Session, sessionmaker
 from broker.store import audit as audit_rows
 from broker.store.tables import MessageRow
 from replay import audit as audit_trail

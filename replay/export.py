@@ -10,9 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import IO, Any
 
-from sqlalchemy.orm import Session
-
-from broker.store import messages
+from broker.store import Session, messages
 from replay import audit, reveal
 from replay.search import summary
 

@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
+from broker.store import Session, sessionmaker
 from broker.store.retention import Prunable, measure, remove_payloads
 from broker.store.unit_of_work import now
 from replay import audit

@@ -20,13 +20,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from broker.envelope import Delivery, Replay, Side
 from broker.observability import metrics
 from broker.pipeline import Pipeline
 from broker.runtime import Worker
-from broker.store import messages, replay_jobs
+from broker.store import Session, messages, replay_jobs, sessionmaker
 from broker.store.tables import MessageRow, ReplayJobRow
 from broker.store.unit_of_work import UnitOfWork, now
 from replay import audit

@@ -7,9 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from broker.store import messages
+from broker.store import Session, messages
 from broker.store.unit_of_work import UNRESOLVED, now
 from replay import audit
 

@@ -14,11 +14,9 @@ from datetime import UTC, datetime
 from re import Pattern
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from broker.contract import identifiers
 from broker.model.types import IdKind
-from broker.store import messages
+from broker.store import Session, messages
 from broker.store.tables import MessageRow
 from broker.store.unit_of_work import patient_ref, store_key
 from replay import audit

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from broker.store import messages
+from broker.store import Session, messages
 from replay import audit, reveal
 from replay.filters import FilterError
 from replay.search import find, summary, utc
