@@ -9,16 +9,12 @@ the command ran under, so each action is traceable to a person even on a shared 
 from __future__ import annotations
 
 import getpass
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
+from broker.store import Session
+from broker.store import audit as audit_rows
 from broker.store.tables import AuditRow
-from broker.store.unit_of_work import now
 
 
 class AuditRequired(PermissionError):
@@ -48,40 +44,6 @@ class Actor:
 
 def record(session: Session, actor: Actor, action: str, details: dict[str, Any]) -> AuditRow:
     """Add one audit row to the session's transaction (committed with what it records)."""
-    row = AuditRow(
-        at=now(),
-        actor=actor.operator[:100],
-        os_user=actor.os_user[:100],
-        action=action,
-        reason=actor.reason,
-        details=details,
+    return audit_rows.append(
+        session, actor=actor.operator, os_user=actor.os_user, action=action, reason=actor.reason, details=details
     )
-    session.add(row)
-    session.flush()
-    return row
-
-
-@dataclass(frozen=True)
-class AuditQuery:
-    since: datetime | None = None
-    until: datetime | None = None
-    actor: str | None = None
-    action: str | None = None
-    limit: int = 50
-    before: int | None = None  # page on: rows older than this id
-
-
-def listing(session: Session, query: AuditQuery) -> Sequence[AuditRow]:
-    """Newest first; the id pages on (ids grow with time)."""
-    stmt = select(AuditRow)
-    if query.since is not None:
-        stmt = stmt.where(AuditRow.at >= query.since)
-    if query.until is not None:
-        stmt = stmt.where(AuditRow.at < query.until)
-    if query.actor:
-        stmt = stmt.where(AuditRow.actor == query.actor)
-    if query.action:
-        stmt = stmt.where(AuditRow.action == query.action)
-    if query.before is not None:
-        stmt = stmt.where(AuditRow.id < query.before)
-    return list(session.scalars(stmt.order_by(AuditRow.id.desc()).limit(query.limit)))

@@ -6,12 +6,11 @@ the searches operators run, through the same search() the `messages list` comman
 the median and the slowest of `repeat` runs of each. A benchmark, not a test: the figures depend on
 the machine.
 
-PostgreSQL is seeded with COPY, SQLite with executemany in chunks of 10,000.
+The rows are made here and loaded by broker/store/bulk_load.py (COPY on PostgreSQL).
 """
 
 from __future__ import annotations
 
-import json
 import random
 import statistics
 import time
@@ -24,18 +23,17 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy import insert, select, text
-from sqlalchemy.orm import Session, sessionmaker
 from stdnum import luhn
 
 from broker.contract.identifiers import DEFAULT_RESERVE_PATTERNS
-from broker.store.tables import MessageRow
+from broker.store import Session, sessionmaker
+from broker.store.bulk_load import load_messages
 from broker.store.unit_of_work import patient_ref, store_key
 from replay.audit import Actor
 from replay.filters import Filter, FilterError
 from replay.search import search
 
-CHUNK = 10_000
+SEED = 20261124
 _BENCH = {"bench": 1}
 _INBOUND = (
     ["CustomerOrder"] * 8
@@ -96,7 +94,9 @@ def _personnummer(rng: random.Random) -> str:
     return f"{born.year // 100}{body}{luhn.calc_check_digit(body)}"
 
 
-def _rows(count: int, key: bytes, payload: bytes, rng: random.Random) -> Iterator[tuple[dict[str, Any], Probe | None]]:
+def _rows(count: int, key: bytes, payload: bytes) -> Iterator[tuple[dict[str, Any], Probe | None]]:
+    """The seeded rows, and with one of them (near the middle) the probe: the same for the same count."""
+    rng = random.Random(SEED)
     patients = [_personnummer(rng) for _ in range(max(1, min(150_000, count // 5)))]
     refs = [patient_ref(key, p, DEFAULT_RESERVE_PATTERNS) for p in patients]
     customers = [str(1001 + i) for i in range(60)]
@@ -148,86 +148,33 @@ def _rows(count: int, key: bytes, payload: bytes, rng: random.Random) -> Iterato
         yield row, probe
 
 
-_COLUMNS = (
-    "message_id",
-    "direction",
-    "message_type",
-    "customer_number",
-    "correlation_id",
-    "order_ref",
-    "patient_ref",
-    "status",
-    "attempts",
-    "last_error",
-    "received_at",
-    "updated_at",
-    "payload",
-    "properties",
-)
-
-
 def seed(sessions: sessionmaker[Session], count: int, console: Console, payload_bytes: int = 600) -> Probe:
-    rng = random.Random(20261124)
     payload = (b"<CustomerOrder>" + b"x" * payload_bytes)[:payload_bytes]
     with sessions() as session:
         key = store_key(session)
-        engine = session.get_bind().engine
-    probe: Probe | None = None
-    rows = _rows(count, key, payload, rng)
+    probes: list[Probe] = []
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for row, probe in _rows(count, key, payload):
+            if probe is not None:
+                probes.append(probe)
+            yield row
+
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("seeding", total=count)
-        if engine.dialect.name == "postgresql":
-            raw = engine.raw_connection()
-            try:
-                cursor = raw.cursor()
-                with cursor.copy(f"COPY messages ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
-                    for n, (row, found) in enumerate(rows, start=1):
-                        probe = probe or found
-                        copy.write_row([json.dumps(row[c]) if c == "properties" else row[c] for c in _COLUMNS])
-                        if n % CHUNK == 0:
-                            progress.advance(task, CHUNK)
-                raw.commit()
-            finally:
-                raw.close()
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("VACUUM ANALYZE messages")  # what autovacuum does to a settled table
-        else:
-            chunk: list[dict[str, Any]] = []
-            with sessions() as session:
-                for row, found in rows:
-                    probe = probe or found
-                    chunk.append(row)
-                    if len(chunk) == CHUNK:
-                        session.execute(insert(MessageRow), chunk)
-                        progress.advance(task, len(chunk))
-                        chunk = []
-                if chunk:
-                    session.execute(insert(MessageRow), chunk)
-                session.commit()
-                session.execute(text("ANALYZE"))
-    assert probe is not None
-    return probe
+        load_messages(sessions, rows(), lambda n: progress.advance(task, n))
+    return probes[0]
 
 
 def _probe(session: Session) -> Probe:
-    """Values to search for in a store seeded earlier (--reuse)."""
-    middle = session.scalar(select(MessageRow.id).order_by(MessageRow.id.desc()).limit(1)) or 0
-    row = session.scalar(
-        select(MessageRow).where(MessageRow.id >= middle // 2, MessageRow.patient_ref.is_not(None)).limit(1)
-    )
-    if row is None or row.properties != _BENCH:
+    """The probe of a store seeded earlier (--reuse): the seed is deterministic for a count of rows, and
+    the rows' ids count them (the newest row's is the count)."""
+    newest = search(session, Filter(), limit=1).rows
+    count = newest[0].id if newest else 0
+    probe = next((p for _row, p in _rows(count, store_key(session), b"") if p is not None), None)
+    if probe is None or not search(session, Filter(message_id=probe.message_id), limit=1).rows:
         raise FilterError("the store was not seeded by `messages bench`: --reuse measures only a bench store")
-    # The seed is deterministic: regenerate the patient pool to find the identifier behind the ref.
-    rng = random.Random(20261124)
-    key = store_key(session)
-    pool = max(1, min(150_000, (middle or 1) // 5))
-    for _ in range(pool):
-        candidate = _personnummer(rng)
-        if patient_ref(key, candidate, DEFAULT_RESERVE_PATTERNS) == row.patient_ref:
-            return Probe(
-                row.customer_number or "", row.correlation_id or "", row.order_ref or "", row.message_id, candidate
-            )
-    raise FilterError("could not find the probe patient of the seeded store; seed a fresh one")
+    return probe
 
 
 def run(
@@ -239,17 +186,17 @@ def run(
     console: Console,
 ) -> list[dict[str, Any]]:
     with sessions() as session:
-        first = session.scalar(select(MessageRow).order_by(MessageRow.id).limit(1))
-        engine = session.get_bind().engine
-        if first is not None and not reuse:
+        empty = not search(session, Filter(), limit=1).rows
+        dialect = session.get_bind().dialect.name
+        if not empty and not reuse:
             raise FilterError(
                 "the store is not empty: the benchmark seeds synthetic messages, so point HMC_DB_URL at an empty,"
                 " disposable database (or --reuse one seeded by an earlier bench)"
             )
-    if first is None:
+    if empty:
         started = time.perf_counter()
         probe = seed(sessions, rows, console)
-        console.print(f"seeded {rows:,} messages in {time.perf_counter() - started:.1f} s ({engine.dialect.name})")
+        console.print(f"seeded {rows:,} messages in {time.perf_counter() - started:.1f} s ({dialect})")
     else:
         with sessions() as session:
             probe = _probe(session)
@@ -291,7 +238,7 @@ def run(
                 "max_ms": max(timings) * 1000,
             }
         )
-    table = Table(title=f"search on {engine.dialect.name}, {repeat} runs each (page of 50)", header_style="bold")
+    table = Table(title=f"search on {dialect}, {repeat} runs each (page of 50)", header_style="bold")
     for column in ("search", "rows on page", "median ms", "slowest ms"):
         table.add_column(column, justify="left" if column == "search" else "right")
     for r in results:

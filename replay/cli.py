@@ -22,11 +22,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-from sqlalchemy.orm import Session, sessionmaker
 
 from broker.config import Settings
 from broker.pipeline import Pipeline
 from broker.runtime import Worker
+from broker.store import Session, sessionmaker
+from broker.store import audit as audit_rows
 from broker.store.tables import MessageRow
 from replay import audit as audit_trail
 from replay import edit as editing
@@ -699,7 +700,7 @@ def audit_command(
 ) -> None:
     """The audit trail: who replayed, edited, revealed, exported, resolved, pruned or searched a patient."""
     settings = Settings.from_env()
-    query = audit_trail.AuditQuery(
+    query = audit_rows.AuditQuery(
         since=parse_when(since) if since else None,
         until=parse_when(until) if until else None,
         actor=actor,
@@ -718,7 +719,7 @@ def audit_command(
                 "reason": r.reason,
                 "details": r.details,
             }
-            for r in audit_trail.listing(session, query)
+            for r in audit_rows.listing(session, query)
         ]
     if as_json:
         _print_json(rows)

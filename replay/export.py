@@ -10,10 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import IO, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from broker.store.tables import MessageRow
+from broker.store import Session, messages
 from replay import audit, reveal
 from replay.search import summary
 
@@ -38,13 +35,10 @@ def export(
     )
     session.commit()
     written = 0
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        for row in session.scalars(select(MessageRow).where(MessageRow.id.in_(chunk)).order_by(MessageRow.id)):
-            patient = reveal.patient_in(row.payload) if revealed else None
-            record = {**summary(row, patient), "properties": reveal.properties_view(row.properties, revealed)}
-            record["payload"] = reveal.text_of(row.payload, revealed)
-            out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-            written += 1
-        session.expunge_all()  # an export of a million rows must not keep them all
+    for row in messages.in_chunks(session, ids, CHUNK):
+        patient = reveal.patient_in(row.payload) if revealed else None
+        record = {**summary(row, patient), "properties": reveal.properties_view(row.properties, revealed)}
+        record["payload"] = reveal.text_of(row.payload, revealed)
+        out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        written += 1
     return written

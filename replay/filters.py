@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from broker.store.messages import Criteria
+
 STATUSES = (
     "received",
     "rejected",
@@ -31,19 +33,9 @@ class FilterError(ValueError):
 
 
 @dataclass(frozen=True)
-class Filter:
-    statuses: tuple[str, ...] = ()
-    types: tuple[str, ...] = ()
-    direction: str | None = None  # inbound (from customers) / outbound (from SESAM2)
-    customers: tuple[str, ...] = ()
-    order: str | None = None  # the customer's order id (or work-order, pickup, report id)
-    message_id: str | None = None  # the message's own id, or the id of anything it sent
-    correlation_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    error: str | None = None  # text in the last error, case-insensitive
-    patient: str | None = None  # a patient identifier, in clear: searching on it is audited
-    originals_only: bool = False  # leave out replays
+class Filter(Criteria):
+    """The store's criteria (broker/store/messages.py) as an operator gives them: checked, and described
+    for the audit trail with the patient identifier masked."""
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.statuses if s not in STATUSES]

@@ -21,10 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, not_, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
-
-from broker.store.tables import EventRow, MessageRow, OutboxRow
+from broker.store import Session, sessionmaker
+from broker.store.retention import Prunable, measure, remove_payloads
 from broker.store.unit_of_work import now
 from replay import audit
 from replay.filters import FilterError, parse_period
@@ -81,35 +79,26 @@ class Removed:
 OTHERS = "(other types)"
 
 
-def _groups(retention: Retention, older_than: timedelta | None) -> list[tuple[str, timedelta, Any]]:
-    """(label, period kept, type condition) per retention class."""
+_Class = tuple[str, timedelta, tuple[str, ...], bool]  # label, period kept, types, all others but those
+
+
+def _classes(retention: Retention, older_than: timedelta | None) -> list[_Class]:
+    """The retention classes: one per type named in the policy, one for all other types."""
     floor = older_than or timedelta(0)
-    groups: list[tuple[str, timedelta, Any]] = [
-        (name, max(period, floor), MessageRow.message_type == name)
-        for name, period in sorted(retention.per_type.items())
+    classes: list[_Class] = [
+        (name, max(period, floor), (name,), False) for name, period in sorted(retention.per_type.items())
     ]
-    named = list(retention.per_type)
-    others = or_(MessageRow.message_type.is_(None), not_(MessageRow.message_type.in_(named))) if named else None
-    groups.append((OTHERS, max(retention.default, floor), others))
-    return groups
-
-
-def _prunable(type_condition: ColumnElement[bool] | None, cutoff: datetime) -> list[ColumnElement[bool]]:
-    conditions = [MessageRow.status.in_(SETTLED), MessageRow.payload.is_not(None), MessageRow.received_at < cutoff]
-    return [*conditions, type_condition] if type_condition is not None else conditions
+    classes.append((OTHERS, max(retention.default, floor), tuple(retention.per_type), True))
+    return classes
 
 
 def plan(session: Session, retention: Retention, older_than: timedelta | None) -> list[Removed]:
     at = now()
     out = []
-    for label, keep, condition in _groups(retention, older_than):
+    for label, keep, types, others in _classes(retention, older_than):
         cutoff = at - keep
-        count, size = session.execute(
-            select(func.count(), func.coalesce(func.sum(func.length(MessageRow.payload)), 0)).where(
-                and_(*_prunable(condition, cutoff))
-            )
-        ).one()
-        out.append(Removed(label, keep, cutoff, int(count), int(size)))
+        count, size = measure(session, Prunable(SETTLED, cutoff, types, others))
+        out.append(Removed(label, keep, cutoff, count, size))
     return out
 
 
@@ -138,51 +127,18 @@ def prune(
             },
         )
         session.commit()
-    conditions = {label: condition for label, _keep, condition in _groups(retention, older_than)}
+    classes = {label: (types, others) for label, _keep, types, others in _classes(retention, older_than)}
     done = []
     for planned_one in planned:
         count, size = 0, 0
-        where = _prunable(conditions[planned_one.message_type], planned_one.cutoff)
-        while pruned := _prune_chunk(sessions, where, planned_one, chunk):
-            count, size = count + pruned[0], size + pruned[1]
+        prunable = Prunable(SETTLED, planned_one.cutoff, *classes[planned_one.message_type])
+        detail = f"payload removed after the retention period ({planned_one.keep / timedelta(days=1):g} days)"
+        while True:  # a transaction per chunk: a prune of millions never holds one long
+            with sessions() as session:
+                pruned, pruned_size = remove_payloads(session, prunable, chunk, detail)
+                session.commit()
+            if not pruned:
+                break
+            count, size = count + pruned, size + pruned_size
         done.append(Removed(planned_one.message_type, planned_one.keep, planned_one.cutoff, count, size))
     return done
-
-
-def _prune_chunk(
-    sessions: sessionmaker[Session], conditions: list[ColumnElement[bool]], removed: Removed, chunk: int
-) -> tuple[int, int] | None:
-    """Prune up to `chunk` messages in one transaction: how many and their payload bytes (None: none left)."""
-    with sessions() as session:
-        found = session.execute(
-            select(MessageRow.id, func.length(MessageRow.payload)).where(*conditions).limit(chunk)
-        ).all()
-        if not found:
-            return None
-        ids = [pk for pk, _size in found]
-        session.execute(
-            update(MessageRow)
-            .where(MessageRow.id.in_(ids))
-            .values(payload=None, patient_ref=None)
-            .execution_options(synchronize_session=False)
-        )
-        session.execute(
-            update(OutboxRow)
-            .where(OutboxRow.message_pk.in_(ids))
-            .values(body=b"")
-            .execution_options(synchronize_session=False)
-        )
-        for edit in session.scalars(
-            select(MessageRow).where(MessageRow.id.in_(ids), MessageRow.replay_of.is_not(None))
-        ):
-            note = edit.properties.get("replay")
-            if isinstance(note, dict) and note.get("diff"):
-                edit.properties = {**edit.properties, "replay": {**note, "diff": "(pruned)"}}
-        detail = f"payload removed after the retention period ({removed.keep / timedelta(days=1):g} days)"
-        stamp = now()
-        session.execute(
-            insert(EventRow),
-            [{"message_pk": pk, "stage": "prune", "outcome": "ok", "detail": detail, "at": stamp} for pk in ids],
-        )
-        session.commit()
-        return len(ids), sum(size or 0 for _pk, size in found)

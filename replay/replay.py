@@ -20,14 +20,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
-
 from broker.envelope import Delivery, Replay, Side
 from broker.observability import metrics
 from broker.pipeline import Pipeline
 from broker.runtime import Worker
-from broker.store.tables import MessageRow, OutboxRow, ReplayItemRow, ReplayJobRow
+from broker.store import Session, messages, replay_jobs, sessionmaker
+from broker.store.tables import MessageRow, ReplayJobRow
 from broker.store.unit_of_work import UnitOfWork, now
 from replay import audit
 
@@ -118,7 +116,7 @@ class Replayer:
         `strict` (ids the operator named): an unknown or pruned id refuses the whole command.
         """
         wanted = list(dict.fromkeys(ids))
-        rows = {r.id: r for r in session.scalars(select(MessageRow).where(MessageRow.id.in_(wanted)))}
+        rows = messages.by_ids(session, wanted)
         missing = [pk for pk in wanted if pk not in rows]
         if missing:
             raise ReplayError(f"no message {', '.join(f'#{pk}' for pk in missing)} in the store")
@@ -178,7 +176,6 @@ class Replayer:
         action: str = "replay",
     ) -> int:
         """Snapshot the rows to replay as a job, with its audit row, in one transaction; the job's id."""
-        stamp = now()
         with self.sessions() as session:
             entry = audit.record(
                 session,
@@ -191,29 +188,21 @@ class Replayer:
                     "messages": [r.id for r in sources[:AUDITED_IDS]],
                 },
             )
-            job = ReplayJobRow(
-                created_at=stamp,
-                updated_at=stamp,
+            job = replay_jobs.start(
+                session,
                 actor=actor.operator,
                 reason=actor.reason,
                 force=force,
-                status="running",
-                total=len(sources),
-                done=0,
                 details={**selection, "audit": entry.id, "os_user": actor.os_user, "edit": action == "edit"},
-            )
-            session.add(job)
-            session.flush()
-            session.add_all(
-                ReplayItemRow(job_id=job.id, position=i, message_pk=row.id) for i, row in enumerate(sources)
+                message_pks=[row.id for row in sources],
             )
             session.commit()
-            return job.id
+            return job
 
     def resume(self, job_id: int, actor: audit.Actor) -> ReplayJobRow:
         """Take up an interrupted job; the operator who resumes it is recorded beside who started it."""
         with self.sessions() as session:
-            job = session.get(ReplayJobRow, job_id)
+            job = replay_jobs.get(session, job_id)
             if job is None:
                 raise ReplayError(f"no replay job {job_id}")
             if job.status == "done":
@@ -222,7 +211,7 @@ class Replayer:
                 # The edited payload lives only in the row it made; if none was made, edit again.
                 raise ReplayError(f"replay job {job_id} was an edit: run the edit again instead of resuming it")
             audit.record(session, actor, "replay-resume", {"job": job_id, "left": job.total - job.done})
-            job.status, job.updated_at = "running", now()
+            job.status, job.updated_at = "running", now()  # written at the commit
             session.commit()
             return job
 
@@ -243,7 +232,7 @@ class Replayer:
             raise ReplayError("replaying needs a worker to publish with (only a dry run goes without)")
         worker = self.worker
         with self.sessions() as session:
-            job = session.get(ReplayJobRow, job_id)
+            job = replay_jobs.get(session, job_id)
             if job is None:
                 raise ReplayError(f"no replay job {job_id}")
             operator, reason, force = job.actor, job.reason, job.force
@@ -253,20 +242,10 @@ class Replayer:
         started, replayed = time.monotonic(), 0
         while not stop():
             with self.sessions() as session:
-                items = list(
-                    session.scalars(
-                        select(ReplayItemRow)
-                        .where(ReplayItemRow.job_id == job_id, ReplayItemRow.outcome.is_(None))
-                        .order_by(ReplayItemRow.position)
-                        .limit(batch_size)
-                    )
-                )
+                items = replay_jobs.next_items(session, job_id, batch_size)
                 if not items:
                     break
-                rows = {
-                    r.id: r
-                    for r in session.scalars(select(MessageRow).where(MessageRow.id.in_(i.message_pk for i in items)))
-                }
+                rows = messages.by_ids(session, (i.message_pk for i in items))
                 batch = [rows[i.message_pk] for i in items]
                 done_before = _created(session, batch, ticket)  # committed by a run that died before ticking off
             todo = [r for r in batch if (r.replay_of or r.id) not in done_before and r.payload is not None]
@@ -275,43 +254,27 @@ class Replayer:
                 worker.process([_Taken(d) for d in deliveries])
             with self.sessions() as session:
                 created = _created(session, batch, ticket)
+                ticked = []
                 for item, row in zip(items, batch, strict=True):
                     new = created.get(row.replay_of or row.id)
                     outcome = _outcome(session, row, new, dry=False)
                     outcomes.append(outcome)
                     metrics.REPLAYS.labels(outcome.status).inc()
-                    session.execute(
-                        update(ReplayItemRow)
-                        .where(ReplayItemRow.job_id == job_id, ReplayItemRow.position == item.position)
-                        .values(replay_pk=outcome.replay, outcome=outcome.status)
-                    )
-                session.execute(
-                    update(ReplayJobRow)
-                    .where(ReplayJobRow.id == job_id)
-                    .values(done=ReplayJobRow.done + len(items), updated_at=now())
-                )
+                    ticked.append((item.position, outcome.replay, outcome.status))
+                replay_jobs.tick_off(session, job_id, ticked)
                 session.commit()
             progress(len(items))
             replayed += len(todo)
             if rate > 0:  # pace: never faster than `rate` messages a second on average
                 time.sleep(max(0.0, replayed / rate - (time.monotonic() - started)))
         with self.sessions() as session:
-            left = session.scalar(
-                select(func.count())
-                .select_from(ReplayItemRow)
-                .where(ReplayItemRow.job_id == job_id, ReplayItemRow.outcome.is_(None))
-            )
-            session.execute(
-                update(ReplayJobRow)
-                .where(ReplayJobRow.id == job_id)
-                .values(status="interrupted" if left else "done", updated_at=now())
-            )
+            replay_jobs.close(session, job_id)
             session.commit()
         return outcomes
 
     def jobs(self, limit: int = 20) -> list[ReplayJobRow]:
         with self.sessions() as session:
-            return list(session.scalars(select(ReplayJobRow).order_by(ReplayJobRow.id.desc()).limit(limit)))
+            return replay_jobs.recent(session, limit)
 
     def _delivery(
         self,
@@ -338,10 +301,8 @@ class Replayer:
 
 def _created(session: Session, sources: Sequence[MessageRow], ticket: str) -> dict[int, MessageRow]:
     """The rows a replay run (its ticket) made, by original."""
-    originals = [r.replay_of or r.id for r in sources]
-    rows = session.scalars(select(MessageRow).where(MessageRow.replay_of.in_(originals)))
     out: dict[int, MessageRow] = {}
-    for row in rows:
+    for row in messages.replays_of(session, (r.replay_of or r.id for r in sources)):
         note = row.properties.get("replay")
         if isinstance(note, dict) and note.get("ticket") == ticket and row.replay_of is not None:
             out[row.replay_of] = row
@@ -353,7 +314,7 @@ def _outcome(session: Session, source: MessageRow, new: MessageRow | None, *, dr
     if new is None:
         status = "pruned" if source.payload is None else "not-replayed"
         return Outcome(source.id, original, None, status)
-    outbox = session.scalars(select(OutboxRow).where(OutboxRow.message_pk == new.id).order_by(OutboxRow.id))
+    outbox = messages.published(session, [new.id])
     sent = [f"{o.exchange or 'reply_to'}/{o.routing_key} {o.message_id}{'' if dry else ' ' + o.status}" for o in outbox]
     note = new.properties.get("replay") or {}
     status = new.status if not dry or new.status != "forwarded" else "would-send"

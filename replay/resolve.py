@@ -7,19 +7,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from broker.store.tables import EventRow, MessageRow
+from broker.store import Session, messages
 from broker.store.unit_of_work import UNRESOLVED, now
 from replay import audit
 
 
 def resolve(session: Session, ids: Sequence[int], actor: audit.Actor, selection: dict[str, Any]) -> dict[int, str]:
     """Mark the unresolved ones among `ids` resolved; per id, its status before (or why not)."""
-    rows = {r.id: r for r in session.scalars(select(MessageRow).where(MessageRow.id.in_(ids)))}
+    rows = messages.by_ids(session, ids)
     out: dict[int, str] = {}
-    changed = []
+    changed: dict[int, str] = {}  # id -> the step's detail
     stamp = now()
     for pk in ids:
         row = rows.get(pk)
@@ -30,10 +27,9 @@ def resolve(session: Session, ids: Sequence[int], actor: audit.Actor, selection:
             out[pk] = f"left as {row.status} (only rejected or parked messages are resolved)"
             continue
         out[pk] = f"was {row.status}"
-        detail = f"was {row.status}; resolved by {actor.operator}: {actor.reason}"
-        session.add(EventRow(message_pk=pk, stage="resolve", outcome="ok", detail=detail, at=stamp))
-        row.status, row.updated_at = "resolved", stamp
-        changed.append(pk)
-    audit.record(session, actor, "resolve", {**selection, "messages": changed, "count": len(changed)})
+        changed[pk] = f"was {row.status}; resolved by {actor.operator}: {actor.reason}"
+        row.status, row.updated_at = "resolved", stamp  # written at the commit
+    messages.add_steps(session, "resolve", changed, stamp)
+    audit.record(session, actor, "resolve", {**selection, "messages": list(changed), "count": len(changed)})
     session.commit()
     return out

@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from broker.contract.dialect import ReadPolicy, read
 from broker.model.messages import patient_id_of
 from broker.privacy import mask_text
+from broker.store import Session
 from broker.store.tables import MessageRow
 from replay import audit
 

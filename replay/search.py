@@ -1,9 +1,8 @@
 """Searching the store: one page at a time, newest first, fast on millions of rows.
 
-Pages are keyset-paged on (received_at, id): a page after the 1000th costs what the first does, where
-OFFSET would read and drop every row before it. Every filter maps onto an index of the messages table
-(status, type, customer and time; correlation id; order reference; patient_ref; a trigram index on the
-last error on PostgreSQL). A search on a patient identifier writes an audit row before it answers.
+Pages are keyset-paged on (received_at, id), handed on as an opaque cursor; the statements, and the
+indexes each filter maps onto, are in broker/store/messages.py. A search on a patient identifier writes
+an audit row before it answers.
 """
 
 from __future__ import annotations
@@ -15,12 +14,10 @@ from datetime import UTC, datetime
 from re import Pattern
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, tuple_
-from sqlalchemy.orm import Session
-
 from broker.contract import identifiers
 from broker.model.types import IdKind
-from broker.store.tables import MessageRow, OutboxRow
+from broker.store import Session, messages
+from broker.store.tables import MessageRow
 from broker.store.unit_of_work import patient_ref, store_key
 from replay import audit
 from replay.filters import Filter, FilterError
@@ -63,43 +60,6 @@ def patient_ref_of(session: Session, patient: str, reserve_patterns: Sequence[Pa
     return patient_ref(store_key(session), patient, reserve_patterns)
 
 
-def conditions(f: Filter, patient: str | None = None) -> list[ColumnElement[bool]]:
-    """The WHERE clause of a filter; `patient` is the patient_ref of f.patient."""
-    m = MessageRow
-    out: list[ColumnElement[bool]] = []
-    if f.statuses:
-        out.append(m.status.in_(f.statuses))
-    if f.types:
-        out.append(m.message_type.in_(f.types))
-    if f.direction:
-        out.append(m.direction == f.direction)
-    if f.customers:
-        out.append(m.customer_number.in_(f.customers))
-    if f.order:
-        out.append(or_(m.order_ref == f.order, m.correlation_id == f.order))
-    if f.correlation_id:
-        out.append(m.correlation_id == f.correlation_id)
-    if f.message_id:
-        # A union of two index lookups: an OR over the two tables would scan messages.
-        own = select(m.id).where(m.message_id == f.message_id)
-        sent = select(OutboxRow.message_pk).where(OutboxRow.message_id == f.message_id)
-        out.append(m.id.in_(own.union(sent)))
-    if f.since is not None:
-        out.append(m.received_at >= f.since.astimezone(UTC))
-    if f.until is not None:
-        out.append(m.received_at < f.until.astimezone(UTC))
-    if f.error:
-        escaped = f.error.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        out.append(m.last_error.ilike(f"%{escaped}%", escape="\\"))
-    if f.patient:
-        if patient is None:
-            raise ValueError("a patient filter needs its patient_ref")
-        out.append(m.patient_ref == patient)
-    if f.originals_only:
-        out.append(m.replay_of.is_(None))
-    return out
-
-
 def search(
     session: Session,
     f: Filter,
@@ -113,12 +73,8 @@ def search(
     if not 1 <= limit <= MAX_PAGE:
         raise FilterError(f"--limit is from 1 to {MAX_PAGE}")
     ref = _patient(session, f, reserve_patterns, actor, "a search on a patient identifier")
-    stmt = select(MessageRow).where(*conditions(f, ref))
-    if after:
-        stamp, pk = decode_cursor(after)
-        stmt = stmt.where(tuple_(MessageRow.received_at, MessageRow.id) < tuple_(stamp, pk))
-    stmt = stmt.order_by(MessageRow.received_at.desc(), MessageRow.id.desc()).limit(limit + 1)
-    rows = list(session.scalars(stmt))
+    before = decode_cursor(after) if after else None
+    rows = messages.newest(session, f, ref, limit=limit + 1, before=before)  # one more: is there a next page?
     page = Page(rows[:limit], encode_cursor(rows[limit - 1]) if len(rows) > limit else None)
     if ref is not None and actor is not None:
         details = {"filter": f.described(ref), "after": after, "found": [r.id for r in page.rows]}
@@ -139,8 +95,7 @@ def snapshot(
     if f.empty:
         raise FilterError("give message ids or at least one filter option; all messages is not a selection")
     ref = _patient(session, f, reserve_patterns, actor, "a selection on a patient identifier")
-    stmt = select(MessageRow.id).where(*conditions(f, ref)).order_by(MessageRow.id)
-    return list(session.scalars(stmt)), ref
+    return messages.matching_ids(session, f, ref), ref
 
 
 def _patient(
@@ -161,10 +116,9 @@ def find(session: Session, key: str) -> list[MessageRow]:
     """Rows an operator names: a row id (#12 or 12), or a message id (the original and its replays)."""
     text = key.strip().lstrip("#")
     if text.isdigit():
-        row = session.get(MessageRow, int(text))
+        row = messages.get(session, int(text))
         return [row] if row is not None else []
-    stmt = select(MessageRow).where(MessageRow.message_id == text).order_by(MessageRow.id)
-    return list(session.scalars(stmt))
+    return messages.with_message_id(session, text)
 
 
 def summary(row: MessageRow, patient: str | None = None) -> dict[str, Any]:

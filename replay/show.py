@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from broker.store.tables import EventRow, MessageRow, OutboxRow
+from broker.store import Session, messages
 from replay import audit, reveal
 from replay.filters import FilterError
 from replay.search import find, summary, utc
@@ -28,19 +25,13 @@ def details(session: Session, key: str, *, reveal_for: audit.Actor | None = None
         raise FilterError(f"no message {key} in the store")
     row = found[0]
     original = row.replay_of or row.id
-    family = list(
-        session.scalars(
-            select(MessageRow)
-            .where((MessageRow.id == original) | (MessageRow.replay_of == original))
-            .order_by(MessageRow.id)
-        )
-    )
+    family = messages.family(session, original)
     revealed = reveal_for is not None
     if reveal_for is not None:
         reveal.record(session, reveal_for, [row], "show")
     pks = [r.id for r in family]
-    events = session.scalars(select(EventRow).where(EventRow.message_pk.in_(pks)).order_by(EventRow.id))
-    outbox = session.scalars(select(OutboxRow).where(OutboxRow.message_pk.in_(pks)).order_by(OutboxRow.id))
+    events = messages.steps(session, pks)
+    outbox = messages.published(session, pks)
     patient = reveal.patient_in(row.payload) if revealed else None
     return {
         "message": summary(row, patient),

@@ -14,12 +14,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.exports import sheets, spreadsheet
 from broker.config import Settings
 from broker.handlers import invoices
-from broker.store import prescriber_register
+from broker.store import Session, prescriber_register, sessionmaker
 from replay import audit
 
 Format = Annotated[str, typer.Option("--format", "-f", help="xlsx or csv (UTF-8 with BOM, semicolons, decimal comma)")]

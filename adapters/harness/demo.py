@@ -22,7 +22,6 @@ from typing import Any
 
 from kombu.message import Message as KombuMessage
 from kombu.messaging import Consumer, Producer
-from sqlalchemy import func, select
 
 from adapters.amqp.connection import connect
 from adapters.amqp.topology import Names, plan
@@ -37,7 +36,7 @@ from broker.contract.dialect import read
 from broker.envelope import Side
 from broker.model import messages as m
 from broker.runtime import Worker
-from broker.store.tables import EventRow, MessageRow, OrderRow, ReplenishmentRow
+from broker.store import buffer_stock, messages, orders, queries
 from broker.translation import derived_id
 
 # Two of Region Skåne's buffer stores keep a few articles under automatic replenishment.
@@ -255,14 +254,10 @@ class TypeLine:
 
 def account_from_store(demo: Demo, worker: Worker) -> list[TypeLine]:
     with worker.sessions() as session:
-        rows = session.execute(
-            select(MessageRow.message_type, MessageRow.direction, MessageRow.status, func.count())
-            .where(MessageRow.received_at >= demo.started)
-            .group_by(MessageRow.message_type, MessageRow.direction, MessageRow.status)
-        ).all()
+        counts = queries.counts_since(session, demo.started)
     by_type: dict[tuple[str, str], Counter[str]] = {}
-    for message_type, direction, status, n in rows:
-        by_type.setdefault((message_type or "unknown", direction), Counter())[status] += n
+    for c in counts:
+        by_type.setdefault((c.message_type, c.direction), Counter())[c.status] += c.count
     received: Counter[str] = Counter()
     for (_, kind), n in demo.account.received.items():
         received[kind] += n
@@ -327,9 +322,7 @@ class Refill:
 def refills(demo: Demo, worker: Worker) -> list[Refill]:
     """The replenishment orders the broker generated in this run, read from the store."""
     with worker.sessions() as session:
-        rows = session.scalars(
-            select(ReplenishmentRow).where(ReplenishmentRow.created_at >= demo.started).order_by(ReplenishmentRow.id)
-        ).all()
+        rows = buffer_stock.replenishments_since(session, demo.started)
         return [
             Refill(
                 r.buffer_store_id,
@@ -347,28 +340,17 @@ def refills(demo: Demo, worker: Worker) -> list[Refill]:
 def histories(demo: Demo, worker: Worker, limit: int = 3) -> list[OrderHistory]:
     out = []
     with worker.sessions() as session:
-        orders = session.scalars(
-            select(OrderRow)
-            .where(OrderRow.kind == "CustomerOrder", OrderRow.created_at >= demo.started)
-            .order_by(OrderRow.updated_at.desc())
-            .limit(limit)
-        ).all()
-        for order in orders:
-            messages = session.scalars(
-                select(MessageRow)
-                .where(MessageRow.correlation_id == order.order_id, MessageRow.customer_number == order.customer_number)
-                .order_by(MessageRow.id)
-            ).all()
+        for order in orders.latest(session, "CustomerOrder", demo.started, limit):
+            about = messages.of_order(session, order.customer_number, order.order_id)
+            last = {e.message_pk: e for e in messages.steps(session, [msg.id for msg in about])}  # by id: last wins
             steps = []
-            for msg in messages:
-                last = session.scalars(
-                    select(EventRow).where(EventRow.message_pk == msg.id).order_by(EventRow.id.desc()).limit(1)
-                ).first()
+            for msg in about:
+                step = last.get(msg.id)
                 steps.append(
                     (
                         msg.message_type or "?",
                         msg.status,
-                        f"{last.stage}: {last.detail or last.outcome}" if last else "",
+                        f"{step.stage}: {step.detail or step.outcome}" if step else "",
                     )
                 )
             out.append(

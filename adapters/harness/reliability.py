@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pika
 import pika.exceptions
-from sqlalchemy import create_engine, select
 
 from adapters.amqp.topology import Names
 from adapters.bench.workers import Child, _clean_env
@@ -26,7 +25,8 @@ from adapters.harness.checker import Arrival, Sent, causation
 from adapters.harness.envelopes import Addressed
 from adapters.harness.generator import Generator
 from broker.envelope import Side
-from broker.store.tables import MessageRow
+from broker.store import queries
+from broker.store.db import make_engine, sessions
 
 CUSTOMER = "1001"
 CUSTOMERS_SPEC = f"{CUSTOMER}:Region Test::"
@@ -247,17 +247,13 @@ def consuming(url: str, queues: Sequence[str], timeout_s: float = 60.0) -> bool:
 
 def parked(db_url: str) -> dict[str, str]:
     """Incoming message id -> reason, for messages the store parked or rejected (a fresh connection)."""
-    engine = create_engine(db_url)
+    engine = make_engine(db_url)
     try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                select(MessageRow.message_id, MessageRow.status, MessageRow.last_error).where(
-                    MessageRow.status.in_(("parked", "rejected"))
-                )
-            )
-            return {r.message_id: f"{r.status}: {r.last_error or 'no reason recorded'}" for r in rows}
+        with sessions(engine)() as session:
+            failed = queries.failed(session)
     finally:
         engine.dispose()
+    return {message_id: f"{status}: {error or 'no reason recorded'}" for message_id, status, error in failed}
 
 
 @dataclass(frozen=True)

@@ -100,3 +100,9 @@ class BufferStock:
             .returning(ReplenishmentRow.article_number)
         ).all()
         return [article for (article,) in closed]
+
+
+def replenishments_since(session: Session, since: datetime) -> list[ReplenishmentRow]:
+    """The replenishment orders opened since `since`, oldest first."""
+    query = select(ReplenishmentRow).where(ReplenishmentRow.created_at >= since).order_by(ReplenishmentRow.id)
+    return list(session.scalars(query))

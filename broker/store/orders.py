@@ -44,3 +44,9 @@ class Orders:
         self._session.add(row)
         self._known[(row.customer_number, row.order_id)] = row
         return row
+
+
+def latest(session: Session, kind: str, since: datetime, limit: int) -> list[OrderRow]:
+    """The orders of a kind made since `since`, the most recently changed first."""
+    query = select(OrderRow).where(OrderRow.kind == kind, OrderRow.created_at >= since)
+    return list(session.scalars(query.order_by(OrderRow.updated_at.desc()).limit(limit)))

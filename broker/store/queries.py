@@ -1,4 +1,4 @@
-"""Read-only questions operations ask of the store (the worker's watch and `hmc-broker status`)."""
+"""Read-only questions operations ask of the store (the worker's watch, `hmc-broker status`, the demo's account)."""
 
 from __future__ import annotations
 
@@ -62,7 +62,11 @@ class TypeCount:
 
 
 def last_hour(session: Session) -> list[TypeCount]:
-    since = datetime.now(UTC) - timedelta(hours=1)
+    return counts_since(session, datetime.now(UTC) - timedelta(hours=1))
+
+
+def counts_since(session: Session, since: datetime) -> list[TypeCount]:
+    """Messages received since `since`, counted by type, direction and status."""
     rows = session.execute(
         select(MessageRow.message_type, MessageRow.direction, MessageRow.status, func.count())
         .where(MessageRow.received_at >= since)
@@ -70,6 +74,14 @@ def last_hour(session: Session) -> list[TypeCount]:
         .order_by(MessageRow.direction, MessageRow.message_type)
     )
     return [TypeCount(t or "unknown", d, s, n) for t, d, s, n in rows]
+
+
+def failed(session: Session) -> list[tuple[str, str, str | None]]:
+    """Message id, status and last error of every parked or rejected message."""
+    query = select(MessageRow.message_id, MessageRow.status, MessageRow.last_error).where(
+        MessageRow.status.in_(("parked", "rejected"))
+    )
+    return [(r.message_id, r.status, r.last_error) for r in session.execute(query)]
 
 
 def backlog(session: Session) -> dict[str, int]:

@@ -12,12 +12,13 @@ from datetime import UTC, datetime, timedelta
 from re import Pattern
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, or_, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker.contract import identifiers
 from broker.envelope import Outgoing
 from broker.model.types import IdKind
+from broker.store import messages
 from broker.store.buffer_stock import BufferStock
 from broker.store.invoices import Invoices
 from broker.store.orders import Orders
@@ -266,11 +267,7 @@ class UnitOfWork:
 
     def family(self, original: int) -> list[MessageRow]:
         """An original message and every replay of it, oldest first."""
-        query = select(MessageRow).where(or_(MessageRow.id == original, MessageRow.replay_of == original))
-        # populate_existing: rows of this unit changed since an earlier look (a replay of the same batch) are
-        # read as they are now, not as the session first saw them.
-        query = query.order_by(MessageRow.id).execution_options(populate_existing=True)
-        return list(self.session.scalars(query))
+        return messages.family(self.session, original)
 
     def outgoing_state(self, message_ids: Iterable[str]) -> str | None:
         """How far an outgoing message (under any of `message_ids`) got: sent, pending, parked or None."""
