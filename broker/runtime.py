@@ -23,7 +23,7 @@ from typing import Protocol
 import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from broker.catalog import Catalog
 from broker.config import Settings
@@ -86,6 +86,10 @@ class Transport(Protocol):
     def connected(self) -> bool: ...
 
     def partner_queues(self) -> dict[str, str]: ...
+
+    def own_queues(self) -> list[str]:
+        """The broker's own inbound queues and its dead-letter queue (watched for depth)."""
+        ...
 
     def queue_counts(self, queues: list[str]) -> dict[str, tuple[int, int] | None]: ...
 
@@ -183,6 +187,7 @@ class Worker:
         try:
             self.relay()
             while not self.stop.is_set() and not (until and until()):
+                metrics.WORKER_PROGRESS.set(time.time())  # a worker stuck anywhere below stops this clock
                 # With a batch in flight, a short wait: when nothing more comes, its confirms are collected and
                 # it is acknowledged at once rather than after a whole idle wait.
                 idle_s = SETTLE_AFTER_S if self._in_flight is not None else IDLE_S
@@ -301,11 +306,13 @@ class Worker:
             retry=retry_if_exception(_transient),
             wait=wait_exponential(multiplier=0.2, max=10),
             stop=lambda state: self.stop.is_set() and state.attempt_number > 1,
-            before_sleep=lambda state: log.warning(
-                "database unavailable, retrying batch", extra={"attempt": state.attempt_number}
-            ),
+            before_sleep=self._store_unavailable,
             reraise=True,
         )
+
+    def _store_unavailable(self, state: RetryCallState) -> None:
+        metrics.STORE_AVAILABLE.set(0)
+        log.warning("database unavailable, retrying batch", extra={"attempt": state.attempt_number})
 
     # ---------------------------------------------------------------- outbox
 
@@ -344,7 +351,12 @@ class Worker:
     def look_at_partners(self) -> list[Transition]:
         """Is each partner consuming? Changes of level go to the log, the metrics and hmc.events."""
         partners = self.transport.partner_queues()
-        counts = self.transport.queue_counts(list(partners.values()))
+        own = self.transport.own_queues()
+        counts = self.transport.queue_counts([*partners.values(), *own])
+        for queue_name in own:  # the broker's inbound queues and dead letters: depth and consumers only
+            if (found_own := counts.get(queue_name)) is not None:
+                metrics.QUEUE_DEPTH.labels(queue_name).set(found_own[0])
+                metrics.QUEUE_CONSUMERS.labels(queue_name).set(found_own[1])
         transitions = []
         for partner, queue_name in partners.items():
             found = counts.get(queue_name)
@@ -372,7 +384,9 @@ class Worker:
             with self.sessions() as session:
                 found = queries.gauges(session)
         except (OperationalError, DBAPIError):
+            metrics.STORE_AVAILABLE.set(0)
             return
+        metrics.STORE_AVAILABLE.set(1)
         metrics.OUTBOX_BACKLOG.set(found.backlog)
         metrics.PARKED.set(found.parked)
         metrics.REJECTED_LAST_HOUR.set(found.rejected_last_hour)

@@ -210,6 +210,12 @@ class AmqpTransport:
     def partner_queues(self) -> dict[str, str]:
         return partner_queues(self.settings)
 
+    def own_queues(self) -> list[str]:
+        return [
+            *(q for side in SIDES for q in self.names.inbound_queues(side, self.topology.partitions)),
+            self.names.dead_letter_queue,
+        ]
+
     def queue_counts(self, queues: list[str]) -> dict[str, tuple[int, int] | None]:
         return read_queue_counts(self.settings, queues)
 

@@ -39,4 +39,9 @@ RESERVE_ROUTINE = Gauge(
     "1 when the partner has been unavailable past the reserve-routine threshold (4 h: paper routine)",
     ["partner"],
 )
+WORKER_PROGRESS = Gauge(
+    "hmc_worker_last_progress_timestamp_seconds",
+    "When the worker's loop last went round (a batch handled, or an idle look for work): stalls stop it",
+)
+STORE_AVAILABLE = Gauge("hmc_store_available", "1 while the worker's last look at its store succeeded, else 0")
 REPLAYS = Counter("hmc_replays_total", "Messages replayed by operators, by outcome", ["outcome"])

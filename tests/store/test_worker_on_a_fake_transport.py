@@ -197,3 +197,23 @@ def test_a_resend_of_a_message_still_in_flight_is_not_published_again(settings: 
     assert transport.acked == ["1002.CustomerOrder", "1002.CustomerOrder"]
     with worker.sessions() as session:
         assert session.scalar(select(OutboxRow.status)) == "sent"
+
+
+def test_the_loop_shows_its_progress_and_the_store_its_availability(settings: Settings, tmp_path: Path) -> None:
+    """What the stall alerts read: the loop's last round (HmcWorkerStalled) and whether the store answers
+    (HmcStoreUnavailable)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    from broker.observability import metrics
+
+    rounds = iter(range(3))
+    worker = Worker(settings, FakeTransport(), open_store(settings))
+    before = datetime.now(UTC).timestamp()
+    worker.run(until=lambda: next(rounds, None) is None)
+    assert metrics.WORKER_PROGRESS._value.get() >= before
+    worker._gauges()
+    assert metrics.STORE_AVAILABLE._value.get() == 1
+    gone = create_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'store.sqlite'}")
+    Worker(settings, FakeTransport(), sessionmaker(gone))._gauges()
+    assert metrics.STORE_AVAILABLE._value.get() == 0

@@ -77,6 +77,9 @@ class FakeTransport:
     def partner_queues(self) -> dict[str, str]:
         return {}
 
+    def own_queues(self) -> list[str]:
+        return []
+
     def queue_counts(self, queues: list[str]) -> dict[str, tuple[int, int] | None]:
         return {}
 
