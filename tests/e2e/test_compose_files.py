@@ -1030,3 +1030,21 @@ def test_every_command_an_alert_names_exists() -> None:
         if sub:
             assert isinstance(found, typer.core.TyperGroup), f"`hmc-broker {command}` has no subcommands"
             assert sub in found.commands, f"alerts name `hmc-broker {command} {sub}`, which does not exist"
+
+
+def test_alerts_reach_alertmanager_which_routes_critical_ones_to_the_on_call() -> None:
+    """Rules alone reach nobody: Prometheus sends them to the Alertmanager service, which routes by severity."""
+    compose = load_yaml("docker-compose.yml")
+    assert "alertmanager" in compose["services"]
+    mounted = " ".join(compose["services"]["alertmanager"]["volumes"])
+    assert "./alertmanager/alertmanager.yml:/etc/alertmanager/alertmanager.yml" in mounted
+    targets = [t for a in load_yaml("prometheus/prometheus.yml")["alerting"]["alertmanagers"]
+               for c in a["static_configs"] for t in c["targets"]]  # fmt: skip
+    assert targets == ["alertmanager:9093"]
+    config = load_yaml("alertmanager/alertmanager.yml")
+    receivers = {r["name"] for r in config["receivers"]}
+    assert config["route"]["receiver"] in receivers
+    (critical,) = [r for r in config["route"]["routes"] if 'severity="critical"' in r["matchers"]]
+    assert critical["receiver"] in receivers
+    severities = {rule["labels"]["severity"] for rule in alert_rules()}
+    assert severities <= {"critical", "warning"}, "every rule's severity is one the routing knows"
