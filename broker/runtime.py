@@ -390,6 +390,7 @@ class Worker:
         metrics.OUTBOX_BACKLOG.set(found.backlog)
         metrics.PARKED.set(found.parked)
         metrics.REJECTED_LAST_HOUR.set(found.rejected_last_hour)
+        metrics.REPLAYS_LAST_HOUR.set(found.replays_last_hour)
 
     def _publish(self, written: list[tuple[int, Outgoing]], uow: UnitOfWork) -> None:
         """Publish outbox rows and wait for the confirms; record the outcome in `uow`."""

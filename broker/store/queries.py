@@ -23,6 +23,7 @@ class Gauges:
     backlog: int  # outbox rows not yet confirmed
     parked: int
     rejected_last_hour: int
+    replays_last_hour: int  # operators' replays: counted from the store, so every worker exports them
 
 
 def gauges(session: Session) -> Gauges:
@@ -33,6 +34,10 @@ def gauges(session: Session) -> Gauges:
         parked=session.scalar(select(func.count()).where(MessageRow.status == "parked")) or 0,
         rejected_last_hour=session.scalar(
             select(func.count()).where(MessageRow.status == "rejected", MessageRow.received_at >= hour_ago)
+        )
+        or 0,
+        replays_last_hour=session.scalar(
+            select(func.count()).where(MessageRow.replay_of.is_not(None), MessageRow.received_at >= hour_ago)
         )
         or 0,
     )

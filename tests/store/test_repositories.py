@@ -183,3 +183,19 @@ def test_the_prescriber_register_adds_up_sightings_and_widens_first_and_last_see
         assert row.message_count == 3 and row.name == "Anna L", "the name of the latest sighting"
         assert row.first_seen.replace(tzinfo=UTC) == T0 - timedelta(days=1)
         assert row.last_seen.replace(tzinfo=UTC) == T0 + timedelta(days=1)
+
+
+def test_the_gauges_count_backlog_parked_rejections_and_replays(store: Store) -> None:
+    from broker.store import queries
+
+    with UnitOfWork(store.sessions) as uow:
+        original = _message(uow, "m-o", status="parked")
+        _message(uow, "m-r", status="rejected")
+        uow.add_outgoing(original, _out("o-1"))
+        uow.flush()
+        replay = _message(uow, "m-o")
+        replay.replay_of = original.id
+        uow.commit()
+    with store.sessions() as session:
+        found = queries.gauges(session)
+    assert (found.backlog, found.parked, found.rejected_last_hour, found.replays_last_hour) == (1, 1, 1, 1)
