@@ -186,6 +186,8 @@ class WorkerPool:
 
     def _start(self, index: int, generation: int) -> Child:
         env = {**_clean_env(), **self.env, "HMC_WORKERS": str(self.count), "HMC_WORKER_INDEX": str(index)}
+        if (port := int(self.env.get("HMC_HTTP_PORT", "0"))) != 0:
+            env["HMC_HTTP_PORT"] = str(port + index)  # one port each: worker i serves /metrics on port + i
         return Child(f"worker{index}-{generation}", self.argv, env, self.log_dir)
 
     def kill(self, index: int) -> None:

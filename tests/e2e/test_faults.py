@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import socket
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,9 +44,12 @@ DRAIN_TIMEOUT_S = 120.0
 class Stream:
     """Two workers on two partitions, 2,000 messages published, sesam2.in collected."""
 
-    def __init__(self, amqp_url: str, db_url: str, prefix: str, log_dir: Path, workers: int = 2) -> None:
+    def __init__(
+        self, amqp_url: str, db_url: str, prefix: str, log_dir: Path, workers: int = 2, http_port: int = 0
+    ) -> None:
         self.amqp_url, self.db_url, self.log_dir = amqp_url, db_url, log_dir
-        env = worker_env(amqp_url, db_url, prefix, HMC_PARTITIONS=str(PARTITIONS))
+        self.metrics_urls = [f"http://127.0.0.1:{http_port + i}/metrics" for i in range(workers)] if http_port else []
+        env = worker_env(amqp_url, db_url, prefix, HMC_PARTITIONS=str(PARTITIONS), HMC_HTTP_PORT=str(http_port))
         settings = Settings.from_env(env)
         declare_topology(settings)  # as an operator runs `hmc-broker topology` before the workers
         store(settings).kw["bind"].dispose()  # migrate once, not from two workers at the same time
@@ -129,7 +134,7 @@ def stream(fault_amqp_url: str, fault_db: str, fault_prefix: str, request: pytes
     log_dir = Path(tempfile.gettempdir()) / "hmc-faults" / request.node.name
     shutil.rmtree(log_dir, ignore_errors=True)
     log_dir.mkdir(parents=True)
-    s = Stream(fault_amqp_url, fault_db, fault_prefix, log_dir)
+    s = Stream(fault_amqp_url, fault_db, fault_prefix, log_dir, http_port=_free_ports(2))
     yield s
     s.close()  # again after finish() is harmless; after a failure it stops the workers
 
@@ -157,15 +162,32 @@ def test_rabbitmq_restarted_mid_stream(stream: Stream, fault_amqp_url: str) -> N
 
 
 def test_postgresql_stopped_for_30_seconds_mid_stream(stream: Stream) -> None:
-    """The batch fails, nothing is acknowledged, the workers retry and carry on once the store is back."""
+    """The batch fails, nothing is acknowledged, the workers retry and carry on once the store is back. Meanwhile
+    what the stall alerts read turns: HmcStoreUnavailable's `hmc_store_available == 0` holds, and
+    HmcWorkerStalled's `time() - hmc_worker_last_progress_timestamp_seconds` grows with the outage."""
     at_fault = stream.midstream()
     with svc.disrupting():
         svc.postgres_stop()
         try:
-            time.sleep(30)
+            time.sleep(25)
+            during = [(time.time(), _scrape(url)) for url in stream.metrics_urls]
+            time.sleep(5)
         finally:
             svc.postgres_start()
-    stream.finish("PostgreSQL stopped for 30 s", time.monotonic(), at_fault)
+    restored = time.monotonic()
+    deadline = restored + 20  # the retry's backoff (at most 10 s), then a round of the loop
+
+    def fresh() -> bool:
+        looks = [(time.time(), _scrape(url)) for url in stream.metrics_urls]
+        return all(at - m["hmc_worker_last_progress_timestamp_seconds"] < 5 for at, m in looks)
+
+    while not fresh() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    recovered = fresh()
+    stream.finish("PostgreSQL stopped for 30 s", restored, at_fault)
+    assert any(m["hmc_store_available"] == 0 for _, m in during), during
+    assert any(at - m["hmc_worker_last_progress_timestamp_seconds"] > 15 for at, m in during), during
+    assert recovered, "every worker's loop goes round again once the store is back"
 
 
 def test_all_connections_closed_by_the_server_mid_stream(stream: Stream) -> None:
@@ -174,3 +196,32 @@ def test_all_connections_closed_by_the_server_mid_stream(stream: Stream) -> None
     with svc.disrupting():
         svc.close_all_connections()
     stream.finish("rabbitmqctl close_all_connections", time.monotonic(), at_fault)
+
+
+def _free_ports(count: int) -> int:
+    """The first of `count` consecutive free ports on this machine."""
+    for _ in range(50):
+        base = random.randrange(20_000, 40_000)
+        sockets = []
+        try:
+            for offset in range(count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no free ports")
+
+
+def _scrape(url: str) -> dict[str, float]:
+    """The unlabelled samples of a worker's /metrics (what the stall rules read)."""
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    return {
+        name: float(value)
+        for name, value in (line.split(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+        if "{" not in name
+    }
