@@ -7,6 +7,7 @@ the operator, the customer, the month, the format, the row count and the file's 
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +25,7 @@ from replay import audit
 Format = Annotated[str, typer.Option("--format", "-f", help="xlsx or csv (UTF-8 with BOM, semicolons, decimal comma)")]
 Out = Annotated[Path | None, typer.Option("--out", "-o", help="file to write (default: a name in this directory)")]
 Customer = Annotated[str, typer.Option("--customer", "-c", help="customer number")]
+AsJson = Annotated[bool, typer.Option("--json", help="also print what was written as one JSON object on stdout")]
 
 
 def _err() -> Console:
@@ -67,6 +69,7 @@ def invoice_export(
     fmt: Format = "xlsx",
     out: Out = None,
     reason: Annotated[str, typer.Option("--reason", help="recorded in the audit trail")] = "monthly invoice export",
+    as_json: AsJson = False,
 ) -> None:
     """Export a customer's invoice data for a month: detail lines, totals per article and billing form.
 
@@ -110,6 +113,9 @@ def invoice_export(
         f"wrote {path}: invoice {invoice.invoice_number}, {rows} line(s), total {invoice.total_amount}"
         + (f" (the latest of {chosen.others + 1} received for {month})" if chosen.others else "")
     )
+    if as_json:
+        written = {"file": str(path), "customer": customer, "month": month, "invoice_number": invoice.invoice_number}
+        typer.echo(json.dumps({**written, "rows": rows, "total": invoice.total_amount, "older": chosen.others}))
 
 
 # ---------------------------------------------------------------- the prescriber register
@@ -123,6 +129,7 @@ def report_prescribers(
     fmt: Format = "xlsx",
     out: Out = None,
     operator: Annotated[str | None, typer.Option("--operator", help="your user id (default: the OS user)")] = None,
+    as_json: AsJson = False,
 ) -> None:
     """The prescribers, orderers and fault reporters seen for a customer: HSA-id, name, unit, first and last seen.
 
@@ -146,6 +153,8 @@ def report_prescribers(
         _save(session, path, data, len(rows))
     units = len({r.unit_hsa_id for r in rows})
     _err().print(f"wrote {path}: {len(rows)} row(s) in {units} unit(s) for customer {customer}")
+    if as_json:
+        typer.echo(json.dumps({"file": str(path), "customer": customer, "rows": len(rows), "units": units}))
 
 
 def register(app: typer.Typer) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 from collections import Counter
 from datetime import UTC, timedelta
 from pathlib import Path
@@ -97,10 +98,24 @@ def test_the_register_exports_as_xlsx_and_csv(
     assert all(isinstance(r[5], object) and r[5] is not None and r[7] >= 1 for r in listed)
     result = runner.invoke(
         app,
-        ["report", "prescribers", "-c", "1001", "-f", "csv", "-o", str(tmp_path / "r.csv"), "--operator", "eva"],
+        [
+            "report",
+            "prescribers",
+            "-c",
+            "1001",
+            "-f",
+            "csv",
+            "-o",
+            str(tmp_path / "r.csv"),
+            "--operator",
+            "eva",
+            "--json",
+        ],
         env=env,
     )
     assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["file"] == str(tmp_path / "r.csv") and summary["rows"] == len(mine)
     rows = list(csv.reader(io.StringIO((tmp_path / "r.csv").read_bytes().decode("utf-8-sig")), delimiter=";"))
     assert rows[0][:4] == ["Kund", "Enhet (HSA-id)", "HSA-id", "Namn"] and len(rows) == len(mine) + 1
     with sessions() as session:
