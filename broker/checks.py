@@ -9,12 +9,11 @@ from __future__ import annotations
 from broker.catalog import Catalog
 from broker.config import Settings
 from broker.contract.dialect import DIALECTS, Parsed
-from broker.contract.spec import Dialect
-from broker.envelope import Delivery, Side
+from broker.envelope import Delivery
 from broker.model import messages as m
-from broker.model.codes import Direction
+from broker.model.codes import Direction, Side
 
-_EXPECTED = {Side.CUSTOMER: DIALECTS[Dialect.CUSTOMER], Side.SESAM2: DIALECTS[Dialect.SESAM2]}
+_EXPECTED = {Side.CUSTOMER: DIALECTS[Side.CUSTOMER], Side.SESAM2: DIALECTS[Side.SESAM2]}
 DIRECTION = {Side.CUSTOMER: Direction.INBOUND, Side.SESAM2: Direction.OUTBOUND}
 
 

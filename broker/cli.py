@@ -215,7 +215,7 @@ def validate(
 def translate(file: Annotated[Path, typer.Argument(help="a message in either dialect")]) -> None:
     """Print the message in the other dialect; exit 1 with the errors on invalid input."""
     from broker.contract.dialect import DIALECTS
-    from broker.contract.spec import Dialect
+    from broker.model.codes import Side
     from broker.translation import forward
 
     parsed = _read_file(file, _policy())
@@ -223,7 +223,7 @@ def translate(file: Annotated[Path, typer.Argument(help="a message in either dia
         for problem in parsed.problems:
             typer.echo(format_problem(str(file), problem), err=True)
         raise typer.Exit(1)
-    target = DIALECTS[Dialect.SESAM2 if parsed.dialect.name is Dialect.CUSTOMER else Dialect.CUSTOMER]
+    target = DIALECTS[Side.SESAM2 if parsed.dialect.name is Side.CUSTOMER else Side.CUSTOMER]
     if type(parsed.message) not in target.binding.by_type:
         typer.echo(f"{file}: {parsed.root_name} is not exchanged with the {target.name} side", err=True)
         raise typer.Exit(1)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from broker.model.codes import Side
+
 CONTENT_TYPE = "application/xml"
 SCHEMA_VERSION_HEADER = "x-schema-version"
 
@@ -37,13 +39,6 @@ class Outgoing:
     content_type: str = CONTENT_TYPE
     timestamp: int | None = None  # seconds since the epoch
     headers: dict[str, str] = field(default_factory=dict)
-
-
-class Side(StrEnum):
-    """Which side a delivery came from: it decides the dialect expected and where answers go."""
-
-    CUSTOMER = "customer"
-    SESAM2 = "sesam2"
 
 
 @dataclass(frozen=True)

@@ -29,16 +29,16 @@ from broker.catalog import Catalog
 from broker.config import Settings
 from broker.contract import routing
 from broker.contract.dialect import DIALECTS, Parsed, ReadPolicy, read
-from broker.contract.spec import Dialect
-from broker.envelope import Delivery, Exchange, Outgoing, Replay, Side
+from broker.envelope import Delivery, Exchange, Outgoing, Replay
 from broker.handlers import Context, Registry, default_registry
 from broker.model import messages as m
+from broker.model.codes import Side
 from broker.replays import FIRST_DELIVERY, Policy, ReplayPolicy
 from broker.store.unit_of_work import NewMessage, UnitOfWork
 
 log = logging.getLogger(__name__)
 _ID_NAMESPACE = uuid.UUID("0f5f8a4e-2d52-4b8e-a7c1-3d9b6a1e4c27")
-_CUSTOMER, _SESAM2 = DIALECTS[Dialect.CUSTOMER], DIALECTS[Dialect.SESAM2]
+_CUSTOMER, _SESAM2 = DIALECTS[Side.CUSTOMER], DIALECTS[Side.SESAM2]
 KEPT_OVERSIZED_BYTES = 64 * 1024  # what is stored of a payload over the size limit: enough to see what it was
 
 

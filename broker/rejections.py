@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from broker import checks
 from broker.config import Settings
 from broker.contract import identifiers
-from broker.envelope import Delivery, Exchange, Side
+from broker.envelope import Delivery, Exchange
 from broker.model import messages as m
+from broker.model.codes import Side
 from broker.model.types import IdKind
 from broker.store.unit_of_work import NewMessage
 from broker.translation import BROKER_SYSTEM, derived_id

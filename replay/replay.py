@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from broker.envelope import Delivery, Replay, Side
+from broker.envelope import Delivery, Replay
+from broker.model.codes import Side
 from broker.observability import metrics
 from broker.pipeline import Pipeline
 from broker.runtime import Worker

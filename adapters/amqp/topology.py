@@ -15,7 +15,7 @@ Ordering of messages about one order is RabbitMQ's job, not ours:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from kombu.connection import Connection
 from kombu.entity import Exchange as KExchange
@@ -23,12 +23,10 @@ from kombu.entity import Queue, binding
 
 from broker.config import QueueType
 from broker.contract.dialect import DIALECTS
-from broker.contract.spec import Dialect
 from broker.envelope import Exchange
-from broker.model.codes import Direction
+from broker.model.codes import Direction, Side
 
-Side = Literal["customer", "sesam2"]
-SIDES: tuple[Side, ...] = ("customer", "sesam2")
+SIDES: tuple[Side, ...] = tuple(Side)
 
 HASH_EXCHANGE_TYPE = "x-consistent-hash"
 HASH_PLUGIN = "rabbitmq_consistent_hash_exchange"
@@ -43,7 +41,7 @@ _EXCHANGES: dict[Exchange, tuple[str, str]] = {
     Exchange.EVENTS: ("hmc.events", "topic"),
 }
 # Where each side's inbound messages arrive (what the broker consumes).
-_INBOUND: dict[Side, Exchange] = {"customer": Exchange.CUSTOMER_IN, "sesam2": Exchange.SESAM2_IN}
+_INBOUND: dict[Side, Exchange] = {Side.CUSTOMER: Exchange.CUSTOMER_IN, Side.SESAM2: Exchange.SESAM2_IN}
 # Characters that carry meaning in a topic routing key: a customer number containing one would bind or
 # route more than its own messages.
 _ROUTING_KEY_SPECIALS = frozenset(".*#")
@@ -110,7 +108,7 @@ def sesam2_message_types() -> tuple[str, ...]:
 
     Answers (OrderConfirmation, InvoiceData...) are not bound: one sent the wrong way comes back unroutable.
     """
-    binding = DIALECTS[Dialect.SESAM2].binding
+    binding = DIALECTS[Side.SESAM2].binding
     return tuple(cls.__name__ for cls in binding.by_type if cls.direction is Direction.INBOUND)
 
 

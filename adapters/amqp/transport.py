@@ -24,7 +24,8 @@ from adapters.amqp.publisher import ConfirmingPublisher, InFlight, PublishResult
 from adapters.amqp.stats import queue_counts
 from adapters.amqp.topology import SIDES, Names, TopologySettings, broker_queues, declare, delete
 from broker.config import Settings
-from broker.envelope import Delivery, Outgoing, Side
+from broker.envelope import Delivery, Outgoing
+from broker.model.codes import Side
 
 log = logging.getLogger(__name__)
 QUIET_S = 0.001  # a batch that received nothing for this long is complete: the sender has paused

@@ -99,12 +99,12 @@ class NaiveRelay:
         from lxml import etree
 
         from broker.contract.dialect import DIALECTS
-        from broker.contract.spec import Dialect
+        from broker.model.codes import Side
 
         self.source, self.target = source, target
         self._stop = False
         self._parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-        self._schema = etree.XMLSchema(etree.parse(str(DIALECTS[Dialect.CUSTOMER].schema_path), self._parser))
+        self._schema = etree.XMLSchema(etree.parse(str(DIALECTS[Side.CUSTOMER].schema_path), self._parser))
         self._db = psycopg.connect(db)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS bench_naive (id bigserial PRIMARY KEY, message_id text NOT NULL UNIQUE,"

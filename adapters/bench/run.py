@@ -45,6 +45,7 @@ from adapters.bench.wire import BenchError
 from adapters.bench.workers import Child, Workers, profiler, relay
 from broker.config import Settings, parse_customers, safe_url
 from broker.envelope import Exchange
+from broker.model.codes import Side
 from broker.store.db import make_engine, upgrade
 
 T = TypeVar("T")
@@ -235,7 +236,7 @@ class ServicesBench:
         """Rate of SESAM2 -> customer, one worker; then, with the same worker, latency (into `r`)."""
         confirmations = self.data.confirmations(orders)
         progress = self._phase("SESAM2 -> customer, 1 worker", len(confirmations))
-        inbound = self.names.inbound_queues("sesam2", self.partitions)
+        inbound = self.names.inbound_queues(Side.SESAM2, self.partitions)
         wire.preload(
             self.amqp_url,
             self.names.exchange(Exchange.SESAM2_IN),
@@ -251,7 +252,7 @@ class ServicesBench:
             )
             self._expect(customer_queue, "OrderConfirmation")
             wire.purge(self.amqp_url, [customer_queue])
-            running.wait_consuming(self.amqp_url, self.names.inbound_queues("customer", self.partitions))
+            running.wait_consuming(self.amqp_url, self.names.inbound_queues(Side.CUSTOMER, self.partitions))
             r.fixed = self._latency(
                 f"latency at {self.plan.rate:g} msg/s", self.plan.latency_messages, rate=self.plan.rate
             )
@@ -337,7 +338,7 @@ class ServicesBench:
             self.names.exchange(Exchange.CUSTOMER_IN),
             ORDER_KEY,
             orders,
-            self.names.inbound_queues("customer", self.partitions),
+            self.names.inbound_queues(Side.CUSTOMER, self.partitions),
             progress,
         )
 

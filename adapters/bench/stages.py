@@ -16,11 +16,11 @@ from lxml import etree
 from adapters.bench.data import Data
 from broker.contract import safe_xml
 from broker.contract.dialect import DIALECTS, read
-from broker.contract.spec import Dialect
+from broker.model.codes import Side
 from broker.translation import forward
 
-CUSTOMER = DIALECTS[Dialect.CUSTOMER]
-SESAM2 = DIALECTS[Dialect.SESAM2]
+CUSTOMER = DIALECTS[Side.CUSTOMER]
+SESAM2 = DIALECTS[Side.SESAM2]
 
 
 @dataclass(frozen=True)

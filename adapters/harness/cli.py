@@ -28,7 +28,7 @@ from adapters.harness.generator import INBOUND_NAMES, STOCKHOLM, Generator
 from adapters.harness.sesam2_sim import Behaviour, Sesam2Simulator
 from broker.catalog import Catalog
 from broker.config import parse_customers, safe_url
-from broker.envelope import Side
+from broker.model.codes import Side
 from broker.model.messages import Message
 
 if TYPE_CHECKING:

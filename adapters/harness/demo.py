@@ -33,8 +33,8 @@ from adapters.harness.sesam2_sim import DeliveredLine, Sesam2Simulator, delivere
 from broker import bootstrap
 from broker.config import BufferArticle, BufferStore, Customer, Settings
 from broker.contract.dialect import read
-from broker.envelope import Side
 from broker.model import messages as m
+from broker.model.codes import Side
 from broker.runtime import Worker
 from broker.store import buffer_stock, messages, orders, queries
 from broker.translation import derived_id

@@ -11,8 +11,8 @@ from typing import Any
 from adapters.amqp.topology import Names
 from broker.contract import routing
 from broker.contract.dialect import DIALECTS
-from broker.contract.spec import Dialect
-from broker.envelope import CONTENT_TYPE, SCHEMA_VERSION_HEADER, Exchange, Side
+from broker.envelope import CONTENT_TYPE, SCHEMA_VERSION_HEADER, Exchange
+from broker.model.codes import Side
 from broker.model.messages import Message
 
 PERSISTENT = 2
@@ -50,7 +50,7 @@ def address(side: Side, message: Message, names: Names) -> Addressed:
     name = type(message).__name__
     if side is Side.CUSTOMER:
         exchange, key = names.exchange(Exchange.CUSTOMER_IN), f"{message.header.customer_number}.{name}"
-        body = DIALECTS[Dialect.CUSTOMER].render(message)
+        body = DIALECTS[Side.CUSTOMER].render(message)
     else:
-        exchange, key, body = names.exchange(Exchange.SESAM2_IN), name, DIALECTS[Dialect.SESAM2].render(message)
+        exchange, key, body = names.exchange(Exchange.SESAM2_IN), name, DIALECTS[Side.SESAM2].render(message)
     return Addressed(exchange, key, body, properties(message), name)

@@ -24,7 +24,7 @@ from adapters.harness import envelopes, wire
 from adapters.harness.checker import Arrival, Sent, causation
 from adapters.harness.envelopes import Addressed
 from adapters.harness.generator import Generator
-from broker.envelope import Side
+from broker.model.codes import Side
 from broker.store import queries
 from broker.store.db import make_engine, sessions
 

@@ -36,9 +36,8 @@ from typing import Any
 from adapters.harness.generator import INBOUND_NAMES, ORDER_VARIANTS, Generator
 from adapters.harness.sesam2_sim import Sesam2Simulator, delivered_lines
 from broker.contract import identifiers
-from broker.envelope import Side
 from broker.model import messages as m
-from broker.model.codes import CancellationReason, DelayReason, FaultSubject, Priority, WorkOrderKind
+from broker.model.codes import CancellationReason, DelayReason, FaultSubject, Priority, Side, WorkOrderKind
 from broker.model.types import IdKind
 from broker.translation import forward
 

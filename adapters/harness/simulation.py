@@ -18,8 +18,7 @@ from adapters.amqp.topology import Names
 from adapters.harness import envelopes, wire
 from adapters.harness.sesam2_sim import Sesam2Simulator
 from broker.contract.dialect import ReadPolicy, read
-from broker.contract.spec import Dialect
-from broker.envelope import Side
+from broker.model.codes import Side
 
 
 @dataclass(frozen=True)
@@ -124,7 +123,7 @@ def _answer(
     summary: Summary,
 ) -> None:
     parsed = read(r.body, policy)
-    if parsed.message is None or not parsed.ok or parsed.dialect is None or parsed.dialect.name is not Dialect.SESAM2:
+    if parsed.message is None or not parsed.ok or parsed.dialect is None or parsed.dialect.name is not Side.SESAM2:
         consumer.ack(r.tag)
         summary.invalid += 1
         return

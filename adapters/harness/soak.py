@@ -32,6 +32,7 @@ from adapters.harness.cleanup import delete_topology
 from adapters.harness.reliability import Collector, Feed, WorkerPool, consuming, orders, parked, worker_env
 from broker.bootstrap import store
 from broker.config import Settings
+from broker.model.codes import Side
 
 console = Console()
 PARTITIONS = 2
@@ -85,7 +86,7 @@ def run(
     sent: list[Sent] = []
     restarters: list[threading.Thread] = []
     try:
-        if not consuming(amqp_url, names.inbound_queues("customer", PARTITIONS)):
+        if not consuming(amqp_url, names.inbound_queues(Side.CUSTOMER, PARTITIONS)):
             raise RuntimeError(f"the workers did not start consuming:\n{pool.tails()}")
         start = time.monotonic()
         end = start + minutes * 60

@@ -20,7 +20,8 @@ from broker.contract import codecs as c
 from broker.contract import plans
 from broker.contract.mapping import SESAM2_CODES, TYPE_MAPS
 from broker.contract.nodes import Context, Leaf, Node, nodes
-from broker.contract.spec import Dialect, F, G, Spec, path_in
+from broker.contract.spec import F, G, Spec, path_in
+from broker.model.codes import Side
 from broker.model.messages import Header, Message
 from broker.model.types import Identifier, IdKind, Items, MonthPrecision, Range, Text
 
@@ -44,7 +45,7 @@ def _unwrap(hint: Any) -> tuple[Any, bool, tuple[Any, ...]]:
 class Binding:
     """One dialect's view of every message type."""
 
-    def __init__(self, dialect: Dialect, namespace: str) -> None:
+    def __init__(self, dialect: Side, namespace: str) -> None:
         self.dialect = dialect
         self.namespace = namespace
         self.codecs: dict[str, c.Codec] = {}
@@ -72,7 +73,7 @@ class Binding:
         return "/".join(f"{{{self.namespace}}}{n}" for n in names)
 
     def _codec(self, cls: type, attr: str, base: Any, meta: tuple[Any, ...]) -> c.Codec:
-        compact = self.dialect is Dialect.SESAM2
+        compact = self.dialect is Side.SESAM2
         codec: c.Codec
         if cls is Header and attr == "message_type" and compact:
             # SESAM2's control record names the type by its own record name (ORDERS, ORDERBEKR, ...).

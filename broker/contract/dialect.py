@@ -15,7 +15,7 @@ from lxml import etree
 
 from broker.contract import identifiers, rules, safe_xml, schema
 from broker.contract.binding import Binding, Context
-from broker.contract.spec import Dialect
+from broker.model.codes import Side
 from broker.model.messages import ArticleRegisterUpdate, Message, Problem
 
 CUSTOMER_NS = "urn:x-hmc-broker:customer:v1"
@@ -31,7 +31,7 @@ def schema_dir() -> Path:
 
 @dataclass(frozen=True)
 class XmlDialect:
-    name: Dialect
+    name: Side
     namespace: str
     schema_file: str  # relative to the schema directory
     title: str
@@ -55,15 +55,15 @@ class XmlDialect:
         return data
 
 
-DIALECTS: dict[Dialect, XmlDialect] = {
-    Dialect.CUSTOMER: XmlDialect(
-        Dialect.CUSTOMER,
+DIALECTS: dict[Side, XmlDialect] = {
+    Side.CUSTOMER: XmlDialect(
+        Side.CUSTOMER,
         CUSTOMER_NS,
         "customer/v1/customer.xsd",
         "Customer-system dialect of HMC Broker, v1.",
     ),
-    Dialect.SESAM2: XmlDialect(
-        Dialect.SESAM2, SESAM2_NS, "sesam2/v1/sesam2.xsd", "SESAM2 integration dialect of HMC Broker, v1."
+    Side.SESAM2: XmlDialect(
+        Side.SESAM2, SESAM2_NS, "sesam2/v1/sesam2.xsd", "SESAM2 integration dialect of HMC Broker, v1."
     ),
 }
 BY_NAMESPACE = {d.namespace: d for d in DIALECTS.values()}

@@ -8,14 +8,9 @@ into its HEAD record).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
+from broker.model.codes import Side
 from broker.model.messages import Message
-
-
-class Dialect(StrEnum):
-    CUSTOMER = "customer"
-    SESAM2 = "sesam2"
 
 
 @dataclass(frozen=True)
@@ -59,9 +54,9 @@ class TypeMap:
     sesam2: str | None
     fields: tuple[Spec, ...]
 
-    def path(self, dialect: Dialect) -> str | None:
-        return self.customer if dialect is Dialect.CUSTOMER else self.sesam2
+    def path(self, dialect: Side) -> str | None:
+        return self.customer if dialect is Side.CUSTOMER else self.sesam2
 
 
-def path_in(spec: Spec, dialect: Dialect) -> str:
-    return spec.customer if dialect is Dialect.CUSTOMER else spec.sesam2
+def path_in(spec: Spec, dialect: Side) -> str:
+    return spec.customer if dialect is Side.CUSTOMER else spec.sesam2

@@ -11,13 +11,13 @@ from dataclasses import replace
 
 from broker.contract.dialect import DIALECTS
 from broker.contract.routing import Target, routed_types
-from broker.contract.spec import Dialect
 from broker.envelope import Exchange
 from broker.handlers.registry import Context, Registry
 from broker.model import messages as m
+from broker.model.codes import Side
 from broker.translation import forward
 
-_SESAM2 = DIALECTS[Dialect.SESAM2]
+_SESAM2 = DIALECTS[Side.SESAM2]
 
 
 def register(registry: Registry) -> None:

@@ -5,6 +5,14 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+class Side(StrEnum):
+    """The two sides HMC Broker stands between: the customer systems and SESAM2. A delivery's side decides the
+    dialect it must be written in (each side has its own) and where answers go."""
+
+    CUSTOMER = "customer"
+    SESAM2 = "sesam2"
+
+
 class Direction(StrEnum):
     INBOUND = "inbound"  # customer system -> HMC
     OUTBOUND = "outbound"  # HMC -> customer system

@@ -15,6 +15,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from adapters.amqp.topology import Names, TopologySettings, broker_queues, declare, plan, sesam2_message_types
 from broker.envelope import Exchange
+from broker.model.codes import Side
 
 services = pytest.mark.services
 Topology = Callable[..., TopologySettings]
@@ -113,7 +114,7 @@ def test_single_partition_has_one_active_consumer(
 ) -> None:
     settings = topology()
     names = Names(settings.prefix)
-    [queue] = names.inbound_queues("customer", 1)
+    [queue] = names.inbound_queues(Side.CUSTOMER, 1)
     connections = [pika.BlockingConnection(pika.URLParameters(amqp_url)) for _ in range(2)]
     got: dict[int, list[str]] = {0: [], 1: []}
     try:
@@ -141,8 +142,8 @@ def test_each_side_reaches_its_own_inbound_queue(topology: Topology, pika_channe
     names = Names(settings.prefix)
     assert publish(pika_channel, names.exchange(Exchange.CUSTOMER_IN), "1001.CustomerOrder", message_id="c")
     assert publish(pika_channel, names.exchange(Exchange.SESAM2_IN), "OrderConfirmation", message_id="s")
-    [customer_in] = names.inbound_queues("customer", 1)
-    [sesam2_in] = names.inbound_queues("sesam2", 1)
+    [customer_in] = names.inbound_queues(Side.CUSTOMER, 1)
+    [sesam2_in] = names.inbound_queues(Side.SESAM2, 1)
     assert [p.message_id for _, p in take_all(pika_channel, customer_in)] == ["c"]
     assert [p.message_id for _, p in take_all(pika_channel, sesam2_in)] == ["s"]
     assert [q.name for q in broker_queues(settings)] == [customer_in, sesam2_in]
@@ -153,7 +154,7 @@ def test_dead_letters_are_kept(topology: Topology, pika_channel: BlockingChannel
     settings = topology(queue_type="quorum")
     names = Names(settings.prefix)
     assert publish(pika_channel, names.exchange(Exchange.CUSTOMER_IN), "1001.CustomerOrder", message_id="poison")
-    [queue] = names.inbound_queues("customer", 1)
+    [queue] = names.inbound_queues(Side.CUSTOMER, 1)
     # A consumer, as the broker is: quorum queues refuse basic.get when single-active-consumer is on.
     method, _, _ = next(pika_channel.consume(queue, inactivity_timeout=5))
     assert method is not None
@@ -184,7 +185,7 @@ def test_partitions_keep_each_order_in_one_queue(topology: Topology, pika_channe
         )
     queues_of: dict[str, set[int]] = defaultdict(set)
     per_queue = []
-    for index, queue in enumerate(names.inbound_queues("customer", 3)):
+    for index, queue in enumerate(names.inbound_queues(Side.CUSTOMER, 3)):
         taken = take_all(pika_channel, queue)
         per_queue.append(len(taken))
         seen: dict[str, list[int]] = defaultdict(list)
@@ -197,7 +198,7 @@ def test_partitions_keep_each_order_in_one_queue(topology: Topology, pika_channe
     assert sorted(queues_of) == sorted(orders)
     assert all(len(q) == 1 for q in queues_of.values()), "every order lands in exactly one partition"
     assert sum(1 for n in per_queue if n) >= 2, "different orders spread over the partitions"
-    for queue in names.inbound_queues("sesam2", 3):  # the other side's partitions saw nothing
+    for queue in names.inbound_queues(Side.SESAM2, 3):  # the other side's partitions saw nothing
         assert take_all(pika_channel, queue) == []
 
 
@@ -217,7 +218,7 @@ def test_names_are_prefixed_and_the_default_exchange_is_not() -> None:
     assert names.sesam2_queue == "test.sesam2.in"
     assert names.customer_queue("1001") == "test.hmc.customer.1001"
     assert names.invoice_queue("1001") == "test.hmc.invoice.1001"
-    assert names.inbound_queues("sesam2", 2) == ["test.hmc.broker.sesam2-in.0", "test.hmc.broker.sesam2-in.1"]
+    assert names.inbound_queues(Side.SESAM2, 2) == ["test.hmc.broker.sesam2-in.0", "test.hmc.broker.sesam2-in.1"]
     every = [e.name for e in plan(TopologySettings(prefix="test.", partitions=2)).exchanges]
     assert all(name.startswith("test.") for name in every)
 

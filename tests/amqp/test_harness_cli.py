@@ -18,15 +18,15 @@ from adapters.harness import wire
 from adapters.harness.cli import app
 from adapters.harness.generator import Generator
 from broker.contract.dialect import DIALECTS
-from broker.contract.spec import Dialect
 from broker.envelope import Exchange
 from broker.model import messages as m
+from broker.model.codes import Side
 from broker.translation import derived_id, forward
 from tests.support.harness import take_all, valid
 
 services = pytest.mark.services
 runner = CliRunner()
-SESAM2 = DIALECTS[Dialect.SESAM2]
+SESAM2 = DIALECTS[Side.SESAM2]
 Bind = Callable[[str, str], str]
 MIX = "CustomerOrder=70,WorkOrder=10,FaultReport=10,PickupOrder=10"
 

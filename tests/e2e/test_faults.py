@@ -31,6 +31,7 @@ from adapters.harness.envelopes import Addressed
 from adapters.harness.reliability import Collector, Feed, WorkerPool, consuming, orders, parked, worker_env
 from broker.bootstrap import store
 from broker.config import Settings
+from broker.model.codes import Side
 from tests.support.faults import PARTITIONS
 
 # services_restored (tests/support/fixtures.py): RabbitMQ and PostgreSQL up before and after each test.
@@ -58,13 +59,13 @@ class Stream:
         self.sent: list[Sent] = []
         started = time.monotonic()
         backlog = list(orders(ORDERS, STEPS, self.names, seed=random.randrange(10_000)))
-        self.feed.publish_all([m for m, _ in backlog], self.names.inbound_queues("customer", PARTITIONS))
+        self.feed.publish_all([m for m, _ in backlog], self.names.inbound_queues(Side.CUSTOMER, PARTITIONS))
         self.sent = [s for _, s in backlog]
         self.publish_s = time.monotonic() - started
         self.collector = Collector(amqp_url, self.names.sesam2_queue)
         self.started = time.monotonic()
         self.pool = WorkerPool(env, workers, log_dir, [sys.executable, "-m", "broker.cli", "run"])
-        assert consuming(amqp_url, self.names.inbound_queues("customer", PARTITIONS)), self.pool.tails()
+        assert consuming(amqp_url, self.names.inbound_queues(Side.CUSTOMER, PARTITIONS)), self.pool.tails()
 
     def midstream(self, low: float = 0.1, high: float = 0.6) -> int:
         """Wait until a random share of the messages has arrived; how many are still in flight then."""

@@ -19,8 +19,8 @@ from adapters.harness.cleanup import delete_topology
 from broker.bootstrap import store as open_store
 from broker.config import Settings
 from broker.contract.dialect import DIALECTS, read
-from broker.contract.spec import Dialect
-from broker.envelope import Delivery, Side
+from broker.envelope import Delivery
+from broker.model.codes import Side
 from broker.runtime import Worker
 from broker.store.tables import MessageRow
 from broker.translation import derived_id
@@ -77,7 +77,7 @@ def test_a_parked_message_is_replayed_to_sesam2_exactly_once(settings: Settings)
     assert order is not None
     assert props.message_id == derived_id(order.header.message_id, "translated")
     parsed = read(body)
-    assert parsed.ok and parsed.dialect is DIALECTS[Dialect.SESAM2]
+    assert parsed.ok and parsed.dialect is DIALECTS[Side.SESAM2]
 
     again = CliRunner().invoke(app, command, env=env, catch_exceptions=False)
     assert again.exit_code == 0, again.output

@@ -28,9 +28,9 @@ from adapters.amqp.transport import AmqpTransport, declare_topology, topology_se
 from broker.bootstrap import store as open_store
 from broker.config import Customer, Settings
 from broker.contract.dialect import DIALECTS, read
-from broker.contract.spec import Dialect
 from broker.envelope import Exchange
 from broker.model import messages as m
+from broker.model.codes import Side
 from broker.runtime import Worker
 from broker.store.tables import MessageRow
 from tests.support.amqp import nothing_more, take
@@ -152,7 +152,7 @@ def test_every_inbound_type_reaches_sesam2_translated(settings: Settings, runnin
     assert sorted(props.type for props, _ in got) == sent_types
     for props, body in got:
         parsed = read(body)
-        assert parsed.ok and parsed.dialect is DIALECTS[Dialect.SESAM2], parsed.problems
+        assert parsed.ok and parsed.dialect is DIALECTS[Side.SESAM2], parsed.problems
         assert props.message_id == parsed.message.header.message_id  # type: ignore[union-attr]
         assert props.delivery_mode == 2 and props.content_type == "application/xml"
         assert props.headers["x-schema-version"] == "1.0"
@@ -197,7 +197,7 @@ def test_every_sesam2_message_reaches_the_right_customer_and_no_other(
         assert sorted(p.type for p, _ in got) == sorted(types), number
         for props, body in got:
             parsed = read(body)
-            assert parsed.ok and parsed.message is not None and parsed.dialect is DIALECTS[Dialect.CUSTOMER]
+            assert parsed.ok and parsed.message is not None and parsed.dialect is DIALECTS[Side.CUSTOMER]
             assert parsed.message.header.customer_number == number
             assert props.type != "InvoiceData"
         assert nothing_more(pika_channel, names.customer_queue(number))
@@ -244,7 +244,7 @@ def _order(seq: int, order_no: int, base: m.CustomerOrder) -> bytes:
         correlation_id=ref,
     )
     message = dataclasses.replace(base, header=header, order_id=f"{ref}-{seq:02d}")
-    return DIALECTS[Dialect.CUSTOMER].render(message)
+    return DIALECTS[Side.CUSTOMER].render(message)
 
 
 @pytest.mark.parametrize("store", ["postgresql"], indirect=True)  # several workers share one store

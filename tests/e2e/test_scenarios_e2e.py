@@ -19,7 +19,7 @@ from broker.bootstrap import store
 from broker.cli import app
 from broker.config import Customer, Settings
 from broker.contract.dialect import read
-from broker.envelope import Side
+from broker.model.codes import Side
 from broker.runtime import Worker
 from broker.store.tables import MessageRow
 from tests.support.amqp import nothing_more, take

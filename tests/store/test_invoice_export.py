@@ -25,17 +25,16 @@ from broker.bootstrap import store as open_store
 from broker.cli import app
 from broker.config import Settings
 from broker.contract.dialect import DIALECTS, read
-from broker.contract.spec import Dialect
-from broker.envelope import Delivery, Side
+from broker.envelope import Delivery
 from broker.model import messages as m
-from broker.model.codes import BillingForm
+from broker.model.codes import BillingForm, Side
 from broker.pipeline import Pipeline
 from broker.store.tables import AuditRow, InvoiceRow, OutboxRow
 from broker.store.unit_of_work import UnitOfWork
 from tests.support.fixtures import Store
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures/sesam2/valid/InvoiceData-2026-10.xml"
-SESAM2 = DIALECTS[Dialect.SESAM2]
+SESAM2 = DIALECTS[Side.SESAM2]
 Run = Callable[..., tuple[int, str]]
 
 

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from broker.config import Customer, Settings
 from broker.contract.dialect import DIALECTS, read
-from broker.contract.spec import Dialect
-from broker.envelope import Delivery, Exchange, Side
+from broker.envelope import Delivery, Exchange
 from broker.model import messages as m
+from broker.model.codes import Side
 from broker.pipeline import Pipeline
 from broker.store.tables import EventRow, MessageRow, OrderRow, OutboxRow
 from broker.store.unit_of_work import UnitOfWork
@@ -215,7 +215,7 @@ def test_answers_update_the_order_view_and_status_queries_read_it(factory) -> No
         placed.header, message_id="5d1c6a2e-1111-4abc-8def-000000000042", message_type="OrderStatusQuery"
     )
     query = m.OrderStatusQuery(header=query_header, order_id=placed.order_id)
-    body = DIALECTS[Dialect.CUSTOMER].render(query)
+    body = DIALECTS[Side.CUSTOMER].render(query)
     run(
         factory,
         Delivery(
@@ -235,7 +235,7 @@ def test_answers_update_the_order_view_and_status_queries_read_it(factory) -> No
 
 
 def _confirmation_for(order: m.CustomerOrder) -> bytes:
-    return DIALECTS[Dialect.SESAM2].render(confirmation_of(order))
+    return DIALECTS[Side.SESAM2].render(confirmation_of(order))
 
 
 def test_an_answer_for_an_unknown_order_is_kept_reported_and_routed(factory) -> None:  # type: ignore[no-untyped-def]

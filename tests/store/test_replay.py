@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from broker.config import Customer
 from broker.contract.dialect import read
-from broker.envelope import Delivery, Side
+from broker.envelope import Delivery
+from broker.model.codes import Side
 from broker.store.tables import AuditRow, EventRow, MessageRow, ReplayItemRow, ReplayJobRow
 from broker.translation import derived_id
 from replay import edit as editing

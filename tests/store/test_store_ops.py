@@ -11,7 +11,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from broker.contract.dialect import read
-from broker.envelope import Side
+from broker.model.codes import Side
 from broker.store.tables import AppendOnlyError, AuditRow, EventRow, MessageRow, OutboxRow
 from replay import search as finder
 from replay.audit import Actor, AuditRequired

@@ -10,7 +10,8 @@ from sqlalchemy import select, update
 
 from broker.bootstrap import store as open_store
 from broker.config import Customer, Settings
-from broker.envelope import Delivery, Exchange, Side
+from broker.envelope import Delivery, Exchange
+from broker.model.codes import Side
 from broker.runtime import Worker
 from broker.store.tables import MessageRow, OutboxRow
 from tests.support.fakes import FakeTransport, Taken
@@ -153,7 +154,7 @@ def test_a_repeat_of_a_message_whose_publish_never_happened_goes_out_before_the_
     import dataclasses
 
     from broker.contract.dialect import DIALECTS, read
-    from broker.contract.spec import Dialect
+    from broker.model.codes import Side
 
     base = read(ORDER.read_bytes()).message
     assert base is not None
@@ -173,7 +174,7 @@ def test_a_repeat_of_a_message_whose_publish_never_happened_goes_out_before_the_
             Taken(Delivery(side=Side.CUSTOMER, body=ORDER.read_bytes(), routing_key="1002.CustomerOrder"), []),
             Taken(
                 Delivery(
-                    side=Side.CUSTOMER, body=DIALECTS[Dialect.CUSTOMER].render(second), routing_key="1002.CustomerOrder"
+                    side=Side.CUSTOMER, body=DIALECTS[Side.CUSTOMER].render(second), routing_key="1002.CustomerOrder"
                 ),
                 [],
             ),

@@ -7,14 +7,13 @@ import dataclasses
 from datetime import date
 
 from broker.contract.dialect import DIALECTS
-from broker.contract.spec import Dialect
-from broker.envelope import Delivery, Side
+from broker.envelope import Delivery
 from broker.model import messages as m
-from broker.model.codes import BillingForm
+from broker.model.codes import BillingForm, Side
 from broker.translation import forward
 
-CUSTOMER = DIALECTS[Dialect.CUSTOMER]
-SESAM2 = DIALECTS[Dialect.SESAM2]
+CUSTOMER = DIALECTS[Side.CUSTOMER]
+SESAM2 = DIALECTS[Side.SESAM2]
 
 
 def customer_delivery(message: m.Message) -> Delivery:

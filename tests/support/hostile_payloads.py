@@ -15,10 +15,10 @@ from typing import Any
 
 from adapters.harness.generator import Generator
 from broker.contract.dialect import DIALECTS, read
-from broker.contract.spec import Dialect
 from broker.model import messages as m
+from broker.model.codes import Side
 
-CUSTOMER = DIALECTS[Dialect.CUSTOMER]
+CUSTOMER = DIALECTS[Side.CUSTOMER]
 MiB = 1024 * 1024
 
 # Strings that must never matter: SQL, a forged JSON log line after a line break, HTML.

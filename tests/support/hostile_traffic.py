@@ -17,9 +17,9 @@ import pika.exceptions
 
 from adapters.harness.generator import Generator
 from broker.contract.dialect import DIALECTS
-from broker.contract.spec import Dialect
+from broker.model.codes import Side
 
-CUSTOMER = DIALECTS[Dialect.CUSTOMER]
+CUSTOMER = DIALECTS[Side.CUSTOMER]
 
 
 @dataclass

@@ -17,7 +17,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker.config import Customer, Settings
-from broker.envelope import Delivery, Side
+from broker.envelope import Delivery
+from broker.model.codes import Side
 from broker.runtime import Worker
 from broker.store.tables import MessageRow, OutboxRow
 from replay.replay import Replayer

@@ -31,9 +31,8 @@ from typer.testing import CliRunner
 from broker.cli import app
 from broker.config import Settings
 from broker.contract.dialect import DIALECTS, Parsed, ReadPolicy, read
-from broker.contract.spec import Dialect
 from broker.model import messages as m
-from broker.model.codes import AddressKind, ArticleType, Priority
+from broker.model.codes import AddressKind, ArticleType, Priority, Side
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 INVALID_DIRS = sorted(FIXTURES.glob("*/invalid"))
@@ -304,7 +303,7 @@ def _valid_customer_order() -> bytes:
         requested_delivery_date=date(2026, 2, 1),
         lines=[m.OrderLine(line_number=1, article_number="123456", quantity=2, article_type=ArticleType.ACCESSORY)],
     )
-    return DIALECTS[Dialect.CUSTOMER].render(order)
+    return DIALECTS[Side.CUSTOMER].render(order)
 
 
 def test_cli_mixed_run_reports_only_the_invalid_file(tmp_path: Path) -> None:

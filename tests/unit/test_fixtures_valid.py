@@ -18,12 +18,12 @@ from typer.testing import CliRunner
 
 from broker.cli import app, format_problem
 from broker.contract.dialect import DIALECTS, Parsed, ReadPolicy, XmlDialect, read
-from broker.contract.spec import Dialect
+from broker.model.codes import Side
 from broker.model.messages import MESSAGE_TYPES, Message
 from broker.translation import BROKER_SYSTEM, forward
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-OTHER = {Dialect.CUSTOMER: Dialect.SESAM2, Dialect.SESAM2: Dialect.CUSTOMER}
+OTHER = {Side.CUSTOMER: Side.SESAM2, Side.SESAM2: Side.CUSTOMER}
 # The envelope fields that translation renews; everything else must survive it unchanged.
 RENEWED = {"message_id": "", "sent_at": datetime(1970, 1, 1, tzinfo=UTC), "sender_system": "", "causation_id": None}
 TRANSLATED_AT = datetime(2026, 11, 20, 11, 30, 5, tzinfo=UTC)
@@ -38,7 +38,7 @@ CLEAN_ENV: dict[str, str | None] = {
 # ---------------------------------------------------------------- helpers
 
 
-def valid_fixtures(dialect: Dialect) -> list[Path]:
+def valid_fixtures(dialect: Side) -> list[Path]:
     return sorted((FIXTURES / dialect.value / "valid").glob("*.xml"))
 
 
@@ -47,7 +47,7 @@ def type_prefix(path: Path) -> str:
     return path.stem.split("-", 1)[0]
 
 
-ALL_VALID = [(dialect, path) for dialect in Dialect for path in valid_fixtures(dialect)]
+ALL_VALID = [(dialect, path) for dialect in Side for path in valid_fixtures(dialect)]
 ALL_IDS = [f"{dialect.value}/{path.name}" for dialect, path in ALL_VALID]
 
 
@@ -99,7 +99,7 @@ def _plain(value: Any) -> Any:
 
 
 @pytest.mark.parametrize(("dialect", "path"), ALL_VALID, ids=ALL_IDS)
-def test_valid_fixture_reads_as_its_named_type(dialect: Dialect, path: Path) -> None:
+def test_valid_fixture_reads_as_its_named_type(dialect: Side, path: Path) -> None:
     parsed = read_ok(path.read_bytes(), str(path))
     expected = type_prefix(path)
     assert expected in MESSAGE_TYPES, f"{path.name}: '{expected}' is not a message type"
@@ -113,8 +113,8 @@ def test_valid_fixture_reads_as_its_named_type(dialect: Dialect, path: Path) -> 
     assert parsed.message.header.message_type == expected
 
 
-@pytest.mark.parametrize("dialect", list(Dialect), ids=[d.value for d in Dialect])
-def test_every_message_type_has_a_valid_fixture(dialect: Dialect) -> None:
+@pytest.mark.parametrize("dialect", list(Side), ids=[d.value for d in Side])
+def test_every_message_type_has_a_valid_fixture(dialect: Side) -> None:
     types = {cls.__name__ for cls in DIALECTS[dialect].binding.by_type}
     named = {type_prefix(path) for path in valid_fixtures(dialect)}
     assert types - named == set(), f"{dialect.value} types without a valid fixture"
@@ -125,7 +125,7 @@ def test_every_message_type_has_a_valid_fixture(dialect: Dialect) -> None:
 
 
 @pytest.mark.parametrize(("dialect", "path"), ALL_VALID, ids=ALL_IDS)
-def test_render_of_read_is_the_fixture(dialect: Dialect, path: Path) -> None:
+def test_render_of_read_is_the_fixture(dialect: Side, path: Path) -> None:
     data = path.read_bytes()
     parsed = read_ok(data, str(path))
     assert parsed.message is not None
@@ -138,7 +138,7 @@ def test_render_of_read_is_the_fixture(dialect: Dialect, path: Path) -> None:
 # ---------------------------------------------------------------- translation keeps the business content
 
 
-def _translatable() -> list[tuple[Dialect, Path]]:
+def _translatable() -> list[tuple[Side, Path]]:
     out = []
     for dialect, path in ALL_VALID:
         cls = MESSAGE_TYPES.get(type_prefix(path))
@@ -151,11 +151,11 @@ TRANSLATABLE = _translatable()
 
 
 def test_translatable_fixtures_cover_both_directions() -> None:
-    assert {dialect for dialect, _ in TRANSLATABLE} == set(Dialect)
+    assert {dialect for dialect, _ in TRANSLATABLE} == set(Side)
 
 
 @pytest.mark.parametrize(("dialect", "path"), TRANSLATABLE, ids=[f"{d.value}/{p.name}" for d, p in TRANSLATABLE])
-def test_translation_keeps_business_content(dialect: Dialect, path: Path) -> None:
+def test_translation_keeps_business_content(dialect: Side, path: Path) -> None:
     source = read_ok(path.read_bytes(), str(path)).message
     assert source is not None
     target: XmlDialect = DIALECTS[OTHER[dialect]]
@@ -192,7 +192,7 @@ def test_cli_translate_prints_valid_sesam2() -> None:
     out = result.stdout_bytes
     assert out.startswith(b"<?xml")
     parsed = read_ok(out, "translate output")
-    assert parsed.dialect is DIALECTS[Dialect.SESAM2]
+    assert parsed.dialect is DIALECTS[Side.SESAM2]
     assert parsed.root_name == "ORDERS"
     source = read_ok(path.read_bytes(), str(path)).message
     assert parsed.message is not None and source is not None

@@ -13,11 +13,10 @@ from pathlib import Path
 
 from broker.config import Settings
 from broker.contract.dialect import DIALECTS, read
-from broker.contract.spec import Dialect
-from broker.envelope import Delivery, Exchange, Side
+from broker.envelope import Delivery, Exchange
 from broker.handlers import Context, default_registry
 from broker.model import messages as m
-from broker.model.codes import OrderStatus
+from broker.model.codes import OrderStatus, Side
 from broker.pipeline import Pipeline
 from tests.support.buffer import SETTINGS as BUFFER_SETTINGS
 from tests.support.buffer import STORE_CONFIG
@@ -25,7 +24,7 @@ from tests.support.deliveries import confirmation_of
 from tests.support.fakes import FakeUnitOfWork
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-CUSTOMER, SESAM2 = DIALECTS[Dialect.CUSTOMER], DIALECTS[Dialect.SESAM2]
+CUSTOMER, SESAM2 = DIALECTS[Side.CUSTOMER], DIALECTS[Side.SESAM2]
 STORE = STORE_CONFIG
 # The buffer-store tests' customers: 1001 keeps a buffer store and has invoice permission, 1002 neither.
 SETTINGS = BUFFER_SETTINGS

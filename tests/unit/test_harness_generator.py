@@ -16,16 +16,15 @@ from adapters.harness import synthetic
 from adapters.harness.generator import INBOUND_NAMES, ORDER_VARIANTS, STOCKHOLM, Generator
 from broker.contract import identifiers, routing
 from broker.contract.dialect import DIALECTS
-from broker.contract.spec import Dialect
 from broker.model import messages as m
-from broker.model.codes import AddressKind, ArticleStatus, Priority, WorkOrderKind
+from broker.model.codes import AddressKind, ArticleStatus, Priority, Side, WorkOrderKind
 from broker.model.types import IdKind
 from broker.translation import forward
 from tests.support.harness import valid
 from tests.support.profiles import at_most
 
-CUSTOMER = DIALECTS[Dialect.CUSTOMER]
-SESAM2 = DIALECTS[Dialect.SESAM2]
+CUSTOMER = DIALECTS[Side.CUSTOMER]
+SESAM2 = DIALECTS[Side.SESAM2]
 START = datetime(2026, 10, 24, 8, 30, tzinfo=STOCKHOLM)  # the weekend daylight saving time ends
 seeds = st.integers(0, 2**32)
 

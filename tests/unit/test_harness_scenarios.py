@@ -13,9 +13,8 @@ from adapters.harness import scenarios
 from adapters.harness.generator import STOCKHOLM, Generator
 from adapters.harness.sesam2_sim import Sesam2Simulator
 from broker.contract.dialect import DIALECTS
-from broker.contract.spec import Dialect
-from broker.envelope import Side
 from broker.model import messages as m
+from broker.model.codes import Side
 from broker.translation import derived_id
 from tests.support.harness import valid
 
@@ -47,7 +46,7 @@ def test_a_shipped_scenario_yields_valid_messages_in_a_sensible_order(name: str,
     assert times == sorted(times)
     by_step = {s.number: x for s, (_, x) in zip(scenario.steps, sent, strict=True)}
     for step, (side, message) in zip(scenario.steps, sent, strict=True):
-        dialect = DIALECTS[Dialect.CUSTOMER if side is Side.CUSTOMER else Dialect.SESAM2]
+        dialect = DIALECTS[Side.CUSTOMER if side is Side.CUSTOMER else Side.SESAM2]
         assert valid(dialect.render(message)).message == message
         assert message.header.customer_number == "1002"
         if step.answers is not None:
@@ -94,7 +93,7 @@ def test_invoice_and_register_steps() -> None:
     assert isinstance(order, m.CustomerOrder) and isinstance(invoice, m.InvoiceData)
     assert {line.order_id for line in invoice.lines} == {order.order_id}
     for message in sent[1:]:
-        valid(DIALECTS[Dialect.SESAM2].render(message))
+        valid(DIALECTS[Side.SESAM2].render(message))
 
 
 def _step(side: str, type_name: str, **extra: Any) -> dict[str, Any]:

@@ -12,15 +12,14 @@ from hypothesis import strategies as st
 from adapters.harness.generator import INBOUND_NAMES, STOCKHOLM, Generator
 from adapters.harness.sesam2_sim import Behaviour, DeliveredLine, Sesam2Simulator, sesam2_order_number
 from broker.contract.dialect import DIALECTS
-from broker.contract.spec import Dialect
 from broker.model import messages as m
-from broker.model.codes import BillingForm
+from broker.model.codes import BillingForm, Side
 from broker.translation import derived_id, forward
 from tests.support.harness import valid
 from tests.support.profiles import at_most
 
-CUSTOMER = DIALECTS[Dialect.CUSTOMER]
-SESAM2 = DIALECTS[Dialect.SESAM2]
+CUSTOMER = DIALECTS[Side.CUSTOMER]
+SESAM2 = DIALECTS[Side.SESAM2]
 START = datetime(2026, 3, 2, 9, 0, tzinfo=STOCKHOLM)
 NOW = datetime(2026, 3, 2, 9, 5, tzinfo=STOCKHOLM)
 EVERYTHING = Behaviour(cancel_ratio=0, confirm_ratio=1, delay_ratio=1, receipt_ratio=1)

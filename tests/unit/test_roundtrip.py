@@ -8,26 +8,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from broker.contract.dialect import DIALECTS, read
-from broker.contract.spec import Dialect
+from broker.model.codes import Side
 from broker.model.messages import MESSAGE_TYPES, Message
 from broker.translation import forward
 from tests.support.profiles import at_most
 from tests.support.strategies import business_view, messages
 
-CUSTOMER = DIALECTS[Dialect.CUSTOMER]
-SESAM2 = DIALECTS[Dialect.SESAM2]
+CUSTOMER = DIALECTS[Side.CUSTOMER]
+SESAM2 = DIALECTS[Side.SESAM2]
 BOTH_SIDES = sorted(t.__name__ for t in SESAM2.binding.by_type)
 
 quick = settings(max_examples=at_most(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-EVERY_BINDING = [(d, t.__name__) for d in Dialect for t in DIALECTS[d].binding.by_type]
+EVERY_BINDING = [(d, t.__name__) for d in Side for t in DIALECTS[d].binding.by_type]
 
 
 @pytest.mark.parametrize(("dialect", "type_name"), EVERY_BINDING)
 @quick
 @given(data=st.data())
-def test_render_is_schema_valid_and_reads_back_the_same(dialect: Dialect, type_name: str, data: st.DataObject) -> None:
+def test_render_is_schema_valid_and_reads_back_the_same(dialect: Side, type_name: str, data: st.DataObject) -> None:
     xml = DIALECTS[dialect]
     message = data.draw(messages(MESSAGE_TYPES[type_name]))
     parsed = read(xml.render(message))
@@ -35,7 +35,7 @@ def test_render_is_schema_valid_and_reads_back_the_same(dialect: Dialect, type_n
     assert parsed.message == message
 
 
-def _via(message: Message, first: Dialect, second: Dialect) -> Message:
+def _via(message: Message, first: Side, second: Side) -> Message:
     there = read(DIALECTS[first].render(forward(message)))
     assert there.problems == [], there.problems
     assert there.message is not None
@@ -50,7 +50,7 @@ def _via(message: Message, first: Dialect, second: Dialect) -> Message:
 @given(data=st.data())
 def test_customer_to_sesam2_and_back_keeps_every_business_field(type_name: str, data: st.DataObject) -> None:
     message = data.draw(messages(MESSAGE_TYPES[type_name]))
-    assert business_view(_via(message, Dialect.SESAM2, Dialect.CUSTOMER)) == business_view(message)
+    assert business_view(_via(message, Side.SESAM2, Side.CUSTOMER)) == business_view(message)
 
 
 @pytest.mark.parametrize("type_name", BOTH_SIDES)
@@ -58,7 +58,7 @@ def test_customer_to_sesam2_and_back_keeps_every_business_field(type_name: str, 
 @given(data=st.data())
 def test_sesam2_to_customer_and_back_keeps_every_business_field(type_name: str, data: st.DataObject) -> None:
     message = data.draw(messages(MESSAGE_TYPES[type_name]))
-    assert business_view(_via(message, Dialect.CUSTOMER, Dialect.SESAM2)) == business_view(message)
+    assert business_view(_via(message, Side.CUSTOMER, Side.SESAM2)) == business_view(message)
 
 
 @quick
