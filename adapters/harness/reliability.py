@@ -1,4 +1,4 @@
-"""The pieces the fault tests (tests/faults) and the soak (`hmc-broker soak`) share: realistic traffic with
+"""The pieces the fault tests (tests/e2e/test_faults.py) and the soak (`hmc-broker soak`) share: realistic traffic with
 orders of several messages, a confirmed pika feed and a pika collector that both survive connection loss,
 broker workers as child processes, and what the store parked.
 
