@@ -352,7 +352,11 @@ def run() -> None:
 
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False) -> None:
-    """Operations at a glance: last hour per type, backlog, parked, queues, SESAM2 and customer systems."""
+    """Operations at a glance: last hour per type, backlog, parked, queues, SESAM2 and customer systems.
+
+    Exit status, so that it serves as a check: 0 every partner consumes; 1 a partner does not (down, warning
+    or reserve routine: the table says which); 3 RabbitMQ or the store cannot be asked.
+    """
     import json
 
     from rich.console import Console
@@ -361,9 +365,11 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object
     from adapters.amqp.transport import partner_queues, read_queue_counts
     from broker.bootstrap import store
     from broker.config import Settings
+    from broker.observability.logs import for_a_command
     from broker.status import gather
 
     settings = Settings.from_env()
+    for_a_command("ERROR")  # stdout is the report's; the watch's log lines are not
     report = gather(
         settings, store(settings, migrate=False), partner_queues(settings), lambda q: read_queue_counts(settings, q)
     )

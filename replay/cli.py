@@ -670,12 +670,18 @@ def _print_jobs(replayer: Replayer, as_json: bool) -> None:
 def _offline(settings: Settings) -> Replayer:
     """A replayer for dry runs and listings: the pipeline and the store, no transport."""
     from broker.bootstrap import catalog
+    from broker.observability.logs import for_a_command
+
+    for_a_command()  # the pipeline's log lines to stderr: stdout is the command's table or JSON
 
     return Replayer(_store(settings), Pipeline(settings, catalog(settings)))
 
 
 def _worker(settings: Settings) -> Worker:
     from broker.bootstrap import worker
+    from broker.observability.logs import for_a_command
+
+    for_a_command()  # the worker's log lines to stderr: stdout is the command's table or JSON
 
     return worker(settings)  # the real transport: confirms, exactly as a running worker publishes
 

@@ -278,14 +278,10 @@ def demo(
     """The whole flow in one process: simulated customer systems and SESAM2 around a real broker worker."""
     import tempfile
 
-    import structlog
-
     from adapters.harness.demo import Demo, account_from_store, cleanup, demo_settings, histories, refills
-    from broker.observability.logs import configure as configure_logs
+    from broker.observability.logs import for_a_command
 
-    if not structlog.is_configured():  # (a test run has configured them already: leave its capture alone)
-        # stdout is for the account: the worker's logs go to stderr, warnings only (a security event, say).
-        configure_logs("WARNING", "auto")
+    for_a_command()  # stdout is for the account: the worker's warnings (a security event, say) go to stderr
     console = Console(width=max(Console().width, 110))
     with tempfile.TemporaryDirectory(prefix="hmc-demo-") as tmp:
         settings = demo_settings(

@@ -37,6 +37,13 @@ def _masked(value: Any) -> Any:
     return mask_text(str(value))
 
 
+def for_a_command(level: str = "WARNING", fmt: Format = "auto") -> None:
+    """Logging for a command other than `run`: its stdout is its result, so log lines go to stderr, warnings only.
+    Left alone when logging is configured already (a test run that captures everything)."""
+    if not structlog.is_configured():
+        configure(level, fmt)
+
+
 def configure(level: str = "INFO", fmt: Format = "auto") -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
