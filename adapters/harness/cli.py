@@ -7,6 +7,7 @@ one process (adapters/harness/demo.py) and prints what the store holds.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
@@ -46,7 +47,7 @@ CatalogFile = Annotated[
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    Console(stderr=True).print(f"[red]error:[/red] {message}", soft_wrap=True)  # stdout is for results
     return typer.Exit(2)
 
 
@@ -91,6 +92,9 @@ def inject(
     scenario: Annotated[str | None, typer.Option(help="a scenario file, or a shipped scenario's name")] = None,
     user_id: Annotated[str | None, typer.Option(help="AMQP user_id to set (must be the connecting user)")] = None,
     catalog: CatalogFile = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="what was sent as one JSON object (progress on stderr)")
+    ] = False,
 ) -> None:
     """Publish generated customer messages (or a scenario's messages from both sides) to RabbitMQ."""
     seed = random.SystemRandom().randrange(2**31) if seed is None else seed
@@ -127,7 +131,7 @@ def inject(
         raise _fail(str(e)) from None
     try:
         publisher = wire.Publisher(connection)
-        with _progress() as progress:
+        with _progress(Console(stderr=True) if as_json else console) as progress:
             task = progress.add_task("injecting", total=total)
             for i, (side, message) in enumerate(items):
                 if rate > 0:  # pace against the start, so that slow confirms do not add up to a lower rate
@@ -141,25 +145,30 @@ def inject(
     except KeyboardInterrupt:
         console.print("interrupted")
     except wire.FAILURES as e:
-        _print_sent(sent, time.monotonic() - started, seed)
+        _print_sent(sent, time.monotonic() - started, seed, as_json)
         raise _fail(str(e) or repr(e)) from None
     finally:
         if connection.is_open:
             connection.close()
-    _print_sent(sent, time.monotonic() - started, seed)
+    _print_sent(sent, time.monotonic() - started, seed, as_json)
 
 
-def _progress() -> Progress:
+def _progress(shown_on: Console) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=shown_on,
     )
 
 
-def _print_sent(sent: Counter[tuple[str, str]], elapsed: float, seed: int) -> None:
+def _print_sent(sent: Counter[tuple[str, str]], elapsed: float, seed: int, as_json: bool = False) -> None:
+    if as_json:
+        by_type = [{"from": side, "type": name, "messages": n} for (side, name), n in sorted(sent.items())]
+        total = sum(sent.values())
+        typer.echo(json.dumps({"seed": seed, "total": total, "seconds": round(elapsed, 3), "sent": by_type}))
+        return
     table = Table(title=f"Sent (seed {seed})")
     for column in ("from", "type", "messages"):
         table.add_column(column, justify="right" if column == "messages" else "left")
@@ -208,7 +217,7 @@ def simulate_sesam2(
     console.print(f"SESAM2 simulator on {names.sesam2_queue} ({safe_url(amqp_url)}); Ctrl-C stops", soft_wrap=True)
     summary: simulation.Summary | None = None
     try:
-        with _progress() as progress:
+        with _progress(console) as progress:
             task = progress.add_task("answering", total=count)
 
             def show(s: simulation.Summary) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -69,6 +70,17 @@ def test_inject_publishes_valid_messages_as_the_contract_says(
     weights = {"CustomerOrder": 70.0, "WorkOrder": 10.0, "FaultReport": 10.0, "PickupOrder": 10.0}
     offline = [x.header.message_id for x in Generator(11, customers=("1001", "1002")).mix(30, weights)]
     assert [props.message_id for _, props, _ in taken] == offline
+
+
+@services
+def test_inject_json_says_what_was_sent(amqp_url: str, names: Names, bind: Bind, channel: BlockingChannel) -> None:
+    queue = bind("customer", names.exchange(Exchange.CUSTOMER_IN))
+    result = _invoke(
+        "inject", "--amqp-url", amqp_url, "--prefix", names.prefix, "--count", "5", "--seed", "3", "--json"
+    )
+    report = json.loads(result.stdout)
+    assert (report["seed"], report["total"]) == (3, 5)
+    assert sum(t["messages"] for t in report["sent"]) == len(take_all(channel, queue)) == 5
 
 
 @services
