@@ -12,8 +12,8 @@ from broker.runtime import Worker
 from broker.store.db import make_engine, sessions, upgrade
 
 
-def store(settings: Settings, *, migrate: bool = True) -> sessionmaker[Session]:
-    engine = make_engine(settings.db_url)
+def store(settings: Settings, *, migrate: bool = True, pre_ping: bool = True) -> sessionmaker[Session]:
+    engine = make_engine(settings.db_url, pool_pre_ping=pre_ping)
     if migrate:
         upgrade(engine)
     return sessions(engine)
@@ -28,4 +28,6 @@ def catalog(settings: Settings) -> Catalog | None:
 def worker(settings: Settings) -> Worker:
     from adapters.amqp.transport import AmqpTransport  # the edge is chosen here, not in the core
 
-    return Worker(settings, AmqpTransport(settings), store(settings), catalog=catalog(settings))
+    # No ping per checkout: the worker checks out a connection per batch, and a batch that finds its
+    # connection dead (PostgreSQL restarted) is retried on a fresh one (Worker._db_retrying).
+    return Worker(settings, AmqpTransport(settings), store(settings, pre_ping=False), catalog=catalog(settings))

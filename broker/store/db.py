@@ -34,7 +34,9 @@ def make_engine(url: str, **options: Any) -> Engine:
         # A raw cursor takes SQLAlchemy's $n as they are.
         options = {"paramstyle": "numeric_dollar", **options}
         options["connect_args"] = {"cursor_factory": psycopg.RawCursor, **options.get("connect_args", {})}
-    engine = create_engine(url, pool_pre_ping=True, **options)
+    # pool_pre_ping (a round trip per checkout) by default; the worker turns it off (bootstrap.store): it
+    # checks out a connection per batch, and retries a batch that finds its connection dead anyway.
+    engine = create_engine(url, **{"pool_pre_ping": True, **options})
     # A batch's rows of one table go as multi-row INSERTs even when no ids are wanted back (steps,
     # prescribers): psycopg's executemany sends them one by one and waits on each in Python.
     engine.dialect.use_insertmanyvalues_wo_returning = True

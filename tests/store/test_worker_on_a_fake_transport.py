@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from broker.bootstrap import store as open_store
 from broker.config import Customer, Settings
+from broker.contract.dialect import read
 from broker.envelope import Delivery, Exchange
+from broker.model import messages as m
 from broker.model.codes import Side
 from broker.runtime import Worker
 from broker.store.tables import MessageRow, OutboxRow
+from tests.support.deliveries import customer_delivery
 from tests.support.fakes import FakeTransport, Taken
 from tests.support.fixtures import Store
 
 ORDER = Path(__file__).resolve().parents[1] / "fixtures/customer/valid/CustomerOrder-patient-urgent.xml"
+
+
+def _order(n: int) -> Delivery:
+    """The fixture's order under a message id and an order id of its own."""
+    base = read(ORDER.read_bytes()).message
+    assert isinstance(base, m.CustomerOrder)
+    header = dataclasses.replace(base.header, message_id=str(uuid.UUID(int=n + 1)))
+    return customer_delivery(dataclasses.replace(base, header=header, order_id=f"ORD-{n}"))
 
 
 @pytest.fixture
@@ -198,6 +211,38 @@ def test_a_resend_of_a_message_still_in_flight_is_not_published_again(settings: 
     assert transport.acked == ["1002.CustomerOrder", "1002.CustomerOrder"]
     with worker.sessions() as session:
         assert session.scalar(select(OutboxRow.status)) == "sent"
+
+
+def test_a_resend_of_a_message_confirmed_but_not_yet_marked_is_not_published_again(settings: Settings) -> None:
+    """Confirmed rows are marked sent with a later batch (once a second): a resend arriving before that finds its
+    row still pending, and must not send it a second time."""
+    transport = FakeTransport()
+    worker = Worker(settings, transport, open_store(settings))
+    worker.step([Taken(_order(1), transport.acked)])
+    worker.step([Taken(_order(2), transport.acked)])  # 1 is confirmed now, its mark not due yet; 2 is in flight
+    worker.step([Taken(_order(1), transport.acked)])  # 1 again
+    worker.settle()
+    orders = [o for o in transport.published if o.message_type == "CustomerOrder"]
+    assert len(orders) == 2, "orders 1 and 2 once each"
+    with worker.sessions() as session:
+        assert list(session.scalars(select(OutboxRow.status))) == ["sent", "sent"]
+
+
+def test_a_trickle_costs_one_commit_per_message(settings: Settings) -> None:
+    """At a low rate every message is a batch of its own: its commit is the only one. The confirmed rows' marks
+    wait for a later batch or settle() instead of a commit (an fsync) of their own per message."""
+    transport = FakeTransport()
+    worker = Worker(settings, transport, open_store(settings))
+    commits: list[object] = []
+    event.listen(worker.sessions.kw["bind"], "commit", commits.append)
+    for n in range(5):
+        worker.step([Taken(_order(n), transport.acked)])
+    assert len(commits) == 5
+    worker.settle()
+    assert len(commits) == 6, "the marks of all five in one commit"
+    with worker.sessions() as session:
+        assert set(session.scalars(select(OutboxRow.status))) == {"sent"}
+        assert set(session.scalars(select(MessageRow.status))) == {"delivered"}
 
 
 def test_the_loop_shows_its_progress_and_the_store_its_availability(settings: Settings, tmp_path: Path) -> None:
