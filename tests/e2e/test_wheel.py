@@ -33,7 +33,10 @@ def test_installed_wheel_carries_the_schemas_and_validates_with_them(tmp_path: P
     wheel = next(tmp_path.glob("hmc_broker-*.whl"))
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as z:
-        assert "broker/_schemas/customer/v1/customer.xsd" in z.namelist()
+        shipped = set(z.namelist())
+        assert "broker/_schemas/customer/v1/customer.xsd" in shipped
+        # the AsyncAPI document and the events' JSON Schema ship beside the XSDs (hmc-broker contract, the bundle)
+        assert {"broker/_schemas/asyncapi.yaml", "broker/_schemas/events/v1/events.schema.json"} <= shipped
         z.extractall(site)
     fixture = ROOT / "tests/fixtures/customer/valid"
     probe = (
