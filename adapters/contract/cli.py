@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from adapters.contract import asyncapi
+from adapters.contract import asyncapi, bundle, compat
 from adapters.contract.generate import write
 
 
@@ -19,9 +19,39 @@ def contract(
     format: Annotated[
         Literal["yaml", "json"], typer.Option("--format", help="What to print when no --out is given.")
     ] = "yaml",
+    bundle_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--bundle",
+            help="Write the versioned bundle (every XSD, the events' JSON Schema, the AsyncAPI document, a "
+            "manifest with checksums) to this directory, or to this zip file when it ends in .zip.",
+        ),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Refuse (exit 1) when a published schema version would break.")
+    ] = False,
+    publish: Annotated[
+        bool,
+        typer.Option("--publish", help="Keep the fingerprint of every schema version not yet published (schemas/)."),
+    ] = False,
 ) -> None:
     """The AsyncAPI 3.0 document of the AMQP contract, generated from the topology, the routing table and the
     mapping: every exchange and queue, operation, message type with its properties, headers and XSDs."""
+    if check:
+        problems = compat.check()
+        for problem in problems:
+            typer.echo(f"breaks a published version: {problem}", err=True)
+        if problems:
+            raise typer.Exit(1)
+        typer.echo(f"compatible with {len(compat.published_versions())} published schema version(s)")
+        return
+    if publish:
+        for path in compat.publish():
+            typer.echo(path)
+        return
+    if bundle_to is not None:
+        typer.echo(bundle.write(bundle_to))
+        return
     if out is not None:
         for path in write(out):
             typer.echo(path)
