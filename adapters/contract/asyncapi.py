@@ -21,6 +21,7 @@ from importlib.metadata import version as installed_version
 from typing import Any
 
 import yaml
+from lxml import etree
 
 from adapters.amqp.topology import SIDES, Names, Topology, TopologySettings, plan
 from adapters.contract import events
@@ -433,6 +434,12 @@ def _envelope(dialect: XmlDialect) -> dict[str, Any]:
             },
         },
         "x-amqp-properties": AMQP_PROPERTIES,
+        # Where the document's header fields are, relative to the root element (in the dialect's namespace):
+        # what a client reads message_id, type, correlation_id and x-schema-version from.
+        "x-header-elements": {
+            attr: "/".join(etree.QName(step).localname for step in path.split("/"))
+            for attr, path in dialect.binding.header_paths.items()
+        },
     }
 
 
