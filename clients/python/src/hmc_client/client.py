@@ -125,7 +125,7 @@ class HmcClient:
         pause: float = 0.5,
         seen: SeenIds | None = None,
     ) -> None:
-        self.parameters = _parameters(url, tls)
+        self.parameters = connection_parameters(url, tls)
         self.role = role
         credentials = self.parameters.credentials
         # user_id must be the connection's user (RabbitMQ checks it): the URL's, or the certificate's CN.
@@ -278,7 +278,9 @@ class HmcClient:
                 channel.cancel()
 
 
-def _parameters(url: str, tls: Tls | None) -> pika.URLParameters:
+def connection_parameters(url: str, tls: Tls | None) -> pika.URLParameters:
+    """pika's parameters for `url`; with `tls`, the server verified against its CA (host name included) and the
+    client certificate presented, logging in as its common name (EXTERNAL) when the URL names no user."""
     parameters = pika.URLParameters(url)
     if tls is not None:
         context = ssl.create_default_context(cafile=tls.ca_file)
