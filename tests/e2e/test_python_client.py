@@ -130,20 +130,30 @@ def test_a_rejection_comes_back_typed_with_every_problem(broker: Broker) -> None
     assert "194503079819" not in answer.document.root.findtext(".//{*}Message", default="")
 
 
-def test_a_redelivered_answer_is_handled_once(amqp_url: str, prefix: str, topology) -> None:  # type: ignore[no-untyped-def]
+def test_a_duplicate_is_handled_once_and_others_wait_in_the_queue(amqp_url: str, prefix: str, topology) -> None:  # type: ignore[no-untyped-def]
     topology(customers=(CUSTOMER,))
     body = (ROOT / "tests/fixtures/customer/valid/OrderConfirmation-two-lines.xml").read_bytes()
-    body = re.sub(
-        rb"<CustomerNumber>\d+</CustomerNumber>", f"<CustomerNumber>{CUSTOMER}</CustomerNumber>".encode(), body
-    )
+    body = _for_customer(body)
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
     channel = connection.channel()
     for _ in range(2):  # the same answer twice, as a republish after a lost confirm would bring it
         channel.basic_publish(f"{prefix}hmc.customer.out", f"{CUSTOMER}.OrderConfirmation", body)
+    delay = (ROOT / "tests/fixtures/customer/valid/DeliveryDelay-whole-order.xml").read_bytes()
+    delay = _for_customer(delay)
+    channel.basic_publish(f"{prefix}hmc.customer.out", f"{CUSTOMER}.DeliveryDelay", delay)
     connection.close()
     handled: list[Answer] = []
     with HmcClient(amqp_url, Role.customer(CUSTOMER), prefix=prefix) as client:
+        first = client.wait_for(lambda a: a.type == "OrderConfirmation", timeout=5)
         client.consume(handled.append, timeout=2)
         assert client.channel().queue_declare(client.queue, passive=True).method.message_count == 0
-    assert len(handled) == 1 and isinstance(handled[0], OrderConfirmation)
-    assert [line.line_number for line in handled[0].lines] == [1, 2]
+    assert [a.type for a in handled] == ["DeliveryDelay"], "the confirmation once, its duplicate skipped"
+    assert isinstance(first, OrderConfirmation)
+    assert [line.line_number for line in first.lines] == [1, 2]
+
+
+def _for_customer(body: bytes) -> bytes:
+    """A fixture's answer addressed to this test's customer."""
+    return re.sub(
+        rb"<CustomerNumber>\d+</CustomerNumber>", b"<CustomerNumber>" + CUSTOMER.encode() + b"</CustomerNumber>", body
+    )

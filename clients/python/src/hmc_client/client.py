@@ -16,7 +16,7 @@ import contextlib
 import ssl
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -225,31 +225,46 @@ class HmcClient:
         """Hand each new message of this role's queue to `handler`, acknowledging it after the handler returns;
         stop when the handler returns True or no message came for `timeout` seconds. The number handled."""
         handled = 0
-        for answer, ack in self._deliveries(timeout):
-            stop = handler(answer)
-            ack()
-            handled += 1
-            if stop:
-                break
+        with contextlib.closing(self._deliveries(timeout)) as deliveries:
+            for answer, ack, _release in deliveries:
+                stop = handler(answer)
+                ack()
+                handled += 1
+                if stop:
+                    break
         return handled
 
-    def wait_for(self, wanted: Callable[[Answer], bool], timeout: float = 30.0) -> Answer:
-        """The first new message `wanted` accepts (others are handled by nobody but acknowledged and remembered)."""
-        found: list[Answer] = []
+    def wait_for(
+        self, wanted: Callable[[Answer], bool], timeout: float = 30.0, *, other: Callable[[Answer], None] | None = None
+    ) -> Answer:
+        """The first new message `wanted` accepts, acknowledged. Each other message goes to `other` (then is
+        acknowledged); without `other` it is left in the queue for the next consume (held unacknowledged while
+        waiting, up to the prefetch of 50)."""
         deadline = time.monotonic() + timeout
+        left: list[Callable[[], None]] = []
+        deliveries = self._deliveries(timeout)
+        try:
+            for answer, ack, release in deliveries:
+                if wanted(answer):
+                    ack()
+                    return answer
+                if other is not None:
+                    other(answer)
+                    ack()
+                else:
+                    left.append(release)
+                if time.monotonic() > deadline:
+                    break
+        finally:
+            for release in left:
+                release()
+            deliveries.close()
+        raise TimeoutError(f"nothing wanted arrived on {self.queue} within {timeout} s")
 
-        def take(answer: Answer) -> bool:
-            if wanted(answer):
-                found.append(answer)
-            return bool(found) or time.monotonic() > deadline
-
-        while not found and time.monotonic() < deadline:
-            self.consume(take, timeout=max(0.1, deadline - time.monotonic()))
-        if not found:
-            raise TimeoutError(f"nothing wanted arrived on {self.queue} within {timeout} s")
-        return found[0]
-
-    def _deliveries(self, timeout: float | None) -> Iterator[tuple[Answer, Callable[[], None]]]:
+    def _deliveries(
+        self, timeout: float | None
+    ) -> Generator[tuple[Answer, Callable[[], None], Callable[[], None]], None, None]:
+        """Each new message with how to acknowledge it (handled: remembered) and how to release it (requeued)."""
         channel = self.channel()
         channel.basic_qos(prefetch_count=50)
         try:
@@ -272,7 +287,10 @@ class HmcClient:
                     channel.basic_ack(tag)
                     self.seen.add(message_id)  # only once handled: a handler's crash leaves it to be redelivered
 
-                yield answer, ack
+                def release(tag: int = tag) -> None:
+                    channel.basic_nack(tag, requeue=True)
+
+                yield answer, ack, release
         finally:
             if channel.is_open:
                 channel.cancel()
