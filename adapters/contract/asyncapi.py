@@ -332,7 +332,7 @@ def _queue_channel(
         )
         if "{" + p + "}" in address
     }
-    traits = ", ".join(f"{k}={v}" for k, v in arguments.items())
+    traits = ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in arguments.items())
     channel: dict[str, Any] = {
         "address": address,
         "title": address,
