@@ -2,7 +2,8 @@
 
 Two event types, told apart by the AMQP `type` property: ProcessingEvent (a wire tap of every message's
 processing: ids, type, stages and timings; never a payload or patient data) and PartnerOutage (a partner
-stopped or resumed consuming). tests/store/test_events_schema.py and tests/unit/test_asyncapi.py check real events against this schema.
+stopped or resumed consuming). tests/store/test_events_schema.py and tests/unit/test_asyncapi.py check the
+events the runtime really builds against this schema.
 """
 
 from __future__ import annotations
