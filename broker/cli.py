@@ -63,7 +63,7 @@ EDGES: dict[str, Edge] = {
     ),
     "contract": Edge(
         "adapters.contract.cli",
-        "The AsyncAPI document of the AMQP contract (YAML or JSON), generated from the code.",
+        "The AsyncAPI document of the AMQP contract (from the code), the schema bundle, the compatibility check.",
     ),
     "bench": Edge(
         "adapters.bench.cli",

@@ -35,8 +35,10 @@ def contract(
         typer.Option("--publish", help="Keep the fingerprint of every schema version not yet published (schemas/)."),
     ] = False,
 ) -> None:
-    """The AsyncAPI 3.0 document of the AMQP contract, generated from the topology, the routing table and the
-    mapping: every exchange and queue, operation, message type with its properties, headers and XSDs."""
+    """The AsyncAPI document of the AMQP contract (from the code), the schema bundle, the compatibility check.
+
+    The AsyncAPI 3.0 document (YAML by default) comes from the topology, the routing table and the mapping:
+    every exchange and queue, operation, message type with its properties, headers and XSDs."""
     if check:
         problems = compat.check()
         for problem in problems:
