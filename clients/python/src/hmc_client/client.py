@@ -284,8 +284,10 @@ class HmcClient:
                     continue
 
                 def ack(tag: int = tag, message_id: str = answer.message_id) -> None:
+                    # Remembered once handled, before the ack: if the ack is lost with the connection, the
+                    # redelivery is skipped; a handler that raised never gets here, so its message comes again.
+                    self.seen.add(message_id)
                     channel.basic_ack(tag)
-                    self.seen.add(message_id)  # only once handled: a handler's crash leaves it to be redelivered
 
                 def release(tag: int = tag) -> None:
                     channel.basic_nack(tag, requeue=True)
