@@ -61,6 +61,10 @@ EDGES: dict[str, Edge] = {
         "adapters.harness.soak",
         "Soak test: steady traffic, a worker restarted every few minutes, memory over time, loss (must be 0).",
     ),
+    "contract": Edge(
+        "adapters.contract.cli",
+        "The AsyncAPI document of the AMQP contract (from the code), the schema bundle, the compatibility check.",
+    ),
     "bench": Edge(
         "adapters.bench.cli",
         "Measure the broker end to end beside a raw pika pass-through and a naive hand-written loop, in one run.",

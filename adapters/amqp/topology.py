@@ -87,9 +87,13 @@ class Names:
     def invoice_queue(self, customer: str) -> str:
         return f"{self.prefix}hmc.invoice.{customer}"
 
+    def inbound_queue(self, side: Side, partition: int | str) -> str:
+        """One of the broker's own queues of one side (`partition` a label such as "{partition}" in documents)."""
+        return f"{self.prefix}hmc.broker.{side}-in.{partition}"
+
     def inbound_queues(self, side: Side, partitions: int) -> list[str]:
         """The broker's own queues of one side; with partitions == 1 just the one."""
-        return [f"{self.prefix}hmc.broker.{side}-in.{i}" for i in range(partitions)]
+        return [self.inbound_queue(side, i) for i in range(partitions)]
 
     def hash_exchange(self, side: Side) -> str:
         return f"{self.prefix}hmc.broker.{side}-in.hash"

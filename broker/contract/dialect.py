@@ -16,7 +16,7 @@ from lxml import etree
 from broker.contract import identifiers, rules, safe_xml, schema
 from broker.contract.binding import Binding, Context
 from broker.model.codes import Side
-from broker.model.messages import ArticleRegisterUpdate, Message, Problem
+from broker.model.messages import SCHEMA_VERSION, ArticleRegisterUpdate, Message, Problem
 
 CUSTOMER_NS = "urn:x-hmc-broker:customer:v1"
 SESAM2_NS = "urn:x-hmc-broker:sesam2:v1"
@@ -35,6 +35,12 @@ class XmlDialect:
     namespace: str
     schema_file: str  # relative to the schema directory
     title: str
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """Every schema version of this dialect (the x-schema-version header's values) -> its XSD file
+        relative to the schema directory; the AsyncAPI document and the bundle enumerate these."""
+        return {SCHEMA_VERSION: self.schema_file}
 
     @functools.cached_property
     def binding(self) -> Binding:

@@ -13,27 +13,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_installed_wheel_carries_the_schemas_and_validates_with_them(tmp_path: Path) -> None:
-    built = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path),
-            str(ROOT),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert built.returncode == 0, built.stderr
+    _build_wheel(ROOT, tmp_path)
     wheel = next(tmp_path.glob("hmc_broker-*.whl"))
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as z:
-        assert "broker/_schemas/customer/v1/customer.xsd" in z.namelist()
+        shipped = set(z.namelist())
+        assert "broker/_schemas/customer/v1/customer.xsd" in shipped
+        # the AsyncAPI document and the events' JSON Schema ship beside the XSDs (hmc-broker contract, the bundle)
+        assert {"broker/_schemas/asyncapi.yaml", "broker/_schemas/events/v1/events.schema.json"} <= shipped
         z.extractall(site)
     fixture = ROOT / "tests/fixtures/customer/valid"
     probe = (
@@ -53,3 +40,39 @@ def test_installed_wheel_carries_the_schemas_and_validates_with_them(tmp_path: P
     )
     assert run.returncode == 0, run.stderr
     assert int(run.stdout) >= 1
+
+
+def test_the_client_wheel_carries_the_contract_and_imports_nothing_of_the_broker(tmp_path: Path) -> None:
+    _build_wheel(ROOT / "clients/python", tmp_path)
+    wheel = next(tmp_path.glob("hmc_broker_client-*.whl"))
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as z:
+        shipped = set(z.namelist())
+        z.extractall(site)
+    assert {"hmc_client/_contract/asyncapi.json", "hmc_client/_contract/customer/v1/customer.xsd"} <= shipped
+    assert not any(n.startswith(("broker/", "adapters/", "replay/")) for n in shipped)
+    probe = (
+        "import sys, hmc_client\n"
+        "assert hmc_client.__file__.startswith(sys.argv[1]), hmc_client.__file__\n"
+        "c = hmc_client.Contract.load()\n"
+        "assert str(c.directory).startswith(sys.argv[1]), c.directory\n"
+        "from pathlib import Path\n"
+        "c.read(Path(sys.argv[2]).read_bytes())\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('broker', 'adapters', 'replay')]\n"
+        "assert not loaded, loaded\n"
+    )
+    order = ROOT / "tests/fixtures/customer/valid/CustomerOrder-unit-minimal.xml"
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    run = subprocess.run(
+        [sys.executable, "-c", probe, str(site), str(order)], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+
+
+def _build_wheel(project: Path, out: Path) -> None:
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(project)],
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr
