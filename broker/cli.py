@@ -212,7 +212,10 @@ def validate(
 
 
 @app.command()
-def translate(file: Annotated[Path, typer.Argument(help="a message in either dialect")]) -> None:
+def translate(
+    file: Annotated[Path, typer.Argument(help="a message in either dialect")],
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object: the type, both dialects, the XML")] = False,
+) -> None:
     """Print the message in the other dialect; exit 1 with the errors on invalid input."""
     from broker.contract.dialect import DIALECTS
     from broker.model.codes import Side
@@ -227,7 +230,14 @@ def translate(file: Annotated[Path, typer.Argument(help="a message in either dia
     if type(parsed.message) not in target.binding.by_type:
         typer.echo(f"{file}: {parsed.root_name} is not exchanged with the {target.name} side", err=True)
         raise typer.Exit(1)
-    sys.stdout.buffer.write(target.render(forward(parsed.message)))
+    rendered = target.render(forward(parsed.message))
+    if as_json:
+        import json
+
+        shown = {"type": type(parsed.message).__name__, "from": parsed.dialect.name.value, "to": target.name.value}
+        typer.echo(json.dumps({**shown, "xml": rendered.decode("utf-8")}))
+        return
+    sys.stdout.buffer.write(rendered)
 
 
 @app.command()
