@@ -426,7 +426,7 @@ def test_promtool_accepts_config_rules_and_dashboard_queries(tmp_path: Path) -> 
 
 def test_the_services_are_there() -> None:
     s = services()
-    assert s["rabbitmq"]["image"].startswith("rabbitmq:3.13-management")
+    assert s["rabbitmq"]["image"].startswith("rabbitmq:4.3-management"), "a RabbitMQ in community support"
     assert s["postgres"]["image"] == "postgres:16"
     assert {"rabbitmq-definitions", "hmc-init", "prometheus", "grafana"} <= s.keys()
     assert len(workers()) >= 2
