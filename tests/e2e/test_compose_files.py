@@ -980,7 +980,11 @@ def test_the_image_is_slim_unprivileged_and_runs_the_broker() -> None:
     health = next(rest for i, rest in lines if i == "HEALTHCHECK")
     assert "urllib" in health and "/healthz" in health and "HMC_HTTP_PORT" in health
     installs = [rest for i, rest in lines if i == "RUN" and "pip install" in rest]
-    assert any(re.search(r"pip install \.(\s|$)", r) for r in installs)
+    # The dependencies from the hashed lock (tests/unit/test_lock.py checks it against pyproject), then the
+    # project's own wheel with no dependencies of its own resolved.
+    assert any("--require-hashes --no-deps -r requirements.lock" in r for r in installs)
+    assert any(re.search(r"pip install --no-deps /dist/\*\.whl", r) for r in installs)
+    assert all("--require-hashes" in r for r in installs if " -r " in r)
     assert not any(re.search(r"\[(dev|test)", r) for r in installs), "no dev or test extras in the image"
     exposed = {rest for i, rest in lines if i == "EXPOSE"}
     ports = {service_env(s)["HMC_HTTP_PORT"] for s in workers().values()}
