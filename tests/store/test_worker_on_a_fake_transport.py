@@ -201,8 +201,8 @@ def test_a_resend_of_a_message_still_in_flight_is_not_published_again(settings: 
 
 
 def test_the_loop_shows_its_progress_and_the_store_its_availability(settings: Settings, tmp_path: Path) -> None:
-    """What the stall alerts read: the loop's last round (HmcWorkerStalled) and whether the store answers
-    (HmcStoreUnavailable)."""
+    """What the stall alerts read: the loop's last round (HmcWorkerStalled), whether the store answers
+    (HmcStoreUnavailable) and whether the worker's AMQP connection is open (HmcAmqpUnavailable)."""
     from sqlalchemy import create_engine
     from sqlalchemy.orm import sessionmaker
 
@@ -214,7 +214,14 @@ def test_the_loop_shows_its_progress_and_the_store_its_availability(settings: Se
     worker.run(until=lambda: next(rounds, None) is None)
     assert metrics.WORKER_PROGRESS._value.get() >= before
     worker._gauges()
-    assert metrics.STORE_AVAILABLE._value.get() == 1
+    assert metrics.STORE_AVAILABLE._value.get() == 1 and metrics.AMQP_AVAILABLE._value.get() == 1
     gone = create_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'store.sqlite'}")
     Worker(settings, FakeTransport(), sessionmaker(gone))._gauges()
     assert metrics.STORE_AVAILABLE._value.get() == 0
+
+    class Disconnected(FakeTransport):
+        def connected(self) -> bool:
+            return False
+
+    Worker(settings, Disconnected(), open_store(settings))._gauges()
+    assert metrics.AMQP_AVAILABLE._value.get() == 0, "HmcAmqpUnavailable reads this"
