@@ -106,7 +106,7 @@ class Settings:
     amqp_heartbeat_s: int = _setting(
         3,
         "the AMQP heartbeat of a worker's consuming connection: RabbitMQ closes a frozen worker's connection "
-        "after about twice this, and its partitions go to the standby (a busy worker keeps sending it)",
+        "after two to three times this, and its partitions go to the standby (a busy worker keeps sending it)",
     )
     db_url: str = _setting(
         "sqlite:///hmc-broker.sqlite",

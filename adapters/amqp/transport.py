@@ -6,15 +6,15 @@ Connection loss is survived by reconnecting with backoff; unacknowledged message
 queue and the store's de-duplication makes their redelivery harmless.
 
 A frozen worker (SIGSTOP, a VM paused, a process hung in the kernel) gives up its partitions through the
-AMQP heartbeat of its consuming connection: RabbitMQ closes a connection that sent nothing for about two
-heartbeat intervals (HMC_AMQP_HEARTBEAT_S, 3 s; see tests/e2e/test_faults.py for the time measured), which
-returns its unacknowledged messages to their queues and makes the standby's waiting single-active
-consumer the active one. Ordering holds because the messages go back to the head of the queue, and
-duplicates are none because the store recognises what the frozen worker had committed (its pending outbox
-rows go out first, under their own message ids). The heartbeat, not RabbitMQ's consumer timeout, because
-that timeout counts from a delivery left unacknowledged, is checked about once a minute, and closes the
-channel only, so an idle frozen worker would keep its partitions, and an idle healthy one could not be
-told from it.
+AMQP heartbeat of its consuming connection: RabbitMQ closes a connection it has heard nothing from for two
+to three heartbeat intervals (HMC_AMQP_HEARTBEAT_S, 3 s: 7.3 s to the takeover in tests/e2e/test_faults.py),
+which returns its unacknowledged messages to the head of their queues and makes the standby's waiting
+single-active consumer the active one. Order holds, and nothing goes out twice under another id: the store
+recognises what the frozen worker had committed, and its pending outbox rows go out first.
+Why the heartbeat and not RabbitMQ's consumer timeout: that timeout counts from the oldest delivery left
+unacknowledged (30 min by default, checked about once a minute) and then closes the channel only, so a frozen
+worker that had nothing unacknowledged would keep its partitions, and a short one would also fire on a
+healthy worker waiting out a store outage with its batch in hand.
 
 A healthy worker must not lose its partitions while it is busy (a long commit, a store outage it retries,
 confirms it waits for up to HMC_CONFIRM_TIMEOUT_S): a thread of this transport sends the heartbeat frames
@@ -94,6 +94,7 @@ class Taken:
     delivery: Delivery
     message: KombuMessage
     lost: tuple[type[BaseException], ...]  # the transport's connection and channel errors
+    via: Any = None  # the consuming connection it came on (a lost ack replaces only that one)
 
     def ack(self) -> None:
         try:
@@ -199,7 +200,7 @@ class AmqpTransport:
             # message.body is the raw payload (bytes): the broker's own parser decides what it is.
             body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
             lost = (*self.consume_connection.connection_errors, *self.consume_connection.channel_errors)
-            self._buffer.append(Taken(to_delivery(side, body, message), message, lost))
+            self._buffer.append(Taken(to_delivery(side, body, message), message, lost, self.consume_connection))
 
         return take
 
@@ -313,7 +314,8 @@ class AmqpTransport:
             # recognises its ids and sends nothing again. The connection is left half-closed (its next read
             # only times out), so it is replaced now.
             log.warning("ack lost with the connection; the batch will be redelivered", extra={"error": str(e)})
-            self._lost(e)
+            if takens[-1].via is self.consume_connection:  # not one replaced already, by a receive since
+                self._lost(e)
 
     # ---------------------------------------------------------------- publish
 
