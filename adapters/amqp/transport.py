@@ -7,7 +7,7 @@ queue and the store's de-duplication makes their redelivery harmless.
 
 A frozen worker (SIGSTOP, a VM paused, a process hung in the kernel) gives up its partitions through the
 AMQP heartbeat of its consuming connection: RabbitMQ closes a connection it has heard nothing from for two
-to three heartbeat intervals (HMC_AMQP_HEARTBEAT_S, 3 s: 7.3 s to the takeover in tests/e2e/test_faults.py),
+to three heartbeat intervals (HMC_AMQP_HEARTBEAT_S, 3 s: 6-7 s to the takeover in tests/e2e/test_faults.py),
 which returns its unacknowledged messages to the head of their queues and makes the standby's waiting
 single-active consumer the active one. Order holds, and nothing goes out twice under another id: the store
 recognises what the frozen worker had committed, and its pending outbox rows go out first.
