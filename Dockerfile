@@ -3,17 +3,24 @@
 #   docker run --rm hmc-broker --help
 # compose/docker-compose.yml builds and runs it with RabbitMQ, PostgreSQL, Prometheus and Grafana.
 
-# ---- build: install the project and its runtime dependencies (no test or dev extras) into a venv
+# ---- build: the runtime dependencies from the lock, then the project alone, into a venv (no test or dev extras)
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/hmc-broker
+RUN python -m venv /opt/hmc-broker && python -m venv /opt/build
 WORKDIR /src
+# Every file pip installs is checked against the lock's hashes: requirements.lock (the runtime dependencies,
+# exactly as tested) and requirements-build.lock (hatchling, which builds the wheel in a venv of its own and
+# stays out of the image). README.md, section "Docker image", says how to make them again.
+COPY requirements.lock requirements-build.lock ./
+RUN /opt/hmc-broker/bin/pip install --require-hashes --no-deps -r requirements.lock \
+    && /opt/build/bin/pip install --require-hashes --no-deps -r requirements-build.lock
 COPY pyproject.toml README.md ./
 COPY broker ./broker
 COPY adapters ./adapters
 COPY replay ./replay
 COPY schemas ./schemas
-RUN /opt/hmc-broker/bin/pip install .
+RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /dist . \
+    && /opt/hmc-broker/bin/pip install --no-deps /dist/*.whl
 
 # ---- runtime: the venv only, run as an unprivileged user
 FROM python:3.11-slim

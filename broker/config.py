@@ -76,41 +76,99 @@ class Customer:
         return next((b for b in self.buffer_stores if b.store_id == store_id), None)
 
 
+def _setting(
+    default: Any, meaning: str, *, variable: str | None = None, shown: str | None = None, kind: str | None = None
+) -> Any:
+    """A Settings field with what the README's configuration table says of it (see variables())."""
+    return field(default=default, metadata={"meaning": meaning, "variable": variable, "shown": shown, "kind": kind})
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the broker, with its default; HMC_<NAME> sets one (see from_env)."""
 
-    amqp_url: str = "memory://"
-    amqp_ca_file: str | None = None  # with amqps://: the CA that signed RabbitMQ's certificate
-    amqp_cert_file: str | None = None  # a client certificate (e.g. a SITHS function certificate)
-    amqp_key_file: str | None = None
-    db_url: str = "sqlite:///hmc-broker.sqlite"
-    prefix: str = ""
-    queue_type: QueueType = "classic"
-    partitions: int = 1
+    amqp_url: str = _setting(
+        "memory://",
+        "RabbitMQ (`amqps://user:pass@host:5671/vhost` in production); `memory://` is the in-process transport",
+        kind="URL, secret",
+    )
+    amqp_ca_file: str | None = _setting(
+        None,
+        "with `amqps://`: the CA that signed RabbitMQ's certificate (the server is always verified, host name "
+        "included)",
+        shown="system CAs",
+        kind="path",
+    )
+    amqp_cert_file: str | None = _setting(
+        None, "a client certificate to present (e.g. a SITHS function certificate)", kind="path"
+    )
+    amqp_key_file: str | None = _setting(None, "the client certificate's key", kind="path")
+    amqp_heartbeat_s: int = _setting(
+        3,
+        "the AMQP heartbeat of a worker's consuming connection: RabbitMQ closes a frozen worker's connection "
+        "after two to three times this, and its partitions go to the standby (a busy worker keeps sending it)",
+    )
+    db_url: str = _setting(
+        "sqlite:///hmc-broker.sqlite",
+        "the message store (`postgresql+psycopg://...` in production)",
+        kind="URL, secret",
+    )
+    prefix: str = _setting("", "prefix of every exchange and queue name, per environment")
+    queue_type: QueueType = _setting(
+        "classic", "`classic` or `quorum` (changing it needs the queues drained and deleted)"
+    )
+    partitions: int = _setting(1, "inbound partitions per side (ordering across several workers)")
     # With partitions > 1: this worker's place among `workers`. It consumes its own partitions at once and
     # the others as a standby a little later, so single-active-consumer spreads the partitions over the
     # workers and still fails over when one stops (RabbitMQ 3.x has no SAC consumer priorities).
-    worker_index: int = 0
-    workers: int = 1
-    standby_delay_s: float = 2.0
-    batch_size: int = 100
-    batch_wait_ms: int = 20
-    confirm_timeout_s: float = 10.0
-    publish_attempts: int = 8  # an outbox row is parked after this many failed publishes
-    max_message_bytes: int = XmlLimits.max_bytes
-    max_xml_depth: int = XmlLimits.max_depth
-    reserve_patterns: tuple[Pattern[str], ...] = field(default=identifiers.DEFAULT_RESERVE_PATTERNS)
-    customers: tuple[Customer, ...] = ()
-    catalog: str | None = None  # an article catalog (CSV or JSON); orders for other articles are refused
-    log_level: str = "INFO"
-    log_format: str = "auto"  # json, console, or auto (console on a terminal, JSON otherwise)
-    http_port: int = 8080  # /metrics, /healthz, /readyz; 0 turns the endpoint off
-    wire_tap: bool = True  # one monitoring event per message on hmc.events
-    watch_interval_s: float = 15.0  # how often a worker looks at the partners' queues
-    stale_after_s: float = 300.0  # a partner whose oldest waiting message is older counts as down
-    outage_warn_s: float = 900.0
-    reserve_routine_s: float = 4 * 3600.0  # the region's reserve routine: paper after 4 hours
+    worker_index: int = _setting(0, "this worker's place among `HMC_WORKERS` (0 to workers - 1)")
+    workers: int = _setting(1, "how many workers share the partitions")
+    standby_delay_s: float = _setting(2.0, "how long a worker waits before standing by for other workers' partitions")
+    batch_size: int = _setting(100, "messages per transaction (prefetch is twice this)")
+    batch_wait_ms: int = _setting(
+        20,
+        "the longest a batch waits to fill once its first message arrived; it closes sooner when full or when "
+        "nothing arrived for 1 ms (a trickle is not held back)",
+    )
+    confirm_timeout_s: float = _setting(10.0, "how long to wait for publisher confirms")
+    publish_attempts: int = _setting(8, "failed publishes before an outbox row is parked")
+    max_message_bytes: int = _setting(
+        XmlLimits.max_bytes,
+        "larger messages are refused (`xml.too-large`) before parsing, and stored only as their first 64 KiB "
+        "with size and SHA-256",
+    )
+    max_xml_depth: int = _setting(XmlLimits.max_depth, "deeper documents are refused (`xml.too-deep`)")
+    reserve_patterns: tuple[Pattern[str], ...] = _setting(
+        identifiers.DEFAULT_RESERVE_PATTERNS,
+        "the region's reservnummer forms, `;`-separated regular expressions matched against the whole "
+        "upper-cased value",
+        variable="HMC_RESERVE_ID_PATTERNS",
+        shown=";".join(p.pattern for p in identifiers.DEFAULT_RESERVE_PATTERNS),
+        kind="patterns",
+    )
+    customers: tuple[Customer, ...] = _setting(
+        (),
+        "customer systems, `number:name:amqp_user:invoice` comma-separated (all but the number optional); in "
+        "the TOML, `[[customers]]` with buffer stores and invoice exporters",
+        kind="list",
+    )
+    catalog: str | None = _setting(
+        None, "article catalog (CSV or JSON export); orders for unknown or withdrawn articles are refused", kind="path"
+    )
+    log_level: str = _setting("INFO", "log level")
+    log_format: str = _setting(
+        "auto", "`json`, `console`, or `auto` (console on a terminal, JSON lines otherwise)", kind="choice"
+    )
+    http_port: int = _setting(
+        8080, "the worker's `/metrics`, `/healthz`, `/readyz`; 0 turns it off (one port per worker on a host)"
+    )
+    wire_tap: bool = _setting(True, "one processing event per message on `hmc.events`")
+    watch_interval_s: float = _setting(15.0, "how often a worker looks at the partners' and its own queues")
+    stale_after_s: float = _setting(300.0, "a partner whose oldest waiting message is older counts as not consuming")
+    outage_warn_s: float = _setting(900.0, "warn when a partner has not consumed for this long")
+    reserve_routine_s: float = _setting(
+        4 * 3600.0, "raise the reserve-routine flag (4 hours: the region's paper routine)"
+    )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -173,6 +231,8 @@ class Settings:
             raise ConfigurationError("HMC_PARTITIONS, HMC_BATCH_SIZE and HMC_WORKERS must be at least 1")
         if self.log_format not in ("json", "console", "auto"):
             raise ConfigurationError(f"HMC_LOG_FORMAT must be json, console or auto, not {self.log_format!r}")
+        if not 0 < self.amqp_heartbeat_s <= 60:
+            raise ConfigurationError("HMC_AMQP_HEARTBEAT_S must be from 1 to 60 seconds")
         if not 0 <= self.worker_index < self.workers:
             raise ConfigurationError(f"HMC_WORKER_INDEX must be from 0 to {self.workers - 1}")
         for customer in self.customers:
@@ -312,10 +372,72 @@ _SPECIAL = {"reserve_patterns", "customers"}  # HMC_RESERVE_ID_PATTERNS and HMC_
 _ENV: dict[str, Any] = {
     f.name: _PARSERS[str(f.type).removesuffix(" | None")] for f in fields(Settings) if f.name not in _SPECIAL
 }
-# Variables of ours that are not Settings fields (read where they are used).
-_OTHER_VARIABLES = {"HMC_CONFIG", "HMC_RESERVE_ID_PATTERNS", "HMC_CUSTOMERS", "HMC_INVOICE_EXPORTERS", "HMC_PII_KEY",
-                    "HMC_RETENTION"}  # fmt: skip
 _WORDS = {"int": "a whole number", "float": "a number", "str": "text"}
+
+
+@dataclass(frozen=True)
+class Variable:
+    """An HMC_ variable as the README's configuration table shows it (broker/settings_table.py)."""
+
+    name: str
+    kind: str  # what its value is, in words
+    default: str  # as shown: `a value`, a number, or words
+    meaning: str
+
+
+# Variables of ours that are not Settings fields, read where they are used.
+_OTHER_VARIABLES = (
+    Variable("HMC_CONFIG", "path", "-", "a TOML file with `[broker]` settings and `[[customers]]`"),
+    Variable(
+        "HMC_INVOICE_EXPORTERS",
+        "list",
+        "-",
+        "who may export invoice data: `customer:operator` pairs comma-separated, e.g. "
+        "`1001:anna.andersson,1001:bertil.berg`; replaces the TOML's `invoice_exporters`. The customer also needs "
+        "invoice permission",
+    ),
+    Variable(
+        "HMC_PII_KEY",
+        "secret",
+        "random per process",
+        "key of the HMAC that masks patient identifiers in logs and errors (`[patient-id:xxxxxxxx]`); set it so "
+        "masked ids correlate across workers and restarts",
+    ),
+    Variable(
+        "HMC_RETENTION",
+        "list",
+        "`default=90d`",
+        "how long `hmc-broker prune` keeps payloads of settled messages, per message type: "
+        "`default=90d,InvoiceData=3650d` (periods in `d`, `w`, `y`, `h`)",
+    ),
+)
+_KINDS = {"int": "whole number", "float": "number", "bool": "flag", "str": "text", "QueueType": "choice"}
+
+
+def variables() -> list[Variable]:
+    """Every HMC_ variable the broker reads, HMC_CONFIG first, then the Settings fields in their order."""
+    out = [_OTHER_VARIABLES[0]]
+    for f in fields(Settings):
+        meta = f.metadata
+        plain = str(f.type).removesuffix(" | None")
+        if meta["shown"] is not None:
+            default = meta["shown"] if " " in meta["shown"] else f"`{meta['shown']}`"
+        elif f.default is None or f.default == ():
+            default = "-"
+        elif f.default == "":
+            default = "empty"
+        elif isinstance(f.default, bool):
+            default = f"`{str(f.default).lower()}`"
+        elif isinstance(f.default, float):
+            default = f"{f.default:g}"
+        elif isinstance(f.default, int):
+            default = str(f.default)
+        else:
+            default = f"`{f.default}`"
+        name = meta["variable"] or f"HMC_{f.name.upper()}"
+        kind = meta["kind"] or _KINDS[plain]
+        out.append(Variable(name, kind, default, meta["meaning"]))
+    return [*out, *_OTHER_VARIABLES[1:]]
 
 
 def _parsed(where: str, kind: Any, raw: str) -> Any:
@@ -329,7 +451,7 @@ def _parsed(where: str, kind: Any, raw: str) -> Any:
 def _refuse_misspelt_variables(env: dict[str, str]) -> None:
     """An HMC_ variable that is not ours but is close to one of ours is a typo: refuse it by name. Others (a
     test harness's, another tool's) are left alone."""
-    known = [f"HMC_{name.upper()}" for name in _ENV] + sorted(_OTHER_VARIABLES)
+    known = [v.name for v in variables()]
     for name in sorted(env):
         if name.startswith("HMC_") and name not in known:
             nearest = difflib.get_close_matches(name, known, n=1, cutoff=0.85)

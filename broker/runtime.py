@@ -401,7 +401,9 @@ class Worker:
             return 0.0
 
     def _gauges(self) -> None:
-        """The store's view for operations: backlog, parked, recent rejections (cheap indexed counts)."""
+        """Whether RabbitMQ and the store are usable, and the store's view for operations: backlog, parked,
+        recent rejections (cheap indexed counts)."""
+        metrics.AMQP_AVAILABLE.set(1 if self.transport.connected() else 0)
         try:
             with self.sessions() as session:
                 found = queries.gauges(session)

@@ -411,6 +411,7 @@ def resolve_command(
     operator: Operator = None,
     reason: Reason = None,
     yes: Annotated[bool, typer.Option("--yes", help="do not ask before resolving many")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Close rejected or parked messages that need no replay (then retention may prune them)."""
     settings = Settings.from_env()
@@ -421,8 +422,11 @@ def resolve_command(
     with _store(settings)() as session:
         ids, selection = _selection(session, settings, keys, f, actor)
         if not keys and len(ids) > 1 and not yes:
-            typer.confirm(f"Resolve {len(ids)} messages?", abort=True)
+            typer.confirm(f"Resolve {len(ids)} messages?", abort=True, err=as_json)  # stdout holds only the JSON
         result = resolve_messages(session, ids, actor, selection)
+    if as_json:
+        typer.echo(json.dumps({"resolved": [{"id": pk, "outcome": what} for pk, what in result.items()]}))
+        return
     for pk, what in result.items():
         _out().print(f"#{pk}: {escape(what)}")
 
@@ -433,12 +437,16 @@ def bench_command(
     rows: Annotated[int, typer.Option("--rows", help="messages to seed into an empty store")] = 1_000_000,
     repeat: Annotated[int, typer.Option("--repeat", help="runs of each search (the median is reported)")] = 5,
     reuse: Annotated[bool, typer.Option("--reuse", help="measure a store seeded by an earlier run")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Benchmark search on a large store (HMC_DB_URL must be an empty, disposable database)."""
     from replay.bench import run as run_bench
 
     settings = Settings.from_env()
-    run_bench(_store(settings), rows=rows, repeat=repeat, reuse=reuse, console=_out())
+    # With --json the timings are one JSON object on stdout; the seeding's progress and the table on stderr.
+    results = run_bench(_store(settings), rows=rows, repeat=repeat, reuse=reuse, console=_err() if as_json else _out())
+    if as_json:
+        typer.echo(json.dumps({"repeat": repeat, "searches": results}))
 
 
 # ---------------------------------------------------------------- replay

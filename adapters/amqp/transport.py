@@ -4,12 +4,28 @@ Consuming and publishing with confirms on one kombu connection re-enters the con
 waiting for a confirm (a RecursionError at prefetch 100, a hang at 10), so the publisher has its own.
 Connection loss is survived by reconnecting with backoff; unacknowledged messages return to their
 queue and the store's de-duplication makes their redelivery harmless.
+
+A frozen worker (SIGSTOP, a VM paused, a process hung in the kernel) gives up its partitions through the
+AMQP heartbeat of its consuming connection: RabbitMQ closes a connection it has heard nothing from for two
+to three heartbeat intervals (HMC_AMQP_HEARTBEAT_S, 3 s: 6-7 s to the takeover in tests/e2e/test_faults.py),
+which returns its unacknowledged messages to the head of their queues and makes the standby's waiting
+single-active consumer the active one. Order holds, and nothing goes out twice under another id: the store
+recognises what the frozen worker had committed, and its pending outbox rows go out first.
+Why the heartbeat and not RabbitMQ's consumer timeout: that timeout counts from the oldest delivery left
+unacknowledged (30 min by default, checked about once a minute) and then closes the channel only, so a frozen
+worker that had nothing unacknowledged would keep its partitions, and a short one would also fire on a
+healthy worker waiting out a store outage with its batch in hand.
+
+A healthy worker must not lose its partitions while it is busy (a long commit, a store outage it retries,
+confirms it waits for up to HMC_CONFIRM_TIMEOUT_S): a thread of this transport sends the heartbeat frames
+whatever the worker's thread is doing. A lock keeps the two threads from writing on the connection at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -78,6 +94,7 @@ class Taken:
     delivery: Delivery
     message: KombuMessage
     lost: tuple[type[BaseException], ...]  # the transport's connection and channel errors
+    via: Any = None  # the consuming connection it came on (a lost ack replaces only that one)
 
     def ack(self) -> None:
         try:
@@ -112,7 +129,11 @@ class AmqpTransport:
         self.names = Names(settings.prefix)
         self._buffer: list[Taken] = []
         self._consumers: list[Consumer] = []
-        self.consume_connection = connect(settings, heartbeat=30)
+        # The worker's thread and the heartbeat thread share the consuming connection; one writes at a time.
+        self._lock = threading.RLock()
+        self._beat_s = settings.amqp_heartbeat_s / 3  # three frames per interval: one late or lost is no loss
+        self._closing = threading.Event()
+        self.consume_connection = self._connect_consumer()
         if declare_topology:
             with connect(settings) as conn:
                 declare(conn, self.topology)  # at every start: idempotent
@@ -123,8 +144,27 @@ class AmqpTransport:
         self._standby = False
         self._standby_at = 0.0
         self._channel: Any = None
+        if self._confirming_transport and settings.amqp_heartbeat_s > 0:
+            threading.Thread(target=self._beat, name="amqp-heartbeat", daemon=True).start()
 
     # ---------------------------------------------------------------- consume
+
+    def _connect_consumer(self) -> Any:
+        return connect(self.settings, heartbeat=self.settings.amqp_heartbeat_s)
+
+    def _beat(self) -> None:
+        """Send a heartbeat frame three times per interval while consuming, however busy the worker's thread is.
+
+        Only frames out: reading is the worker's thread's (it checks the server's heartbeats after each read,
+        in receive). A send that fails leaves the loss to that thread too, at its next receive.
+        """
+        while not self._closing.wait(self._beat_s):
+            with self._lock:
+                connection = self.consume_connection
+                if not (self._consuming and connection.connected):
+                    continue
+                with contextlib.suppress(*connection.connection_errors, OSError):
+                    connection.connection.send_heartbeat()
 
     def _start(self) -> None:
         self.consume_connection.ensure_connection(max_retries=None, interval_start=0.5, interval_max=5)
@@ -160,7 +200,7 @@ class AmqpTransport:
             # message.body is the raw payload (bytes): the broker's own parser decides what it is.
             body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
             lost = (*self.consume_connection.connection_errors, *self.consume_connection.channel_errors)
-            self._buffer.append(Taken(to_delivery(side, body, message), message, lost))
+            self._buffer.append(Taken(to_delivery(side, body, message), message, lost, self.consume_connection))
 
         return take
 
@@ -172,32 +212,45 @@ class AmqpTransport:
         buffer and batches fill at once (one commit and one confirm wait for many); a trickle is not held
         back waiting for company, so latency stays low at modest rates.
         """
+        first_by = time.monotonic() + idle_s
         deadline: float | None = None
         try:
             # Inside the try: a connection that drops while consuming is being set up (RabbitMQ still
             # starting after a restart) is lost like any other, not an error that ends the worker.
-            if not self._consuming:
-                self._start()
-            elif self._standby and time.monotonic() >= self._standby_at:
-                self._standby = self._subscribe(home=False)  # stand by for the partitions of other workers
-            self.consume_connection.heartbeat_check()  # an idle worker must still answer heartbeats
+            with self._lock:
+                if not self._consuming:
+                    self._start()
+                elif self._standby and time.monotonic() >= self._standby_at:
+                    self._standby = self._subscribe(home=False)  # stand by for the partitions of other workers
             while len(self._buffer) < max_count:
-                if deadline is None:
-                    timeout = idle_s
-                else:
-                    timeout = min(deadline - time.monotonic(), QUIET_S)
-                    if timeout <= 0:
-                        break
-                try:
-                    self.consume_connection.drain_events(timeout=timeout)
-                except TimeoutError:
+                timeout = (
+                    first_by if deadline is None else min(deadline, time.monotonic() + QUIET_S)
+                ) - time.monotonic()
+                if timeout <= 0:
                     break
+                if not self._drain(min(timeout, self._beat_s)) and deadline is not None:
+                    break  # nothing more within QUIET_S: the batch is complete
                 if deadline is None and self._buffer:
                     deadline = time.monotonic() + wait_s
         except self.consume_connection.recoverable_connection_errors as e:
-            self._lost(e)
+            with self._lock:
+                self._lost(e)
         batch, self._buffer = self._buffer[:max_count], self._buffer[max_count:]
         return batch
+
+    def _drain(self, timeout: float) -> bool:
+        """Read what arrives within `timeout` (False: nothing did). The lock is held for one read at most, so
+        the heartbeat thread is never kept waiting longer than that."""
+        with self._lock:
+            try:
+                self.consume_connection.drain_events(timeout=timeout)
+                return True
+            except TimeoutError:
+                return False
+            finally:
+                # Only right after a read: what the server sent while the worker was busy has been counted,
+                # so a busy worker does not take its own silence for the server's.
+                self.consume_connection.heartbeat_check()
 
     def _lost(self, error: BaseException) -> None:
         """Messages taken but not acknowledged return to the queue by themselves; drop them here."""
@@ -206,7 +259,7 @@ class AmqpTransport:
         self._consuming = False
         with contextlib.suppress(*self.consume_connection.connection_errors, OSError):
             self.consume_connection.close()  # it is gone either way
-        self.consume_connection = connect(self.settings, heartbeat=30)
+        self.consume_connection = self._connect_consumer()
 
     def partner_queues(self) -> dict[str, str]:
         return partner_queues(self.settings)
@@ -224,10 +277,11 @@ class AmqpTransport:
         return bool(self._consuming and self.consume_connection.connected)
 
     def stop_consuming(self) -> None:
-        for consumer in self._consumers:
-            with contextlib.suppress(*self.consume_connection.connection_errors):
-                consumer.cancel()
-        self._consuming = False
+        with self._lock:
+            for consumer in self._consumers:
+                with contextlib.suppress(*self.consume_connection.connection_errors):
+                    consumer.cancel()
+            self._consuming = False
 
     def acknowledge(self, batch: Sequence[Any]) -> None:
         """Acknowledge a batch: on RabbitMQ with one basic.ack (multiple) up to its last delivery tag.
@@ -238,6 +292,10 @@ class AmqpTransport:
         Anything else (kombu's memory transport ignores `multiple`; a replay's own deliveries) is
         acknowledged one by one.
         """
+        with self._lock:
+            self._acknowledge(batch)
+
+    def _acknowledge(self, batch: Sequence[Any]) -> None:
         takens = [t for t in batch if isinstance(t, Taken)]
         channel = takens[-1].message.channel if takens else None
         if (
@@ -253,8 +311,11 @@ class AmqpTransport:
             channel.basic_ack(takens[-1].message.delivery_tag, multiple=True)
         except (*self.consume_connection.connection_errors, *self.consume_connection.channel_errors) as e:
             # The connection went away after the commit: RabbitMQ redelivers the batch, and the store
-            # recognises its ids and sends nothing again.
+            # recognises its ids and sends nothing again. The connection is left half-closed (its next read
+            # only times out), so it is replaced now.
             log.warning("ack lost with the connection; the batch will be redelivered", extra={"error": str(e)})
+            if takens[-1].via is self.consume_connection:  # not one replaced already, by a receive since
+                self._lost(e)
 
     # ---------------------------------------------------------------- publish
 
@@ -273,7 +334,9 @@ class AmqpTransport:
         return self._announcer.publish(batch)
 
     def close(self) -> None:
+        self._closing.set()
         self.publisher.close()
         if self._announcer is not None:
             self._announcer.close()
-        self.consume_connection.release()
+        with self._lock:
+            self.consume_connection.release()

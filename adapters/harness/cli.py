@@ -7,6 +7,7 @@ one process (adapters/harness/demo.py) and prints what the store holds.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -28,7 +29,7 @@ from adapters.harness import envelopes, scenarios, simulation, wire
 from adapters.harness.generator import INBOUND_NAMES, STOCKHOLM, Generator
 from adapters.harness.sesam2_sim import Behaviour, Sesam2Simulator
 from broker.catalog import Catalog
-from broker.config import parse_customers, safe_url
+from broker.config import Settings, parse_customers, safe_url
 from broker.model.codes import Side
 from broker.model.messages import Message
 
@@ -41,6 +42,7 @@ console = Console()
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 AmqpUrl = Annotated[str, typer.Option("--amqp-url", envvar="HMC_AMQP_URL", help="RabbitMQ URL", show_default=False)]
 Prefix = Annotated[str, typer.Option("--prefix", envvar="HMC_PREFIX", help="environment prefix of every name")]
+AsJson = Annotated[bool, typer.Option("--json", help="the result as one JSON object on stdout (progress on stderr)")]
 CatalogFile = Annotated[
     Path | None, typer.Option("--catalog", envvar="HMC_CATALOG", help="article catalog (CSV/JSON); default: demo")
 ]
@@ -92,9 +94,7 @@ def inject(
     scenario: Annotated[str | None, typer.Option(help="a scenario file, or a shipped scenario's name")] = None,
     user_id: Annotated[str | None, typer.Option(help="AMQP user_id to set (must be the connecting user)")] = None,
     catalog: CatalogFile = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="what was sent as one JSON object (progress on stderr)")
-    ] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Publish generated customer messages (or a scenario's messages from both sides) to RabbitMQ."""
     seed = random.SystemRandom().randrange(2**31) if seed is None else seed
@@ -201,6 +201,7 @@ def simulate_sesam2(
     seed: Annotated[int, typer.Option(help="seeds SESAM2's decisions")] = 0,
     prefetch: Annotated[int, typer.Option(min=1, help="messages taken from sesam2.in at a time")] = 50,
     catalog: CatalogFile = None,
+    as_json: AsJson = False,
 ) -> None:
     """Play SESAM2: consume sesam2.in, answer each message on hmc.sesam2.in (Ctrl-C stops)."""
     try:
@@ -214,10 +215,11 @@ def simulate_sesam2(
     except wire.WireError as e:
         raise _fail(str(e)) from None
     names = Names(prefix)
-    console.print(f"SESAM2 simulator on {names.sesam2_queue} ({safe_url(amqp_url)}); Ctrl-C stops", soft_wrap=True)
+    shown_on = Console(stderr=True) if as_json else console  # with --json, stdout holds only the summary
+    shown_on.print(f"SESAM2 simulator on {names.sesam2_queue} ({safe_url(amqp_url)}); Ctrl-C stops", soft_wrap=True)
     summary: simulation.Summary | None = None
     try:
-        with _progress(console) as progress:
+        with _progress(shown_on) as progress:
             task = progress.add_task("answering", total=count)
 
             def show(s: simulation.Summary) -> None:
@@ -240,8 +242,22 @@ def simulate_sesam2(
     finally:
         if connection.is_open:
             connection.close()
-    if summary is not None:
+    if summary is not None and as_json:
+        typer.echo(json.dumps(_simulated(summary)))
+    elif summary is not None:
         _print_simulated(summary)
+
+
+def _simulated(s: simulation.Summary) -> dict[str, object]:
+    return {
+        "received": dict(sorted(s.received.items())),
+        "answers": dict(sorted(s.answers.items())),
+        "seconds": round(s.elapsed, 3),
+        "invalid": s.invalid,
+        "outages": s.outages,
+        "handed_back": s.requeued,
+        "interrupted": s.interrupted,
+    }
 
 
 def _print_simulated(s: simulation.Summary) -> None:
@@ -264,15 +280,21 @@ def _print_simulated(s: simulation.Summary) -> None:
 
 
 @app.command("scenarios")
-def list_scenarios() -> None:
+def list_scenarios(as_json: AsJson = False) -> None:
     """List the shipped scenarios (use one with `inject --scenario NAME`)."""
+    shipped = [scenarios.find(name) for name in scenarios.shipped()]
+    if as_json:
+        listed = [
+            {"name": name, "steps": [s.type_name for s in script.steps], "description": script.description}
+            for name, script in zip(scenarios.shipped(), shipped, strict=True)
+        ]
+        typer.echo(json.dumps(listed))
+        return
     table = Table(title="Shipped scenarios")
     for column in ("name", "steps", "description"):
         table.add_column(column)
-    for name in scenarios.shipped():
-        script = scenarios.find(name)
-        steps = " -> ".join(f"{s.type_name}" for s in script.steps)
-        table.add_row(name, steps, script.description)
+    for name, script in zip(scenarios.shipped(), shipped, strict=True):
+        table.add_row(name, " -> ".join(s.type_name for s in script.steps), script.description)
     console.print(table)
 
 
@@ -283,6 +305,7 @@ def demo(
     ] = None,
     count: Annotated[int, typer.Option(help="customer messages to send")] = 60,
     seed: Annotated[int | None, typer.Option(help="the same seed gives the same messages (default: random)")] = None,
+    as_json: AsJson = False,
 ) -> None:
     """The whole flow in one process: simulated customer systems and SESAM2 around a real broker worker."""
     import tempfile
@@ -291,7 +314,8 @@ def demo(
     from broker.observability.logs import for_a_command
 
     for_a_command()  # stdout is for the account: the worker's warnings (a security event, say) go to stderr
-    console = Console(width=max(Console().width, 110))
+    # With --json the account is one JSON object on stdout, and what the demo says as it goes is on stderr.
+    console = Console(stderr=True) if as_json else Console(width=max(Console().width, 110))
     with tempfile.TemporaryDirectory(prefix="hmc-demo-") as tmp:
         settings = demo_settings(
             amqp_url or os.environ.get("HMC_AMQP_URL") or "memory://",
@@ -305,8 +329,30 @@ def demo(
             worker = run.run(progress=lambda text: console.print(f"  {text}"))
         finally:
             cleanup(settings)
-        _print_demo(console, run, account_from_store(run, worker), histories(run, worker))
-        _print_refills(console, refills(run, worker))
+        lines, orders, refilled = account_from_store(run, worker), histories(run, worker), refills(run, worker)
+        if as_json:
+            typer.echo(json.dumps(_demo_account(settings, seed, run, lines, orders, refilled)))
+            return
+        _print_demo(console, run, lines, orders)
+        _print_refills(console, refilled)
+
+
+def _demo_account(
+    settings: Settings, seed: int, run: Demo, lines: list[TypeLine], orders: list[OrderHistory], refilled: list[Refill]
+) -> dict[str, object]:
+    """What the demo prints, as one JSON object."""
+    return {
+        "amqp_url": safe_url(settings.amqp_url),
+        "db_url": safe_url(settings.db_url),
+        "seed": seed,
+        "per_type": [dataclasses.asdict(line) for line in lines],
+        "rejections": [
+            {"why": why, "problems": [{"rule": p.rule, "path": p.path} for p in rejection.problems]}
+            for why, rejection in run.account.rejections
+        ],
+        "orders": [dataclasses.asdict(order) for order in orders],
+        "refills": [dataclasses.asdict(refill) for refill in refilled],
+    }
 
 
 def _print_demo(console: Console, run: Demo, lines: list[TypeLine], orders: list[OrderHistory]) -> None:

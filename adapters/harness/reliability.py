@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import signal
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -195,6 +196,13 @@ class WorkerPool:
         child = self.children[index]
         child.process.kill()
         child.process.wait()
+
+    def freeze(self, index: int) -> None:
+        """SIGSTOP: a hung process, a paused VM. Its sockets stay open but it sends nothing, heartbeats included."""
+        self.children[index].process.send_signal(signal.SIGSTOP)
+
+    def thaw(self, index: int) -> None:
+        self.children[index].process.send_signal(signal.SIGCONT)
 
     def restart(self, index: int, *, kill: bool = False) -> None:
         """As a supervisor (systemd, compose) does: stop (SIGTERM) or kill -9, then start again."""

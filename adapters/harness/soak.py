@@ -70,7 +70,7 @@ def run(
     kill: bool = False,
     prefix: str | None = None,
     log_dir: Path | None = None,
-    progress: bool = False,
+    progress: Console | None = None,
 ) -> Soak:
     prefix = prefix or f"soak{uuid4().hex[:6]}."
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="hmc-soak-"))
@@ -107,8 +107,8 @@ def run(
                     pool.restart(index)
                 result.samples.append(_sample(now - start, pool, len(sent), collector.count()))
                 next_sample += sample_every_s
-                if progress:
-                    console.print(_sample_line(result.samples[-1]))
+                if progress is not None:
+                    progress.print(_sample_line(result.samples[-1]))
             if now >= next_restart:
                 index, how = turn % workers, "kill -9" if kill and turn % 2 else "SIGTERM"
                 # In a thread: a worker finishing its batch on SIGTERM must not hold up the steady rate.
@@ -173,7 +173,7 @@ def soak(
         sample_every_s=sample_every,
         workers=workers,
         kill=kill,
-        progress=not as_json,
+        progress=Console(stderr=True) if as_json else console,  # with --json, stdout holds the result alone
     )
     if as_json:
         typer.echo(json.dumps({**asdict(result), "ok": result.ok}))

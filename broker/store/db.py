@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def make_engine(url: str, **options: Any) -> Engine:
+def make_engine(url: str, *, idle_in_transaction_s: float | None = None, **options: Any) -> Engine:
+    """An engine for `url`. With `idle_in_transaction_s`, PostgreSQL ends a session left idle inside a transaction
+    for longer (its locks released; the client's next statement fails and is retried on a new connection)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
 
@@ -34,6 +36,9 @@ def make_engine(url: str, **options: Any) -> Engine:
         # A raw cursor takes SQLAlchemy's $n as they are.
         options = {"paramstyle": "numeric_dollar", **options}
         options["connect_args"] = {"cursor_factory": psycopg.RawCursor, **options.get("connect_args", {})}
+        if idle_in_transaction_s:
+            timeout_ms = int(idle_in_transaction_s * 1000)
+            options["connect_args"]["options"] = f"-c idle_in_transaction_session_timeout={timeout_ms}"
     # pool_pre_ping (a round trip per checkout) by default; the worker turns it off (bootstrap.store): it
     # checks out a connection per batch, and retries a batch that finds its connection dead anyway.
     engine = create_engine(url, **{"pool_pre_ping": True, **options})

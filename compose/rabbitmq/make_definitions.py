@@ -18,6 +18,8 @@ unanchored, so every pattern here is anchored with ^...$):
   read its own hmc.customer.<number> queues and, only where invoice = true, hmc.invoice.<number>;
   configure nothing (the broker declares every queue).
 
+One policy: the partners' queues dead-letter to the broker's dead-letter exchange (partner_dead_letter_policy).
+
 Passwords: RABBITMQ_PASSWORD_<USER> (the user name in upper case, other characters than A-Z and 0-9 as _),
 e.g. RABBITMQ_PASSWORD_WEBSESAM_SKANE. Users named in RABBITMQ_CERTIFICATE_USERS (comma-separated) get
 no password: they can only log in with their client certificate (EXTERNAL, see rabbitmq/tls.conf).
@@ -186,10 +188,29 @@ def build(
         "topic_permissions": topic_permissions,
         "parameters": [],
         "global_parameters": [],
-        "policies": [],
+        "policies": [partner_dead_letter_policy(vhost, prefix)],
         "queues": [],
         "exchanges": [],
         "bindings": [],
+    }
+
+
+def partner_dead_letter_policy(vhost: str, prefix: str) -> dict[str, Any]:
+    """The partners' queues (sesam2.in, hmc.customer.<n>, hmc.invoice.<n>) dead-letter to the broker's
+    dead-letter exchange, as its own inbound queues do by their arguments.
+
+    On RabbitMQ 4.x a quorum queue delivers a message at most 20 times (its default delivery-limit); then it
+    dead-letters it, or drops it when the queue has no dead-letter exchange. A policy, not an argument: it
+    applies to queues already declared, which a changed argument would make refuse their declaration.
+    """
+    partner_queues = r"(sesam2\.in|hmc\.customer\.[0-9]{4,8}|hmc\.invoice\.[0-9]{4,8})"
+    return {
+        "vhost": vhost,
+        "name": "hmc-partner-dead-letter",
+        "pattern": f"^{re.escape(prefix)}{partner_queues}$",
+        "apply-to": "queues",
+        "priority": 0,
+        "definition": {"dead-letter-exchange": f"{prefix}hmc.dlx"},
     }
 
 

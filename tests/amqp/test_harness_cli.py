@@ -121,6 +121,18 @@ def _publish_orders(channel: BlockingChannel, names: Names, orders: list[m.Custo
     return translated
 
 
+@services
+def test_simulate_sesam2_json_is_its_summary_alone(amqp_url: str, names: Names, channel: BlockingChannel) -> None:
+    channel.confirm_delivery()
+    _publish_orders(channel, names, [Generator(23, customers=("1001",)).customer_order(variant="patient")])
+    summary = json.loads(_simulate(amqp_url, names, "--count", "1", "--duration", "20", "--json").stdout)
+    assert summary["received"] == {"CustomerOrder": 1} and summary["answers"] == {
+        "OrderConfirmation": 1,
+        "DeliveryReceipt": 1,
+    }
+    assert summary["interrupted"] is False and summary["invalid"] == 0
+
+
 def _simulate(amqp_url: str, names: Names, *args: str) -> Any:
     # Every order confirmed and delivered: two answers each, so counts can be checked exactly.
     behaviour = ("--confirm", "1", "--cancel", "0", "--delay", "0", "--receipt", "1")

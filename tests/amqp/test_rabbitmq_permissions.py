@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -199,3 +200,22 @@ def test_invoice_data_is_readable_only_with_invoice_permission(vhost: Vhost) -> 
     assert refusal.startswith("403")
     assert _refused(vhost, "B", lambda ch: ch.queue_declare("", exclusive=True)).startswith("403")
     assert _refused(vhost, "sesam2", lambda ch: ch.basic_get(invoices_a, auto_ack=False)).startswith("403")
+
+
+def test_the_partners_queues_dead_letter_by_the_imported_policy(vhost: Vhost, amqp_url: str) -> None:
+    """RabbitMQ applies the definitions' policy to the partners' queues (on 4.x a quorum queue drops a message
+    after 20 deliveries unless it dead-letters it), and leaves the broker's inbound queues to their arguments."""
+    api, quoted = _api(amqp_url), urllib.parse.quote(vhost.name, safe="")
+
+    def policies() -> dict[str, str | None]:
+        queues = api("GET", f"/queues/{quoted}?columns=name,policy")
+        return {q["name"]: q.get("policy") for q in queues}
+
+    partners = {"sesam2.in", f"hmc.customer.{A}", f"hmc.customer.{B}", f"hmc.invoice.{A}"}
+    deadline = time.monotonic() + 15  # the management API shows a queue's policy at its next stats round
+    while {n for n, p in policies().items() if p} != partners and time.monotonic() < deadline:
+        time.sleep(0.5)
+    applied = policies()
+    assert {n for n, p in applied.items() if p == "hmc-partner-dead-letter"} == partners, applied
+    inbound = api("GET", f"/queues/{quoted}/{urllib.parse.quote('hmc.broker.customer-in.0', safe='')}")
+    assert inbound["arguments"]["x-dead-letter-exchange"] == "hmc.dlx"

@@ -32,7 +32,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
 import broker.observability.metrics as broker_metrics
-from adapters.amqp.topology import TopologySettings, plan
+from adapters.amqp.topology import Names, Topology, TopologySettings, plan
 from broker.config import _ENV as SETTINGS_FROM_ENV
 from broker.config import Settings
 
@@ -426,7 +426,7 @@ def test_promtool_accepts_config_rules_and_dashboard_queries(tmp_path: Path) -> 
 
 def test_the_services_are_there() -> None:
     s = services()
-    assert s["rabbitmq"]["image"].startswith("rabbitmq:3.13-management")
+    assert s["rabbitmq"]["image"].startswith("rabbitmq:4.3-management"), "a RabbitMQ in community support"
     assert s["postgres"]["image"] == "postgres:16"
     assert {"rabbitmq-definitions", "hmc-init", "prometheus", "grafana"} <= s.keys()
     assert len(workers()) >= 2
@@ -625,10 +625,10 @@ def definitions(prefix: str = "", **env: str) -> dict[str, Any]:
     return md.build(toml_config(), {**passwords, "HMC_PREFIX": prefix, **env})
 
 
-def contract_names(prefix: str) -> set[str]:
-    """Every exchange and queue the broker declares, from the real topology plan."""
+def compose_topology(prefix: str) -> Topology:
+    """The real topology plan for compose's customers."""
     customers = toml_config()["customers"]
-    topology = plan(
+    return plan(
         TopologySettings(
             prefix=prefix,
             queue_type="quorum",
@@ -637,6 +637,11 @@ def contract_names(prefix: str) -> set[str]:
             invoice_customers=tuple(c["number"] for c in customers if c.get("invoice")),
         )
     )
+
+
+def contract_names(prefix: str) -> set[str]:
+    """Every exchange and queue the broker declares, from the real topology plan."""
+    topology = compose_topology(prefix)
     return {e.name for e in topology.exchanges} | {q.name for q in topology.queues}
 
 
@@ -660,6 +665,25 @@ def permissions_of(defs: dict[str, Any], user: str) -> dict[str, str]:
 
 
 PREFIXES = pytest.mark.parametrize("prefix", ["", "test."])
+
+
+@PREFIXES
+def test_every_queue_but_the_dead_letter_one_dead_letters_to_the_broker_s_exchange(prefix: str) -> None:
+    """RabbitMQ 4.x drops a quorum queue's message after 20 deliveries unless the queue dead-letters it: the
+    broker's inbound queues do by their arguments, the partners' queues by the definitions' policy."""
+    [policy] = definitions(prefix)["policies"]
+    names = Names(prefix)
+    assert policy["apply-to"] == "queues"
+    assert policy["definition"] == {"dead-letter-exchange": names.dead_letter_exchange}
+    for queue in compose_topology(prefix).queues:
+        by_argument = (queue.queue_arguments or {}).get("x-dead-letter-exchange")
+        by_policy = re.search(policy["pattern"], queue.name) is not None
+        if queue.name == names.dead_letter_queue:
+            assert not by_argument and not by_policy, "the dead-letter queue must not dead-letter to itself"
+        else:
+            assert (by_argument == names.dead_letter_exchange) != by_policy, queue.name  # one way, not both
+    others = [f"other.{names.sesam2_queue}", f"{names.sesam2_queue}.x", f"{prefix}hmc.customer.in"]
+    assert not [n for n in others if re.search(policy["pattern"], n)]
 
 
 @PREFIXES
@@ -980,7 +1004,11 @@ def test_the_image_is_slim_unprivileged_and_runs_the_broker() -> None:
     health = next(rest for i, rest in lines if i == "HEALTHCHECK")
     assert "urllib" in health and "/healthz" in health and "HMC_HTTP_PORT" in health
     installs = [rest for i, rest in lines if i == "RUN" and "pip install" in rest]
-    assert any(re.search(r"pip install \.(\s|$)", r) for r in installs)
+    # The dependencies from the hashed lock (tests/unit/test_lock.py checks it against pyproject), then the
+    # project's own wheel with no dependencies of its own resolved.
+    assert any("--require-hashes --no-deps -r requirements.lock" in r for r in installs)
+    assert any(re.search(r"pip install --no-deps /dist/\*\.whl", r) for r in installs)
+    assert all("--require-hashes" in r for r in installs if " -r " in r)
     assert not any(re.search(r"\[(dev|test)", r) for r in installs), "no dev or test extras in the image"
     exposed = {rest for i, rest in lines if i == "EXPOSE"}
     ports = {service_env(s)["HMC_HTTP_PORT"] for s in workers().values()}

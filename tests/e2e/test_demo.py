@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -76,6 +77,21 @@ def test_the_command_prints_an_account_that_matches_its_store(tmp_path: Path) ->
     assert sent == stored > 30
     assert "personnummer.check-digit at /CustomerOrder/Patient/PatientId" in result.output
     assert "SESAM2 order" in result.output
+
+
+def test_the_command_with_json_prints_the_account_alone_on_stdout(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["demo", "--count", "30", "--seed", "5", "--db-url", f"sqlite:///{tmp_path / 'd.sqlite'}", "--json"],
+        env={"HMC_AMQP_URL": "", "HMC_DB_URL": ""},
+    )
+    assert result.exit_code == 0, result.output
+    account = json.loads(result.stdout)
+    assert account["seed"] == 5 and "seed 5" in result.stderr  # what it says as it goes is on stderr
+    assert sum(line["sent"] for line in account["per_type"]) == sum(line["stored"] for line in account["per_type"]) > 30
+    rules = {p["rule"] for r in account["rejections"] for p in r["problems"]}
+    assert "personnummer.check-digit" in rules
+    assert any(o["sesam2_order_number"] for o in account["orders"]) and account["refills"]
 
 
 def test_an_under_run_buffer_store_is_refilled_once(finished) -> None:  # type: ignore[no-untyped-def]

@@ -20,8 +20,10 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 import tests.support.faults as svc
 from adapters.amqp.topology import Names
@@ -40,6 +42,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.services, pytest.mark.usefixtures(
 ORDERS, STEPS = 400, 5  # 2,000 messages in flight
 PROBE_ORDERS = 10  # 50 messages after the fault: the broker recovered without help
 DRAIN_TIMEOUT_S = 120.0
+COMPOSE = Path(__file__).resolve().parents[2] / "compose"
 
 
 class Stream:
@@ -191,6 +194,41 @@ def test_postgresql_stopped_for_30_seconds_mid_stream(stream: Stream) -> None:
     assert recovered, "every worker's loop goes round again once the store is back"
 
 
+def test_worker_frozen_mid_stream_gives_up_its_partition_within_seconds(stream: Stream) -> None:
+    """SIGSTOP of a worker under load (a hung process, a paused VM): its consuming connection falls silent,
+    RabbitMQ closes it after two to three heartbeats (HMC_AMQP_HEARTBEAT_S, 3 s), and the standby's waiting
+    consumer becomes the partition's active one. The stream finishes with nothing lost, duplicated under
+    another id or out of order; the frozen worker is woken before the end and carries on beside the other.
+    Meanwhile the rule for it turns: a frozen process answers no scrape, so Prometheus records
+    `up{job="hmc-broker"} == 0` (HmcBrokerDown) and its own gauges go stale (HmcWorkerStalled cannot see it)."""
+    at_fault = stream.midstream()
+    home = stream.names.inbound_queues(Side.CUSTOMER, PARTITIONS)[0]  # worker 0's own partition
+    assert svc.consumers(stream.amqp_url, home) == 2, "worker 0 active on its partition, worker 1 standing by"
+    frozen_at = time.monotonic()
+    stream.pool.freeze(0)
+    try:
+        while svc.consumers(stream.amqp_url, home) > 1 and time.monotonic() - frozen_at < 60:
+            time.sleep(0.2)
+        takeover_s = time.monotonic() - frozen_at
+        # The partition's messages flow again: its queue (the frozen worker's unacknowledged back in it) shrinks.
+        waiting = svc.waiting(stream.amqp_url, home)
+        while waiting and svc.waiting(stream.amqp_url, home) >= waiting and time.monotonic() - frozen_at < 60:
+            time.sleep(0.2)
+        flowing_s = time.monotonic() - frozen_at
+        up = _answers(stream.metrics_urls[0], timeout_s=_scrape_timeout_s())
+        looked_at, other = time.time(), _scrape(stream.metrics_urls[1])
+    finally:
+        stream.pool.thaw(0)
+    print(f"\nFROZEN worker: partition taken after {takeover_s:.1f} s, its queue shrinking after {flowing_s:.1f} s")
+    report = stream.finish("SIGSTOP of a worker", frozen_at, at_fault)
+    assert report.ok
+    assert takeover_s < 15, f"the standby took the partition only after {takeover_s:.1f} s"
+    assert _alert_expression("HmcBrokerDown") == 'up{job="hmc-broker"} == 0'
+    assert not up, "the frozen worker answered a scrape: HmcBrokerDown would not see it"
+    # Not held up by the frozen worker's open transaction (PostgreSQL ends it: broker/bootstrap.py).
+    assert looked_at - other["hmc_worker_last_progress_timestamp_seconds"] < 5, "the standby's loop goes round"
+
+
 def test_all_connections_closed_by_the_server_mid_stream(stream: Stream) -> None:
     """rabbitmqctl close_all_connections: consumers and publishers reconnect by themselves."""
     at_fault = stream.midstream()
@@ -216,6 +254,32 @@ def _free_ports(count: int) -> int:
             for sock in sockets:
                 sock.close()
     raise RuntimeError("no free ports")
+
+
+def _answers(url: str, timeout_s: float) -> bool:
+    """Whether a scrape of `url` succeeds within `timeout_s`: what Prometheus records as `up`."""
+    try:
+        urllib.request.urlopen(url, timeout=timeout_s).read()
+        return True
+    except OSError:  # refused, reset, or timed out
+        return False
+
+
+def _prometheus_config(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((COMPOSE / "prometheus" / name).read_text())
+    return loaded
+
+
+def _scrape_timeout_s() -> float:
+    """The scrape timeout compose's Prometheus uses (its default, 10 s, unless prometheus.yml sets one)."""
+    timeout = str(_prometheus_config("prometheus.yml").get("global", {}).get("scrape_timeout", "10s"))
+    return float(timeout.removesuffix("s"))
+
+
+def _alert_expression(alert: str) -> str:
+    """The expression of an alert rule in compose/prometheus/alerts.yml."""
+    rules = [r for g in _prometheus_config("alerts.yml")["groups"] for r in g["rules"]]
+    return str(next(r["expr"] for r in rules if r.get("alert") == alert)).strip()
 
 
 def _scrape(url: str) -> dict[str, float]:

@@ -95,7 +95,8 @@ def test_replay_dry_run_refusals_and_the_trail(broker: Broker, hmc, tmp_path: Pa
     )
     assert edited["outcomes"][0]["status"] == "would-send"
 
-    assert "resolved" not in hmc("messages", "resolve", str(pk), "--operator", "a", "--reason", "paper routine")
+    resolved = json.loads(hmc("messages", "resolve", str(pk), "--operator", "a", "--reason", "paper routine", "--json"))
+    assert resolved == {"resolved": [{"id": pk, "outcome": "was parked"}]}
     assert json.loads(hmc("messages", "list", "--json"))["messages"][0]["status"] == "resolved"
     out = tmp_path / "export.jsonl"
     hmc("messages", "export", str(pk), "--out", str(out), "--operator", "a", "--reason", "case file")
@@ -113,3 +114,10 @@ def test_replay_dry_run_refusals_and_the_trail(broker: Broker, hmc, tmp_path: Pa
     assert actions == ["replay-dry-run", "replay-dry-run", "replay-dry-run", "resolve", "export"]
     assert "replay-dry-run" in hmc("audit", "--action", "replay-dry-run")
     assert "job" in hmc("replay", "--jobs")
+
+
+def test_the_search_bench_prints_its_timings_as_json(hmc) -> None:  # type: ignore[no-untyped-def]
+    """On an empty store: seeds it, times each search; with --json stdout is the timings alone."""
+    timed = json.loads(hmc("messages", "bench", "--rows", "300", "--repeat", "1", "--json"))
+    assert timed["repeat"] == 1 and len(timed["searches"]) >= 10
+    assert all(s["median_ms"] >= 0 and isinstance(s["rows"], int) for s in timed["searches"])

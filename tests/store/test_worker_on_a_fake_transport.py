@@ -246,8 +246,8 @@ def test_a_trickle_costs_one_commit_per_message(settings: Settings) -> None:
 
 
 def test_the_loop_shows_its_progress_and_the_store_its_availability(settings: Settings, tmp_path: Path) -> None:
-    """What the stall alerts read: the loop's last round (HmcWorkerStalled) and whether the store answers
-    (HmcStoreUnavailable)."""
+    """What the stall alerts read: the loop's last round (HmcWorkerStalled), whether the store answers
+    (HmcStoreUnavailable) and whether the worker's AMQP connection is open (HmcAmqpUnavailable)."""
     from sqlalchemy import create_engine
     from sqlalchemy.orm import sessionmaker
 
@@ -259,7 +259,14 @@ def test_the_loop_shows_its_progress_and_the_store_its_availability(settings: Se
     worker.run(until=lambda: next(rounds, None) is None)
     assert metrics.WORKER_PROGRESS._value.get() >= before
     worker._gauges()
-    assert metrics.STORE_AVAILABLE._value.get() == 1
+    assert metrics.STORE_AVAILABLE._value.get() == 1 and metrics.AMQP_AVAILABLE._value.get() == 1
     gone = create_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'store.sqlite'}")
     Worker(settings, FakeTransport(), sessionmaker(gone))._gauges()
     assert metrics.STORE_AVAILABLE._value.get() == 0
+
+    class Disconnected(FakeTransport):
+        def connected(self) -> bool:
+            return False
+
+    Worker(settings, Disconnected(), open_store(settings))._gauges()
+    assert metrics.AMQP_AVAILABLE._value.get() == 0, "HmcAmqpUnavailable reads this"

@@ -101,3 +101,22 @@ def ensure_up(url: str) -> list[str]:
         started.append("postgresql")
         postgres_start()
     return started
+
+
+def consumers(url: str, queue: str) -> int:
+    """How many consumers RabbitMQ counts on `queue` (a frozen worker's stays until its connection is closed)."""
+    return _counts(url, queue)[1]
+
+
+def waiting(url: str, queue: str) -> int:
+    """How many messages wait in `queue`, not yet delivered to a consumer."""
+    return _counts(url, queue)[0]
+
+
+def _counts(url: str, queue: str) -> tuple[int, int]:
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        method = connection.channel().queue_declare(queue, passive=True).method
+        return int(method.message_count), int(method.consumer_count)
+    finally:
+        connection.close()
