@@ -35,6 +35,7 @@ import broker.observability.metrics as broker_metrics
 from adapters.amqp.topology import Names, Topology, TopologySettings, plan
 from broker.config import _ENV as SETTINGS_FROM_ENV
 from broker.config import Settings
+from tests.support.tools import require_promtool
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose"
@@ -405,8 +406,8 @@ def test_jobs_named_in_queries_are_scraped() -> None:
     assert {job for e in exprs for job in _JOB.findall(e)} <= jobs
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Prometheus) is not installed")
 def test_promtool_accepts_config_rules_and_dashboard_queries(tmp_path: Path) -> None:
+    require_promtool()
     config = (COMPOSE / "prometheus/prometheus.yml").read_text(encoding="utf-8")
     (tmp_path / "prometheus.yml").write_text(
         config.replace("/etc/prometheus/alerts.yml", str(COMPOSE / "prometheus/alerts.yml")), encoding="utf-8"

@@ -1,16 +1,20 @@
-"""Command-line tools the tests run that are not Python packages: the AsyncAPI CLI (@asyncapi/cli from npm).
+"""Command-line tools the tests run that are not Python packages: the AsyncAPI CLI (@asyncapi/cli from npm) and
+Prometheus's promtool (Debian's prometheus package).
 
-.ci/run installs it into .tools/asyncapi (project-local, not committed). A missing tool skips the test with the
-command that installs it; with HMC_REQUIRE_TOOLS=1 or HMC_REQUIRE_SERVICES=1 (CI) it fails the test instead.
-The tool runs offline: its analytics are disabled, its update check skipped, and node is preloaded with
-no_network.cjs so that any connection it tries fails and shows in its output.
+.ci/run installs the AsyncAPI CLI into .tools/asyncapi (project-local, not committed) and promtool with apt-get.
+A missing tool skips the test with the command that installs it; with HMC_REQUIRE_TOOLS=1 or
+HMC_REQUIRE_SERVICES=1 (CI) it fails the test instead. The AsyncAPI CLI runs offline: its analytics are disabled,
+its update check skipped, and node is preloaded with no_network.cjs so that any connection it tries fails and
+shows in its output.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -24,7 +28,17 @@ NETWORK_REFUSED = "HMC_NO_NETWORK"
 def require_asyncapi() -> Path:
     if ASYNCAPI.is_file():
         return ASYNCAPI
-    reason = f"the AsyncAPI CLI is not installed at {ASYNCAPI.relative_to(ROOT)}: install it with {INSTALL_ASYNCAPI}"
+    _missing(f"the AsyncAPI CLI is not installed at {ASYNCAPI.relative_to(ROOT)}: install it with {INSTALL_ASYNCAPI}")
+
+
+def require_promtool() -> Path:
+    found = shutil.which("promtool")
+    if found:
+        return Path(found)
+    _missing("promtool is not installed: install it with `apt-get install prometheus` (or bash .ci/run)")
+
+
+def _missing(reason: str) -> NoReturn:
     if "1" in (os.environ.get("HMC_REQUIRE_TOOLS"), os.environ.get("HMC_REQUIRE_SERVICES")):
         pytest.fail(reason)
     pytest.skip(reason)
