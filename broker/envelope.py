@@ -73,3 +73,4 @@ class Delivery:
     reply_to: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     replay: Replay | None = None  # set when an operator replays a stored message
+    published_at: float | None = None  # the AMQP timestamp its publisher set (epoch seconds), if any

@@ -28,6 +28,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from broker.catalog import Catalog
 from broker.config import Settings
 from broker.envelope import Delivery, Exchange, Outgoing
+from broker.model.codes import Side
 from broker.observability import metrics
 from broker.observability.watch import QueueState, Transition, Watch
 from broker.pipeline import Pipeline
@@ -195,6 +196,7 @@ class Worker:
                 # it is acknowledged at once rather than after a whole idle wait.
                 idle_s = SETTLE_AFTER_S if self._in_flight is not None else IDLE_S
                 batch = self.transport.receive(self.settings.batch_size, self.settings.batch_wait_ms / 1000, idle_s)
+                _note_waits(batch)
                 if batch:
                     self.step(batch)
                 else:
@@ -441,6 +443,18 @@ class Worker:
     def _record(self, marks: OutboxMarks, sent: list[int], failed: list[tuple[int, str]]) -> None:
         for row in marks.record(sent, failed, self.settings.publish_attempts):
             log.error("outbox row parked", extra={"message_id": row.message_id, "error": row.last_error})
+
+
+def _note_waits(batch: Sequence[Received]) -> None:
+    """How long the oldest message of the batch, per side, had waited in its queue (metrics.INBOUND_WAIT)."""
+    now = time.time()
+    waited = dict.fromkeys(Side, 0.0)
+    for received in batch:
+        d = received.delivery
+        if d.published_at is not None and d.replay is None:
+            waited[d.side] = max(waited[d.side], now - d.published_at)
+    for side, seconds in waited.items():
+        metrics.INBOUND_WAIT.labels(side.value).set(round(seconds, 3))
 
 
 def _pending_of_repeats(uow: UnitOfWork, in_flight: set[int]) -> list[tuple[int, Outgoing]]:

@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from kombu.message import Message as KombuMessage
@@ -119,7 +120,17 @@ def to_delivery(side: Side, body: bytes, message: KombuMessage) -> Delivery:
         user_id=props.get("user_id"),
         reply_to=props.get("reply_to"),
         headers=headers,
+        published_at=_epoch(props.get("timestamp")),
     )
+
+
+def _epoch(timestamp: object) -> float | None:
+    """The AMQP timestamp property in epoch seconds: py-amqp hands it over as a naive UTC datetime."""
+    if isinstance(timestamp, datetime):
+        return timestamp.replace(tzinfo=timestamp.tzinfo or UTC).timestamp()
+    if isinstance(timestamp, int | float) and not isinstance(timestamp, bool):
+        return float(timestamp)
+    return None
 
 
 class AmqpTransport:

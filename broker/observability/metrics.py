@@ -28,6 +28,14 @@ QUEUE_CONSUMERS = Gauge("hmc_queue_consumers", "Consumers attached to a queue", 
 OLDEST_AGE = Gauge(
     "hmc_oldest_message_age_seconds", "Age of the oldest message not yet consumed from a queue", ["queue"]
 )
+# RabbitMQ keeps no head-message timestamp for quorum queues (rabbitmq-server issue #6813), so the age of what
+# waits in the broker's own queues is measured where it is taken: how long the oldest message of the worker's
+# latest batch had waited since its publisher stamped it (1 s resolution), 0 while the worker is idle.
+INBOUND_WAIT = Gauge(
+    "hmc_inbound_wait_seconds",
+    "How long the oldest message of the worker's latest batch had waited in its queue (0 when idle)",
+    ["side"],
+)
 PARTNER_UP = Gauge(
     "hmc_partner_available", "1 while the partner consumes its queue (SESAM2 or a customer system), else 0", ["partner"]
 )

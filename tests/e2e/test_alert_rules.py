@@ -93,3 +93,27 @@ def test_a_growing_outbox_fires_and_one_draining_after_an_outage_does_not(tmp_pa
     ):
         (tmp_path / case).mkdir()
         _run(tmp_path / case, series, alerts)
+
+
+def test_messages_taken_after_a_long_wait_fire_and_a_short_wait_does_not(tmp_path: Path) -> None:
+    series = [
+        {"series": "hmc_inbound_wait_seconds" + _labels({"side": "customer"}), "values": "0 2 1 0 3 1 0 2 1 0 1 2"},
+        {"series": "hmc_inbound_wait_seconds" + _labels({"side": "sesam2"}), "values": "1 60 400 420 450 500 520x6"},
+    ]
+    alerts = [
+        _quiet("HmcInboundWaiting", "5m"),
+        _firing("HmcInboundWaiting", "11m", {"side": "sesam2", "severity": "warning"}, "520"),
+    ]
+    _run(tmp_path, series, alerts)
+
+
+def test_a_partition_waiting_with_no_consumer_fires_and_one_being_consumed_does_not(tmp_path: Path) -> None:
+    gone, served = "hmc.broker.customer-in.0", "hmc.broker.customer-in.1"
+    series = [
+        {"series": "hmc_queue_messages" + _labels({"queue": gone}), "values": "0 5 9 12 15 18 20"},
+        {"series": "hmc_queue_consumers" + _labels({"queue": gone}), "values": "1 0 0 0 0 0 0"},
+        {"series": "hmc_queue_messages" + _labels({"queue": served}), "values": "40 40 40 40 40 40 40"},
+        {"series": "hmc_queue_consumers" + _labels({"queue": served}), "values": "1 1 1 1 1 1 1"},
+    ]
+    alerts = [_firing("HmcInboundUnconsumed", "5m", {"queue": gone, "severity": "critical"}, "18")]
+    _run(tmp_path, series, alerts)

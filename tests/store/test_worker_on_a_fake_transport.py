@@ -270,3 +270,32 @@ def test_the_loop_shows_its_progress_and_the_store_its_availability(settings: Se
 
     Worker(settings, Disconnected(), open_store(settings))._gauges()
     assert metrics.AMQP_AVAILABLE._value.get() == 0, "HmcAmqpUnavailable reads this"
+
+
+def test_the_loop_shows_how_long_what_it_took_had_waited_and_zero_when_idle(settings: Settings) -> None:
+    """What HmcInboundWaiting reads: the wait of the oldest message of the latest batch, per side, from the AMQP
+    timestamp its publisher set; a replay's stamp is the operator's, not a wait, and idle means zero."""
+    from broker.observability import metrics
+
+    class Backlog(FakeTransport):
+        def __init__(self, batches: list[list[Taken]]) -> None:
+            super().__init__()
+            self.batches = batches
+
+        def receive(self, max_count: int, wait_s: float, idle_s: float) -> list[Taken]:
+            return self.batches.pop(0) if self.batches else []
+
+    now = datetime.now(UTC).timestamp()
+    waited = [dataclasses.replace(_order(n), published_at=now - age) for n, age in ((1, 400), (2, 30))]
+    transport = Backlog([[Taken(d, []) for d in waited]])
+    seen: list[float] = []
+    worker = Worker(settings, transport, open_store(settings))
+
+    def look() -> bool:
+        seen.append(metrics.INBOUND_WAIT.labels("customer")._value.get())
+        return len(seen) > 2
+
+    worker.run(until=look)
+    assert seen[1] == pytest.approx(400, abs=5), "the oldest of the batch"
+    assert metrics.INBOUND_WAIT.labels("sesam2")._value.get() == 0
+    assert seen[2] == 0, "idle: nothing waits for the worker"
