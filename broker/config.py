@@ -111,6 +111,9 @@ class Settings:
     stale_after_s: float = 300.0  # a partner whose oldest waiting message is older counts as down
     outage_warn_s: float = 900.0
     reserve_routine_s: float = 4 * 3600.0  # the region's reserve routine: paper after 4 hours
+    console_host: str = "127.0.0.1"  # `hmc-broker console` listens here (behind a TLS proxy in production)
+    console_port: int = 8400
+    console_dormant_days: int = 365  # a console account unused this long is disabled (the access routine)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -173,6 +176,8 @@ class Settings:
             raise ConfigurationError("HMC_PARTITIONS, HMC_BATCH_SIZE and HMC_WORKERS must be at least 1")
         if self.log_format not in ("json", "console", "auto"):
             raise ConfigurationError(f"HMC_LOG_FORMAT must be json, console or auto, not {self.log_format!r}")
+        if not 0 < self.console_port < 65536 or self.console_dormant_days < 1:
+            raise ConfigurationError("HMC_CONSOLE_PORT must be from 1 to 65535 and HMC_CONSOLE_DORMANT_DAYS at least 1")
         if not 0 <= self.worker_index < self.workers:
             raise ConfigurationError(f"HMC_WORKER_INDEX must be from 0 to {self.workers - 1}")
         for customer in self.customers:
@@ -314,7 +319,7 @@ _ENV: dict[str, Any] = {
 }
 # Variables of ours that are not Settings fields (read where they are used).
 _OTHER_VARIABLES = {"HMC_CONFIG", "HMC_RESERVE_ID_PATTERNS", "HMC_CUSTOMERS", "HMC_INVOICE_EXPORTERS", "HMC_PII_KEY",
-                    "HMC_RETENTION"}  # fmt: skip
+                    "HMC_RETENTION", "HMC_CONSOLE_SECRET"}  # fmt: skip
 _WORDS = {"int": "a whole number", "float": "a number", "str": "text"}
 
 

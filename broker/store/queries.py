@@ -103,3 +103,55 @@ def backlog(session: Session) -> dict[str, int]:
             )
         ),
     }
+
+
+@dataclass(frozen=True)
+class FailureKind:
+    """Unresolved failed messages that share status, type, customer and last error."""
+
+    status: str
+    message_type: str | None
+    customer: str | None
+    error: str | None
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+def failure_kinds(session: Session) -> list[FailureKind]:
+    """Every parked or rejected message, counted by status, type, customer and exact last error (few rows:
+    failures are kept until resolved, and most share an error); the console groups them by rule."""
+    m = MessageRow
+    rows = session.execute(
+        select(
+            m.status,
+            m.message_type,
+            m.customer_number,
+            m.last_error,
+            func.count(),
+            func.min(m.received_at),
+            func.max(m.received_at),
+        )
+        .where(m.status.in_(("parked", "rejected")))
+        .group_by(m.status, m.message_type, m.customer_number, m.last_error)
+    )
+    return [FailureKind(s, t, c, e, n, _aware(first), _aware(last)) for s, t, c, e, n, first, last in rows]
+
+
+def received_per_slot(session: Session, since: datetime, slot: timedelta, slots: int) -> list[dict[str, int]]:
+    """Per time slot from `since`: messages received, by status. One indexed range count per slot and
+    status group, the same statement on SQLite and PostgreSQL (no date_trunc)."""
+    out: list[dict[str, int]] = []
+    for i in range(slots):
+        start, end = since + i * slot, since + (i + 1) * slot
+        rows = session.execute(
+            select(MessageRow.status, func.count())
+            .where(MessageRow.received_at >= start, MessageRow.received_at < end)
+            .group_by(MessageRow.status)
+        )
+        out.append({status: n for status, n in rows})
+    return out
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

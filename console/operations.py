@@ -1,0 +1,421 @@
+"""What the console does, once for its pages and its API: each operation takes the authenticated identity,
+checks its role, calls replay/ (the same functions as `hmc-broker messages | replay | audit`) and returns
+plain data. Pages render it (console/pages.py), the API sends it as JSON (console/api.py).
+
+Every change and every reveal is audited by replay/ with the identity's account name as the operator and
+"console" as the OS user; the CLI keeps recording its --operator and OS user as before.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from broker.config import Settings
+from broker.store import Session, messages, queries, replay_jobs, sessionmaker
+from broker.store import audit as audit_rows
+from console.accounts import OPERATOR, PRIVACY, VIEWER, Identity
+from replay import audit, edit, reveal
+from replay.filters import STATUSES, Filter, FilterError, parse_when
+from replay.replay import Outcome, Replayer, ReplayError
+from replay.resolve import resolve as resolve_rows
+from replay.search import search, summary, utc
+from replay.show import details
+
+CHANNEL = "console"  # the audit row's os_user: the action came through the console, not a shell
+WINDOWS = {"hour": (timedelta(minutes=5), 12), "day": (timedelta(hours=1), 24), "week": (timedelta(days=1), 7)}
+FILTER_FIELDS = ("status", "type", "direction", "customer", "order", "message_id", "correlation_id", "since",
+                 "until", "error", "originals")  # fmt: skip
+
+
+class Forbidden(PermissionError):
+    """The identity's roles do not allow the operation; the message names the role needed."""
+
+
+class NotFound(LookupError):
+    """What was asked for is not in the store."""
+
+
+# Refusals an operator can act on: shown on the page or sent as 400 with the message.
+REFUSALS = (FilterError, audit.AuditRequired, ReplayError, edit.EditRefused)
+
+
+def need(identity: Identity, role: str) -> None:
+    if not identity.may(role):
+        raise Forbidden(f"this needs the {role} role; {identity.name} has {', '.join(sorted(identity.roles))}")
+
+
+def actor(identity: Identity, reason: str | None, what: str) -> audit.Actor:
+    if not (reason or "").strip():
+        raise audit.AuditRequired(f"{what} is recorded in the audit trail: give a reason (e.g. a ticket)")
+    return audit.Actor(identity.name, (reason or "").strip(), os_user=CHANNEL)
+
+
+# ---------------------------------------------------------------- messages
+
+
+def message_filter(values: Mapping[str, str]) -> Filter:
+    """The `messages list` options from a form or query string; empty fields are left out."""
+
+    def many(name: str) -> tuple[str, ...]:
+        return tuple(v.strip() for v in (values.get(name) or "").split(",") if v.strip())
+
+    def one(name: str) -> str | None:
+        return (values.get(name) or "").strip() or None
+
+    since, until = one("since"), one("until")
+    return Filter(
+        statuses=many("status"),
+        types=many("type"),
+        direction=one("direction"),
+        customers=many("customer"),
+        order=one("order"),
+        message_id=one("message_id"),
+        correlation_id=one("correlation_id"),
+        since=parse_when(since) if since else None,
+        until=parse_when(until) if until else None,
+        error=one("error"),
+        originals_only=(values.get("originals") or "") in ("1", "on", "true"),
+    )
+
+
+def list_messages(
+    session: Session,
+    settings: Settings,
+    identity: Identity,
+    values: Mapping[str, str],
+    *,
+    patient: str | None = None,
+    reason: str | None = None,
+    limit: int = 50,
+) -> dict[str, Any]:
+    """One page of `messages list`; a patient search needs the privacy role and a reason (audited)."""
+    need(identity, VIEWER)
+    f = message_filter(values)
+    who = None
+    if patient:
+        need(identity, PRIVACY)
+        who = actor(identity, reason, "a search on a patient identifier")
+        f = replace(f, patient=patient.strip())
+    after = (values.get("after") or "").strip() or None
+    page = search(session, f, reserve_patterns=settings.reserve_patterns, limit=limit, after=after, actor=who)
+    return {"messages": [summary(r) for r in page.rows], "next": page.next}
+
+
+def show_message(session: Session, identity: Identity, pk: int, reveal_reason: str | None = None) -> dict[str, Any]:
+    need(identity, VIEWER)
+    who = None
+    if reveal_reason is not None:
+        need(identity, PRIVACY)
+        who = actor(identity, reveal_reason, "a reveal")
+    try:
+        return details(session, str(pk), reveal_for=who)
+    except FilterError as e:
+        raise NotFound(str(e)) from None
+
+
+# ---------------------------------------------------------------- failures
+
+
+def rule_of(error: str | None) -> str:
+    """The rule or error class of a last error: "XSD-LENGTH at /x: ..." -> XSD-LENGTH, "publish: ..." ->
+    publish (the texts broker/rejections.py and broker/store/outbox.py write)."""
+    text = (error or "").strip()
+    if not text:
+        return "(no error)"
+    cut = min((i for i in (text.find(" at "), text.find(":")) if i > 0), default=len(text))
+    return text[:cut][:60]
+
+
+@dataclass
+class FailureGroup:
+    status: str
+    rule: str
+    message_type: str | None
+    customer: str | None
+    count: int = 0
+    first_seen: datetime = field(default_factory=lambda: datetime.max.replace(tzinfo=UTC))
+    last_seen: datetime = field(default_factory=lambda: datetime.min.replace(tzinfo=UTC))
+    example: str | None = None
+
+    @property
+    def key(self) -> dict[str, str]:
+        """What selects the group again (the form's hidden fields, the API's body)."""
+        return {
+            "status": self.status,
+            "rule": self.rule,
+            "type": self.message_type or "",
+            "customer": self.customer or "",
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.key,
+            "count": self.count,
+            "first_seen": self.first_seen.isoformat(),
+            "last_seen": self.last_seen.isoformat(),
+            "example": self.example,
+        }
+
+
+def failure_groups(session: Session, identity: Identity) -> list[FailureGroup]:
+    """Unresolved failures by status, rule, type and customer, the largest group first."""
+    need(identity, VIEWER)
+    groups: dict[tuple[str, str, str | None, str | None], FailureGroup] = {}
+    for kind in queries.failure_kinds(session):
+        rule = rule_of(kind.error)
+        key = (kind.status, rule, kind.message_type, kind.customer)
+        group = groups.setdefault(key, FailureGroup(kind.status, rule, kind.message_type, kind.customer))
+        group.count += kind.count
+        group.first_seen = min(group.first_seen, kind.first_seen)
+        group.last_seen = max(group.last_seen, kind.last_seen)
+        group.example = group.example or reveal.text_of((kind.error or "").encode(), revealed=False)
+    return sorted(groups.values(), key=lambda g: (-g.count, g.status, g.rule))
+
+
+def group_ids(session: Session, key: Mapping[str, str]) -> tuple[list[int], dict[str, Any]]:
+    """The ids of one failure group's messages now, and the selection the audit row records."""
+    status = key.get("status") or ""
+    if status not in ("parked", "rejected"):
+        raise FilterError("a failure group's status is parked or rejected")
+    rule = (key.get("rule") or "").strip()
+    f = Filter(
+        statuses=(status,),
+        types=(key["type"],) if key.get("type") else (),
+        customers=(key["customer"],) if key.get("customer") else (),
+        error=rule if rule and rule != "(no error)" else None,
+    )
+    wanted_type = key.get("type") or None
+    ids = [
+        r.id
+        for r in messages.by_ids(session, messages.matching_ids(session, f)).values()
+        if r.message_type == wanted_type and rule_of(r.last_error) == rule
+    ]
+    return sorted(ids), {"group": dict(key), "filter": f.described()}
+
+
+def selection_of(session: Session, body: Mapping[str, Any]) -> tuple[list[int], dict[str, Any]]:
+    """Either message ids ("ids") or a failure group (status, rule, type, customer)."""
+    raw = body.get("ids")
+    if raw:
+        items = raw.split(",") if isinstance(raw, str) else list(raw)
+        try:
+            ids = [int(str(i).strip().lstrip("#")) for i in items if str(i).strip()]
+        except ValueError:
+            raise FilterError("ids are row numbers, e.g. 12 or #12") from None
+        return ids, {"ids": ids}
+    return group_ids(session, body)
+
+
+def resolve(session: Session, identity: Identity, body: Mapping[str, Any]) -> dict[int, str]:
+    need(identity, OPERATOR)
+    who = actor(identity, body.get("reason"), "resolving messages")
+    ids, selection = selection_of(session, body)
+    if not ids:
+        raise FilterError("nothing to resolve: the selection is empty")
+    return resolve_rows(session, ids, who, selection)
+
+
+# ---------------------------------------------------------------- replay
+
+
+class Replays:
+    """Replays for the console: dry runs at once, real ones as jobs on one background thread (one job at
+    a time, so that two operators' bulk replays do not double the rate the partners see)."""
+
+    def __init__(self, offline: Replayer, live: Callable[[], Replayer]) -> None:
+        self.offline = offline
+        self._live = live
+        self._replayer: Replayer | None = None
+        self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-replay")
+        self._lock = threading.Lock()
+        self.running: dict[int, Future[list[Outcome]]] = {}
+
+    def live(self) -> Replayer:
+        with self._lock:
+            if self._replayer is None:
+                self._replayer = self._live()
+            return self._replayer
+
+    def preview(self, identity: Identity, body: Mapping[str, Any], edited: bytes | None = None) -> dict[str, Any]:
+        """A dry run: what a replay of the selection would do, changing nothing (audited as a dry run)."""
+        need(identity, OPERATOR)
+        who = actor(identity, body.get("reason"), "a replay")
+        sources, pruned, selection, diff = self._sources(identity, body, edited)
+        outcomes = self.offline.dry_run(
+            sources, who, force=_flag(body.get("force")), selection=selection, body=edited, diff=diff
+        )
+        return {
+            "dry_run": True,
+            "count": len(sources),
+            "pruned": pruned,
+            "diff": reveal.text_of(diff.encode(), revealed=False) if diff else None,
+            "outcomes": [o.as_dict() for o in outcomes[:200]],
+        }
+
+    def start(self, identity: Identity, body: Mapping[str, Any], edited: bytes | None = None) -> dict[str, Any]:
+        """Start a replay job; it runs in the background at `rate` messages a second."""
+        need(identity, OPERATOR)
+        who = actor(identity, body.get("reason"), "a replay")
+        rate, batch = _number(body.get("rate"), 20.0), int(_number(body.get("batch_size"), 50))
+        if rate < 0 or batch < 1:
+            raise FilterError("rate is at least 0 (0: no limit) and batch size at least 1")
+        sources, pruned, selection, diff = self._sources(identity, body, edited)
+        if not sources:
+            raise ReplayError("nothing to replay: the selection is empty or every payload was pruned")
+        replayer = self.live()
+        force = _flag(body.get("force"))
+        job = replayer.start(sources, who, force=force, selection=selection, action="edit" if edited else "replay")
+        self.running[job] = self._runner.submit(replayer.run, job, batch_size=batch, rate=rate, body=edited, diff=diff)
+        return {"job": job, "count": len(sources), "pruned": pruned}
+
+    def resume(self, identity: Identity, job_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
+        need(identity, OPERATOR)
+        who = actor(identity, body.get("reason"), "resuming a replay")
+        replayer = self.live()
+        job = replayer.resume(job_id, who)
+        rate, batch = _number(body.get("rate"), 20.0), int(_number(body.get("batch_size"), 50))
+        self.running[job.id] = self._runner.submit(replayer.run, job.id, batch_size=batch, rate=rate)
+        return {"job": job.id, "left": job.total - job.done}
+
+    def _sources(
+        self, identity: Identity, body: Mapping[str, Any], edited: bytes | None
+    ) -> tuple[list[Any], list[int], dict[str, Any], str | None]:
+        with self.offline.sessions() as session:
+            ids, selection = selection_of(session, body)
+            sources, pruned = self.offline.sources(session, ids, strict="ids" in selection)
+        if edited is None:
+            return sources, pruned, selection, None
+        need(identity, PRIVACY)  # the editor shows the payload in clear
+        if len(sources) != 1:
+            raise FilterError("an edit replays exactly one message")
+        stored = sources[0].payload or b""
+        edit.check(stored, edited)
+        diff = edit.unified_diff(stored, edited, f"message-{sources[0].id}.xml")
+        selection = {**selection, "edit": True, "diff": reveal.text_of(diff.encode(), revealed=False)}
+        return sources, pruned, selection, diff
+
+    def close(self) -> None:
+        self._runner.shutdown(wait=False, cancel_futures=True)
+
+
+def jobs(sessions: sessionmaker[Session], identity: Identity, limit: int = 50) -> list[dict[str, Any]]:
+    need(identity, VIEWER)
+    with sessions() as session:
+        return [
+            {
+                "job": j.id,
+                "created_at": utc(j.created_at).isoformat(),
+                "updated_at": utc(j.updated_at).isoformat(),
+                "operator": j.actor,
+                "reason": j.reason,
+                "status": j.status,
+                "done": j.done,
+                "total": j.total,
+                "left": j.total - j.done,
+                "force": j.force,
+                "edit": bool(j.details.get("edit")),
+                "selection": j.details.get("filter") or j.details.get("ids") or j.details.get("group"),
+            }
+            for j in replay_jobs.recent(session, limit)
+        ]
+
+
+def job(sessions: sessionmaker[Session], identity: Identity, job_id: int) -> dict[str, Any]:
+    found = [j for j in jobs(sessions, identity, 1000) if j["job"] == job_id]
+    if not found:
+        raise NotFound(f"no replay job {job_id}")
+    return found[0]
+
+
+# ---------------------------------------------------------------- audit
+
+
+def audit_trail(session: Session, identity: Identity, values: Mapping[str, str], limit: int = 50) -> dict[str, Any]:
+    need(identity, VIEWER)
+
+    def one(name: str) -> str | None:
+        return (values.get(name) or "").strip() or None
+
+    since, until, before = one("since"), one("until"), one("before")
+    if before is not None and not before.isdigit():
+        raise FilterError("before is an audit row id")
+    query = audit_rows.AuditQuery(
+        since=parse_when(since) if since else None,
+        until=parse_when(until) if until else None,
+        actor=one("actor"),
+        action=one("action"),
+        limit=limit,
+        before=int(before) if before else None,
+    )
+    rows = [audit.as_dict(r) for r in audit_rows.listing(session, query)]
+    return {"entries": rows, "before": rows[-1]["id"] if len(rows) == limit else None}
+
+
+def record(session: Session, identity: Identity, action: str, reason: str, details: dict[str, Any]) -> None:
+    """An audit row for what the console does itself (log in, log out, a refused login)."""
+    audit.record(session, audit.Actor(identity.name, reason, os_user=CHANNEL), action, details)
+    session.commit()
+
+
+# ---------------------------------------------------------------- flow
+
+
+QueueCounts = Callable[[list[str]], dict[str, tuple[int, int] | None]]
+
+
+def flow(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    identity: Identity,
+    window: str,
+    partners: dict[str, str],
+    workers: list[str],
+    counts: QueueCounts,
+) -> dict[str, Any]:
+    """The Flow page: per type and status over a window, per slot, backlog, partners, workers."""
+    from broker.status import gather
+
+    need(identity, VIEWER)
+    if window not in WINDOWS:
+        raise FilterError(f"window is one of {', '.join(WINDOWS)}")
+    slot, slots = WINDOWS[window]
+    end = datetime.now(UTC)
+    start = end - slot * slots
+    status = gather(settings, sessions, partners, counts)
+    found = counts(workers) if workers else {}
+    with sessions() as session:
+        per_type = queries.counts_since(session, start)
+        per_slot = queries.received_per_slot(session, start, slot, slots)
+        gauges = queries.backlog(session)
+    return {
+        "window": window,
+        "since": start.isoformat(),
+        "slot_seconds": slot.total_seconds(),
+        "statuses": list(STATUSES),
+        "per_type": [t.__dict__ for t in per_type],
+        "per_slot": [{"start": (start + i * slot).isoformat(), "counts": c} for i, c in enumerate(per_slot)],
+        "backlog": gauges,
+        "partners": [p.__dict__ for p in status.partners],
+        "workers": [
+            {"queue": q, "consumers": None if found.get(q) is None else found[q][1]}  # type: ignore[index]
+            for q in workers
+        ],
+    }
+
+
+def _flag(value: Any) -> bool:
+    return str(value or "").lower() in ("1", "on", "true", "yes")
+
+
+def _number(value: Any, default: float) -> float:
+    if value in (None, ""):
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise FilterError(f"{value!r} is not a number") from None

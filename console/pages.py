@@ -1,0 +1,219 @@
+"""The console's pages: server-rendered HTML (templates in console/templates, autoescaped), no script.
+
+A patient identifier never appears in a URL: the patient search and every reveal are POSTs, and what they
+show is rendered in the response to that POST.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from console import accounts, charts
+from console import operations as ops
+from console.accounts import Identity, LoginRefused
+from console.app import Console, page
+from console.security import csrf_ok
+
+
+async def login_form(request: Request) -> Response:
+    console: Console = request.app.state.console
+    return console.render(request, "login.html")
+
+
+async def login(request: Request) -> Response:
+    console: Console = request.app.state.console
+    form = dict(await request.form())
+    if not csrf_ok(request, form):
+        return console.render(request, "login.html", 403, error="the form's CSRF token is missing: reload the page")
+    name, password = str(form.get("name") or "").strip(), str(form.get("password") or "")
+    with console.sessions() as session:
+        try:
+            identity = accounts.login(session, name, password, console.dormant_after)
+        except LoginRefused as e:
+            session.commit()  # the failure count and a dormant account's disabling
+            if accounts.current(session, name) is not None or name:
+                ops.record(session, Identity(name[:100] or "?", frozenset()), "login-refused", str(e), {})
+            return console.render(request, "login.html", 401, error=str(e))
+        session.commit()
+        ops.record(session, identity, "login", "console login", {"roles": sorted(identity.roles)})
+    request.session.clear()  # a new session (and CSRF token) at login: no fixation
+    request.session["user"] = identity.name
+    return RedirectResponse("/flow", status_code=303)
+
+
+@page
+async def logout(request: Request, console: Console, identity: Identity, form: dict[str, Any]) -> Response:
+    with console.sessions() as session:
+        ops.record(session, identity, "logout", "console logout", {})
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@page
+async def flow(request: Request, console: Console, identity: Identity, form: dict[str, Any]) -> Response:
+    window = request.query_params.get("window", "day")
+    data = ops.flow(
+        console.sessions, console.settings, identity, window, console.partners, console.workers, console.counts
+    )
+    by_type: dict[str, dict[str, int]] = {}
+    for t in data["per_type"]:
+        label = f"{'in' if t['direction'] == 'inbound' else 'out'} {t['message_type']}"
+        by_type.setdefault(label, {})[t["status"]] = t["count"]
+    fmt = "%H:%M" if window != "week" else "%a %d"
+    labels = [datetime.fromisoformat(s["start"]).strftime(fmt) for s in data["per_slot"]]
+    return console.render(
+        request,
+        "flow.html",
+        user=identity,
+        data=data,
+        windows=list(ops.WINDOWS),
+        per_slot_svg=charts.stacked_columns(labels, [s["counts"] for s in data["per_slot"]], "messages per slot"),
+        per_type_svg=charts.stacked_bars(sorted(by_type.items()), "messages per type and status"),
+        legend=charts.legend(data["statuses"]),
+    )
+
+
+@page
+async def messages(request: Request, console: Console, identity: Identity, form: dict[str, Any]) -> Response:
+    values = {k: str(v) for k, v in (form or request.query_params).items()}
+    with console.sessions() as session:
+        data = ops.list_messages(
+            session,
+            console.settings,
+            identity,
+            values,
+            patient=values.get("patient") or None,
+            reason=values.get("reason") or None,
+        )
+    shown = {k: v for k, v in values.items() if k in ops.FILTER_FIELDS and v}
+    return console.render(
+        request,
+        "messages.html",
+        user=identity,
+        data=data,
+        values=shown,
+        patient_search=bool(values.get("patient")),
+        can_search_patient=identity.may(accounts.PRIVACY),
+    )
+
+
+@page
+async def message(request: Request, console: Console, identity: Identity, form: dict[str, Any]) -> Response:
+    pk = int(request.path_params["pk"])
+    reason = str(form.get("reason") or "") if request.method == "POST" else None
+    with console.sessions() as session:
+        doc = ops.show_message(session, identity, pk, reveal_reason=reason)
+    return console.render(
+        request,
+        "message.html",
+        user=identity,
+        doc=doc,
+        may_replay=identity.may(accounts.OPERATOR),
+        may_reveal=identity.may(accounts.PRIVACY),
+        may_edit=identity.may(accounts.OPERATOR) and identity.may(accounts.PRIVACY),
+    )
+
+
+@page
+async def replay_message(request: Request, console: Console, identity: Identity, form: dict[str, Any]) -> Response:
+    pk = int(request.path_params["pk"])
+    body = {**form, "ids": str(pk)}
+    # A browser sends a textarea's lines ending in CRLF: back to what the stored payload uses.
+    edited = str(form["payload"]).replace("\r\n", "\n").encode() if form.get("payload") else None
+    return _replay(request, console, identity, body, edited, back=f"/messages/{pk}")
+
+
+@page
+async def edit_message(request: Request, console: Console, identity: Identity, form: dict[str, Any]) -> Response:
+    """The payload in clear in an editor: needs operator and privacy, and a reason (audited as a reveal)."""
+    pk = int(request.path_params["pk"])
+    ops.need(identity, accounts.OPERATOR)
+    with console.sessions() as session:
+        doc = ops.show_message(session, identity, pk, reveal_reason=str(form.get("reason") or ""))
+    return console.render(request, "edit.html", user=identity, doc=doc, reason=form.get("reason"))
+
+
+@page
+async def failures(request: Request, console: Console, identity: Identity, form: dict[str, Any]) -> Response:
+    with console.sessions() as session:
+        groups = ops.failure_groups(session, identity)
+    return console.render(
+        request, "failures.html", user=identity, groups=groups, may_act=identity.may(accounts.OPERATOR)
+    )
+
+
+@page
+async def failures_act(request: Request, console: Console, identity: Identity, form: dict[str, Any]) -> Response:
+    if form.get("action") == "resolve":
+        with console.sessions() as session:
+            result = ops.resolve(session, identity, form)
+        return console.render(request, "resolved.html", user=identity, result=result)
+    return _replay(request, console, identity, form, None, back="/failures")
+
+
+def _replay(
+    request: Request,
+    console: Console,
+    identity: Identity,
+    body: dict[str, Any],
+    edited: bytes | None,
+    back: str,
+) -> Response:
+    """`action` preview: the dry run's outcomes and a form to go on; replay: start the job, show its page."""
+    if body.get("action") == "replay":
+        started = console.replays.start(identity, body, edited)
+        return RedirectResponse(f"/jobs?started={started['job']}", status_code=303)
+    preview = console.replays.preview(identity, body, edited)
+    hidden = {k: str(v) for k, v in body.items() if k not in ("csrf", "action") and v is not None}
+    return console.render(request, "preview.html", user=identity, preview=preview, hidden=hidden, back=back)
+
+
+@page
+async def jobs(request: Request, console: Console, identity: Identity, form: dict[str, Any]) -> Response:
+    listing = ops.jobs(console.sessions, identity)
+    running = any(j["status"] == "running" for j in listing)
+    return console.render(
+        request,
+        "jobs.html",
+        user=identity,
+        jobs=listing,
+        refresh=running,
+        may_act=identity.may(accounts.OPERATOR),
+    )
+
+
+@page
+async def resume_job(request: Request, console: Console, identity: Identity, form: dict[str, Any]) -> Response:
+    console.replays.resume(identity, int(request.path_params["job"]), form)
+    return RedirectResponse("/jobs", status_code=303)
+
+
+@page
+async def audit(request: Request, console: Console, identity: Identity, form: dict[str, Any]) -> Response:
+    values = {k: str(v) for k, v in request.query_params.items()}
+    with console.sessions() as session:
+        data = ops.audit_trail(session, identity, values)
+    shown = {k: v for k, v in values.items() if k in ("since", "until", "actor", "action") and v}
+    return console.render(request, "audit.html", user=identity, data=data, values=shown)
+
+
+ROUTES = [
+    Route("/login", login_form, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/flow", flow, methods=["GET"]),
+    Route("/messages", messages, methods=["GET", "POST"]),
+    Route("/messages/{pk:int}", message, methods=["GET", "POST"]),
+    Route("/messages/{pk:int}/replay", replay_message, methods=["POST"]),
+    Route("/messages/{pk:int}/edit", edit_message, methods=["POST"]),
+    Route("/failures", failures, methods=["GET"]),
+    Route("/failures", failures_act, methods=["POST"]),
+    Route("/jobs", jobs, methods=["GET"]),
+    Route("/jobs/{job:int}/resume", resume_job, methods=["POST"]),
+    Route("/audit", audit, methods=["GET"]),
+]
