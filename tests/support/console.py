@@ -89,3 +89,43 @@ def wait_for_job(http: TestClient, job: int, headers: dict[str, str] | None = No
         if doc["status"] != "running" or time.monotonic() > deadline:
             return doc
         time.sleep(0.05)
+
+
+def traffic(broker: Broker, count: int, seed: int = 15) -> None:
+    """Generated customer messages of every kind through the worker, as their systems would send them (the
+    user id RabbitMQ would have verified), so that the Flow page has something to draw."""
+    from adapters.amqp.topology import Names
+    from adapters.harness.envelopes import address
+    from adapters.harness.generator import Generator
+    from broker.envelope import Delivery
+    from tests.support.fakes import Taken
+
+    users = {c.number: c.amqp_user for c in broker.settings.customers}
+    generator = Generator(seed, None, [c for c, user in users.items() if user])
+    for message in generator.mix(count):
+        sent = address(Side.CUSTOMER, message, Names(""))
+        p = sent.properties
+        delivery = Delivery(
+            side=Side.CUSTOMER,
+            body=sent.body,
+            routing_key=sent.routing_key,
+            message_id=p["message_id"],
+            correlation_id=p["correlation_id"],
+            message_type=p["type"],
+            user_id=users.get(message.header.customer_number or ""),
+            headers={str(k): str(v) for k, v in p["headers"].items()},
+        )
+        broker.worker.process([Taken(delivery)])
+
+
+def invalid_orders() -> list[tuple[str, bytes]]:
+    """Customer orders the broker rejects, each for a rule of its own (new message ids: none is a duplicate)."""
+    order = ORDER.read_bytes()
+    original = b"58156064-d632-45b6-90ad-f49cc0ab6b60"
+    cases = [
+        ("a priority outside the code list", order.replace(b"<Priority>", b"<Priority>soonish", 1)),
+        ("a quantity that is not a number", order.replace(b"<Quantity>1</Quantity>", b"<Quantity>one</Quantity>", 1)),
+        ("not well-formed", order.replace(b"</CustomerOrder>", b"")),
+    ]
+    return [(why, body.replace(original, f"0b7e3a52-2f7c-4d0e-9a43-6c1d5f0e8b2{i}".encode())) for i, (why, body) in
+            enumerate(cases)]  # fmt: skip
