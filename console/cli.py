@@ -10,6 +10,11 @@ import sys
 from collections.abc import Callable
 from typing import Annotated
 
+try:  # the web stack is an extra: say how to get it rather than which module is missing
+    import starlette  # noqa: F401
+except ModuleNotFoundError as e:
+    raise ModuleNotFoundError(f"the console needs its extra: pip install 'hmc-broker[console]' ({e})") from None
+
 import typer
 from rich.console import Console as Rich
 from rich.markup import escape
@@ -69,7 +74,7 @@ def serve(console: Console, host: str, port: int) -> None:
     Rich(stderr=True).print(f"console on http://{host}:{port}/ (Ctrl-C stops it)")
     # Access log lines hold method, path and status: no patient identifier is ever in a path (searches
     # on a patient and reveals are POSTs).
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=True, proxy_headers=True)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=True, proxy_headers=True)
 
 
 def console_command(
@@ -171,7 +176,7 @@ def list_users() -> None:
                 r.created_at.isoformat()[:19],
                 r.last_used_at.isoformat()[:19] if r.last_used_at else "never",
             )
-    Rich().print(table)
+    Rich(width=None if sys.stdout.isatty() else 240).print(table)  # a pipe gets whole lines
 
 
 @users_app.command("disable")
