@@ -5,10 +5,11 @@ broker/cli.py lists both in EDGES, so neither `hmc-broker run` nor `--help` impo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Annotated
 
 try:  # the web stack is an extra: say how to get it rather than which module is missing
     import starlette  # noqa: F401
@@ -27,6 +28,9 @@ from console.app import Console
 from console.operations import Replays
 from replay import audit
 from replay.replay import Replayer, ReplayError
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 users_app = typer.Typer(help="The console's local accounts (argon2 password hashes) and service accounts.")
 
@@ -75,6 +79,34 @@ def serve(console: Console, host: str, port: int) -> None:
     # Access log lines hold method, path and status: no patient identifier is ever in a path (searches
     # on a patient and reveals are POSTs).
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=True, proxy_headers=True)
+
+
+@contextlib.contextmanager
+def in_thread(app: Starlette) -> Iterator[str]:
+    """The app served by uvicorn on a free port of 127.0.0.1 in a thread of this process, for the browser
+    test and the benchmark; its base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="console", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not server.started:
+        raise RuntimeError("the console did not start within 10 s")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def console_command(
@@ -210,6 +242,28 @@ def set_password(
     _friendly(run)
 
 
+def bench_command(
+    rows: Annotated[int, typer.Option("--rows", help="messages to seed into an empty store")] = 1_000_000,
+    repeat: Annotated[int, typer.Option("--repeat", help="requests of each page")] = 20,
+    reuse: Annotated[bool, typer.Option("--reuse", help="measure a store seeded by an earlier run")] = False,
+) -> None:
+    """Benchmark the console's Messages page on a large store: p95 of whole HTTP requests.
+
+    HMC_DB_URL must be an empty, disposable database (or one seeded by an earlier run, with --reuse)."""
+    from broker.observability.logs import for_a_command
+    from console.bench import run
+    from replay.filters import FilterError
+
+    for_a_command("ERROR")
+    settings = Settings.from_env()
+    try:
+        run(settings, _store(settings), rows=rows, repeat=repeat, reuse=reuse)
+    except FilterError as e:
+        Rich(stderr=True).print(f"[red]error:[/red] {escape(str(e))}")
+        raise typer.Exit(2) from None
+
+
 def register(app: typer.Typer) -> None:
     app.command("console")(console_command)
+    app.command("console-bench")(bench_command)
     app.add_typer(users_app, name="users")

@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from broker.bootstrap import store as open_store
 from broker.config import Settings
 from broker.runtime import Worker
+from console.cli import in_thread
 from tests.support.console import PASSWORD, add_person, app_of, invalid_orders, parked, traffic
 from tests.support.fakes import FakeTransport
 from tests.support.fixtures import Store
@@ -47,26 +47,10 @@ def broker(store: Store) -> Broker:
     return Broker(settings, transport, Worker(settings, transport, sessions), sessions)  # type: ignore[arg-type]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def console_url(broker: Broker) -> Iterator[str]:
-    """The console served by uvicorn on a free port of 127.0.0.1, in a thread of this process."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app_of(broker), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the console did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with in_thread(app_of(broker)) as url:
+        yield url
 
 
 @pytest.fixture
@@ -105,7 +89,7 @@ def test_an_operator_replays_a_parked_message_in_the_browser_and_sees_it_audited
     browser.find_element(By.NAME, "name").send_keys("olle.operator")
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
     browser.find_element(By.ID, "login").click()
-    assert browser.current_url.endswith("/flow")
+    WebDriverWait(browser, 10).until(expected_conditions.url_contains("/flow"))  # a click does not wait for it
     assert browser.find_elements(By.CSS_SELECTOR, "figure.chart svg rect")
     _screenshot(browser, "flow", tmp_path)
 
@@ -114,14 +98,16 @@ def test_an_operator_replays_a_parked_message_in_the_browser_and_sees_it_audited
     _screenshot(browser, "failures", tmp_path)
     row.find_element(By.LINK_TEXT, "1").click()
     browser.find_element(By.LINK_TEXT, f"#{pk}").click()
+    WebDriverWait(browser, 10).until(expected_conditions.url_contains(f"/messages/{pk}"))
     assert f"Message #{pk}" in browser.find_element(By.TAG_NAME, "h1").text
 
     form = browser.find_element(By.XPATH, f"//form[@action='/messages/{pk}/replay']")
     form.find_element(By.NAME, "reason").send_keys("INC-4711: SESAM2 was down")
     form.find_element(By.ID, "replay-preview").click()
-    assert "Dry run" in browser.find_element(By.TAG_NAME, "h1").text
+    WebDriverWait(browser, 10).until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Dry run"))
     assert "would-send" in browser.page_source
     browser.find_element(By.ID, "replay-confirm").click()
+    WebDriverWait(browser, 10).until(expected_conditions.url_contains("/jobs"))
 
     deadline = time.monotonic() + 20
     while "done" not in browser.find_element(By.CSS_SELECTOR, "table.jobs tbody td.status").text:
