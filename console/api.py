@@ -19,6 +19,7 @@ from starlette.routing import Route
 from console import operations as ops
 from console.accounts import Identity
 from console.app import Console, api
+from console.pages import download
 
 OPENAPI = Path(__file__).parent / "openapi.json"
 
@@ -119,6 +120,18 @@ async def audit(request: Request, console: Console, identity: Identity, body: di
         return _json(ops.audit_trail(session, identity, dict(request.query_params)))
 
 
+@api
+async def export_invoice(request: Request, console: Console, identity: Identity, body: dict[str, Any]) -> Response:
+    with console.sessions() as session:
+        return download(ops.export_invoice(session, console.settings, identity, body))
+
+
+@api
+async def export_prescribers(request: Request, console: Console, identity: Identity, body: dict[str, Any]) -> Response:
+    with console.sessions() as session:
+        return download(ops.export_prescribers(session, console.settings, identity, body))
+
+
 async def openapi(request: Request) -> Response:
     return Response(OPENAPI.read_bytes(), media_type="application/json")
 
@@ -138,4 +151,6 @@ ROUTES = [
     Route("/jobs/{job:int}", job, methods=["GET"]),
     Route("/jobs/{job:int}/resume", resume_job, methods=["POST"]),
     Route("/audit", audit, methods=["GET"]),
+    Route("/exports/invoice", export_invoice, methods=["POST"]),
+    Route("/exports/prescribers", export_prescribers, methods=["POST"]),
 ]

@@ -15,7 +15,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from adapters.exports import files
+from adapters.exports.files import Export
+from adapters.exports.spreadsheet import FORMATS, Format
 from broker.config import Settings
+from broker.handlers.invoices import ExportRefused
 from broker.store import Session, messages, queries, replay_jobs, sessionmaker
 from broker.store import audit as audit_rows
 from console.accounts import OPERATOR, PRIVACY, VIEWER, Identity
@@ -360,6 +364,48 @@ def record(session: Session, identity: Identity, action: str, reason: str, detai
     """An audit row for what the console does itself (log in, log out, a refused login)."""
     audit.record(session, audit.Actor(identity.name, reason, os_user=CHANNEL), action, details)
     session.commit()
+
+
+# ---------------------------------------------------------------- exports
+
+MEDIA_TYPES = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "csv": "text/csv"}
+
+
+def _format(value: Any) -> Format:
+    fmt = str(value or "xlsx")
+    if fmt not in FORMATS:
+        raise FilterError(f"format {fmt!r}: xlsx or csv")
+    return fmt
+
+
+def export_invoice(session: Session, settings: Settings, identity: Identity, body: Mapping[str, Any]) -> Export:
+    """A customer's invoice data of a month as a download: for an account with the role invoice:CUSTOMER
+    (or admin), and only for a customer with invoice permission; audited, refusals too."""
+    need(identity, VIEWER)
+    customer, month = str(body.get("customer") or "").strip(), str(body.get("month") or "").strip()
+    who = audit.Actor(identity.name, "invoice export (console download)", os_user=CHANNEL)
+    try:
+        made = files.invoice_data(
+            session, settings, who, customer, month, _format(body.get("format")),
+            granted=identity.exports_invoices_of(customer), where="download",
+        )  # fmt: skip
+    except ExportRefused as e:
+        raise Forbidden(str(e)) from None
+    session.commit()
+    return made
+
+
+def export_prescribers(session: Session, settings: Settings, identity: Identity, body: Mapping[str, Any]) -> Export:
+    """The prescriber register of a customer (staff names and HSA-ids: role privacy), audited."""
+    need(identity, PRIVACY)
+    customer = str(body.get("customer") or "").strip()
+    who = audit.Actor(identity.name, "prescriber register export (console download)", os_user=CHANNEL)
+    try:
+        made = files.prescribers(session, settings, who, customer, _format(body.get("format")), "download")
+    except ExportRefused as e:
+        raise FilterError(str(e)) from None
+    session.commit()
+    return made
 
 
 # ---------------------------------------------------------------- flow

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from adapters.exports.files import Export
 from console import accounts, charts
 from console import operations as ops
 from console.accounts import Identity, LoginRefused
@@ -202,6 +203,36 @@ async def audit(request: Request, console: Console, identity: Identity, form: di
     return console.render(request, "audit.html", user=identity, data=data, values=shown)
 
 
+@page
+async def exports(request: Request, console: Console, identity: Identity, form: dict[str, Any]) -> Response:
+    customers = [c for c in console.settings.customers if c.invoice and identity.exports_invoices_of(c.number)]
+    return console.render(
+        request,
+        "exports.html",
+        user=identity,
+        invoice_customers=customers,
+        customers=console.settings.customers,
+        may_prescribers=identity.may(accounts.PRIVACY),
+    )
+
+
+@page
+async def export_file(request: Request, console: Console, identity: Identity, form: dict[str, Any]) -> Response:
+    make = ops.export_invoice if request.path_params["what"] == "invoice" else ops.export_prescribers
+    with console.sessions() as session:
+        made = make(session, console.settings, identity, form)
+    return download(made)
+
+
+def download(made: Export) -> Response:
+    kind = made.name.rsplit(".", 1)[-1]
+    return Response(
+        made.data,
+        media_type=ops.MEDIA_TYPES[kind],
+        headers={"Content-Disposition": f'attachment; filename="{made.name}"'},
+    )
+
+
 ROUTES = [
     Route("/login", login_form, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
@@ -216,4 +247,6 @@ ROUTES = [
     Route("/jobs", jobs, methods=["GET"]),
     Route("/jobs/{job:int}/resume", resume_job, methods=["POST"]),
     Route("/audit", audit, methods=["GET"]),
+    Route("/exports", exports, methods=["GET"]),
+    Route("/exports/{what:str}", export_file, methods=["POST"]),
 ]

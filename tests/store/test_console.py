@@ -4,6 +4,7 @@ do it, the session, CSRF and throttling rules, and that message fields are shown
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from markupsafe import escape
@@ -341,3 +342,41 @@ def test_the_flow_page_draws_its_charts_as_inline_svg(broker: Broker) -> None:
     data = http.get("/api/v1/flow", params={"window": "hour"}).json()
     assert data["backlog"]["parked"] == 1 and sum(sum(s["counts"].values()) for s in data["per_slot"]) >= 1
     assert http.get("/api/v1/flow", params={"window": "year"}).status_code == 400
+
+
+# ---------------------------------------------------------------- exports
+
+INVOICE = Path(__file__).resolve().parents[1] / "fixtures/sesam2/valid/InvoiceData-2026-10.xml"
+
+
+def test_invoice_data_downloads_only_for_the_customers_role_and_each_try_is_audited(broker: Broker) -> None:
+    delivery = Delivery(side=Side.SESAM2, body=INVOICE.read_bytes(), routing_key="InvoiceData")
+    broker.worker.process([Taken(delivery)])
+    add_person(broker, "ekonom.skane", "invoice:1001")
+    add_person(broker, "ekonom.halland", "invoice:1002")
+    http = client(app_of(broker))
+    log_in(http, "ekonom.skane")
+    assert "1001" in http.get("/exports").text
+    got = http.post("/exports/invoice", data={"customer": "1001", "month": "2026-10", "format": "csv",
+                                              "csrf": session_csrf(http)})  # fmt: skip
+    assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+    assert 'filename="fakturaunderlag-1001-2026-10.csv"' in got.headers["content-disposition"]
+    assert audit_rows(broker, "invoice-export")[-1].actor == "ekonom.skane"
+    http = client(app_of(broker))
+    log_in(http, "ekonom.halland")
+    body = {"customer": "1001", "month": "2026-10", "format": "xlsx"}
+    assert http.post("/api/v1/exports/invoice", json=body, headers=_token(http)).status_code == 403
+    assert audit_rows(broker, "invoice-export-refused")[-1].actor == "ekonom.halland"
+
+
+def test_the_prescriber_register_downloads_for_the_privacy_role_only(broker: Broker) -> None:
+    add_person(broker, "vera", "viewer")
+    add_person(broker, "pia", "privacy")
+    http = client(app_of(broker))
+    log_in(http, "vera")
+    assert http.post("/api/v1/exports/prescribers", json={"customer": "1001"}, headers=_token(http)).status_code == 403
+    http = client(app_of(broker))
+    log_in(http, "pia")
+    got = http.post("/api/v1/exports/prescribers", json={"customer": "1001"}, headers=_token(http))
+    assert got.status_code == 200 and got.content[:2] == b"PK"  # an xlsx is a zip
+    assert audit_rows(broker, "register-export")[-1].actor == "pia"
