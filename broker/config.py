@@ -114,6 +114,13 @@ class Settings:
     console_host: str = "127.0.0.1"  # `hmc-broker console` listens here (behind a TLS proxy in production)
     console_port: int = 8400
     console_dormant_days: int = 365  # a console account unused this long is disabled (the access routine)
+    # OpenID Connect login for the console (authorization code + PKCE); the client secret only from the
+    # environment (HMC_CONSOLE_OIDC_SECRET). Claims name the account and give its roles.
+    console_oidc_issuer: str | None = None
+    console_oidc_client_id: str | None = None
+    console_oidc_name_claim: str = "preferred_username"
+    console_oidc_roles_claim: str = "roles"
+    console_oidc_role_map: str = ""  # IdP value=console role, comma-separated; empty: values are role names
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -319,7 +326,7 @@ _ENV: dict[str, Any] = {
 }
 # Variables of ours that are not Settings fields (read where they are used).
 _OTHER_VARIABLES = {"HMC_CONFIG", "HMC_RESERVE_ID_PATTERNS", "HMC_CUSTOMERS", "HMC_INVOICE_EXPORTERS", "HMC_PII_KEY",
-                    "HMC_RETENTION", "HMC_CONSOLE_SECRET"}  # fmt: skip
+                    "HMC_RETENTION", "HMC_CONSOLE_SECRET", "HMC_CONSOLE_OIDC_SECRET"}  # fmt: skip
 _WORDS = {"int": "a whole number", "float": "a number", "str": "text"}
 
 

@@ -170,6 +170,22 @@ def login(session: Session, name: str, password: str, dormant_after: timedelta) 
     return Identity.of(row)
 
 
+def single_sign_on(session: Session, name: str, roles: list[str], dormant_after: timedelta) -> Identity:
+    """The account of someone the IdP vouched for (console/oidc.py): made at the first login, its roles those
+    the IdP's claims give this time; a disabled or dormant one is refused as a local one is. The caller
+    commits."""
+    at = now()
+    row = rows.get(session, _checked_name(name))
+    if row is None:
+        row = rows.add(session, name, kind="sso", roles=checked_roles(roles))
+        row.last_used_at = at
+    elif row.kind != "sso":
+        raise LoginRefused(f"{name} is a local account here: log in with its password")
+    _usable(row, dormant_after, at)
+    row.roles, row.last_used_at = checked_roles(roles), at
+    return Identity.of(row)
+
+
 def by_token(session: Session, token: str, dormant_after: timedelta) -> Identity:
     """The service account of a bearer token; the caller commits (its last use is recorded)."""
     row = rows.by_token(session, token_hash(token))

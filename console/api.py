@@ -74,7 +74,11 @@ async def reveal_message(request: Request, console: Console, identity: Identity,
 @api
 async def failures(request: Request, console: Console, identity: Identity, body: dict[str, Any]) -> Response:
     with console.sessions() as session:
-        return _json({"groups": [g.as_dict() for g in ops.failure_groups(session, identity)]})
+        groups = ops.failure_groups(session, identity)
+    shown, more = groups[: ops.SHOWN_GROUPS], groups[ops.SHOWN_GROUPS :]
+    return _json(
+        {"groups": [g.as_dict() for g in shown], "more_groups": len(more), "more_messages": sum(g.count for g in more)}
+    )
 
 
 def _edited(body: dict[str, Any]) -> bytes | None:

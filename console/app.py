@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
@@ -34,6 +34,9 @@ from console.operations import REFUSALS, Forbidden, NotFound, QueueCounts, Repla
 from console.pretty import pretty_xml
 from console.security import SESSION_COOKIE, SESSION_SECONDS, SecurityHeaders, bearer, csrf_ok, csrf_token
 
+if TYPE_CHECKING:
+    from console.oidc import SingleSignOn
+
 HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ class Console:
     partners: dict[str, str] = field(default_factory=dict)  # partner -> the queue it consumes
     workers: list[str] = field(default_factory=list)  # the broker's own input queues (consumers: workers)
     counts: QueueCounts = lambda _queues: {}
+    sso: SingleSignOn | None = None  # OpenID Connect login, when an issuer is configured (console/oidc.py)
     templates: Environment = field(default_factory=lambda: _templates())
 
     @property
@@ -69,7 +73,11 @@ class Console:
 
     def render(self, request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         page = self.templates.get_template(template).render(
-            csrf=csrf_token(request), user=values.pop("user", None), path=request.url.path, **values
+            csrf=csrf_token(request),
+            user=values.pop("user", None),
+            path=request.url.path,
+            sso=self.sso is not None,
+            **values,
         )
         return HTMLResponse(page, status_code=status)
 
@@ -179,7 +187,8 @@ def create_app(console: Console, secret_key: str | None = None) -> Starlette:
                 secret_key=secret_key,
                 session_cookie=SESSION_COOKIE,
                 max_age=SESSION_SECONDS,
-                same_site="strict",
+                # The IdP's redirect back is a cross-site GET: a Strict cookie would stay behind (console/oidc.py).
+                same_site="lax" if console.sso is not None else "strict",
                 https_only=True,
             ),
         ],

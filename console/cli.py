@@ -58,6 +58,10 @@ def build(settings: Settings, sessions: sessionmaker[Session], live: Callable[[]
         return Replayer.of(worker(settings))
 
     console = Console(settings, sessions, Replays(offline, live or own_worker))
+    if settings.console_oidc_issuer:
+        from console.oidc import SingleSignOn
+
+        console.sso = SingleSignOn(settings, os.environ.get("HMC_CONSOLE_OIDC_SECRET"))
     if not in_process:
         from adapters.amqp.topology import SIDES, Names
         from adapters.amqp.transport import partner_queues, read_queue_counts

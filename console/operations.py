@@ -181,6 +181,9 @@ def failure_groups(session: Session, identity: Identity) -> list[FailureGroup]:
     return sorted(groups.values(), key=lambda g: (-g.count, g.status, g.rule))
 
 
+SHOWN_GROUPS = 200  # the Failures page and API list the largest groups; the rest are counted
+
+
 def group_ids(session: Session, key: Mapping[str, str]) -> tuple[list[int], dict[str, Any]]:
     """The ids of one failure group's messages now, and the selection the audit row records."""
     status = key.get("status") or ""

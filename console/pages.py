@@ -47,6 +47,20 @@ async def login(request: Request) -> Response:
     return RedirectResponse("/flow", status_code=303)
 
 
+async def oidc_start(request: Request) -> Response:
+    console: Console = request.app.state.console
+    if console.sso is None:
+        return console.render(request, "login.html", 404, error="single sign-on is not configured here")
+    return await console.sso.start(request)
+
+
+async def oidc_callback(request: Request) -> Response:
+    console: Console = request.app.state.console
+    if console.sso is None:
+        return console.render(request, "login.html", 404, error="single sign-on is not configured here")
+    return await console.sso.finish(request)
+
+
 @page
 async def logout(request: Request, console: Console, identity: Identity, form: dict[str, Any]) -> Response:
     with console.sessions() as session:
@@ -144,7 +158,12 @@ async def failures(request: Request, console: Console, identity: Identity, form:
     with console.sessions() as session:
         groups = ops.failure_groups(session, identity)
     return console.render(
-        request, "failures.html", user=identity, groups=groups, may_act=identity.may(accounts.OPERATOR)
+        request,
+        "failures.html",
+        user=identity,
+        groups=groups[: ops.SHOWN_GROUPS],
+        more=groups[ops.SHOWN_GROUPS :],
+        may_act=identity.may(accounts.OPERATOR),
     )
 
 
@@ -236,6 +255,8 @@ def download(made: Export) -> Response:
 ROUTES = [
     Route("/login", login_form, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
+    Route("/login/oidc", oidc_start, methods=["GET"]),
+    Route("/login/oidc/callback", oidc_callback, methods=["GET"], name="oidc_callback"),
     Route("/logout", logout, methods=["POST"]),
     Route("/flow", flow, methods=["GET"]),
     Route("/messages", messages, methods=["GET", "POST"]),

@@ -8,8 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
+from broker.config import ConfigurationError
 from console import charts
 from console.accounts import ADMIN, OPERATOR, PRIVACY, ROLES, VIEWER, AccountError, Identity, checked_roles
+from console.oidc import role_map, roles_of
 from console.operations import rule_of
 
 
@@ -71,3 +73,19 @@ def test_charts_are_well_formed_svg_whatever_the_labels(rows: list[tuple[str, di
         clean = "".join(ch for ch in svg if ch in "\t\n\r" or ord(ch) >= 0x20)  # XML 1.0 forbids control characters
         root = etree.fromstring(clean.encode("utf-8", "surrogatepass"), etree.XMLParser(recover=False))
         assert root.tag.endswith("svg") and not root.findall(".//{*}script")
+
+
+def test_role_claims_map_through_the_configured_table() -> None:
+    mapping = role_map("hmc-operators=operator, hmc-integritet=privacy")
+    assert roles_of({"roles": ["hmc-operators", "hmc-integritet", "other"]}, "roles", mapping) == [
+        "operator",
+        "privacy",
+    ]
+    assert roles_of({"groups": "viewer operator nonsense"}, "groups", {}) == ["operator", "viewer"]
+    assert roles_of({}, "roles", mapping) == []
+
+
+@pytest.mark.parametrize("spec", ["hmc-operators", "=operator", "hmc=superuser"])
+def test_a_role_map_that_cannot_be_used_is_refused_by_its_setting(spec: str) -> None:
+    with pytest.raises(ConfigurationError, match="HMC_CONSOLE_OIDC_ROLE_MAP"):
+        role_map(spec)
