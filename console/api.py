@@ -19,7 +19,7 @@ from starlette.routing import Route
 from console import operations as ops
 from console.accounts import Identity
 from console.app import Console, api
-from console.pages import download
+from console.pages import attachment, download
 
 OPENAPI = Path(__file__).parent / "openapi.json"
 
@@ -125,6 +125,13 @@ async def audit(request: Request, console: Console, identity: Identity, body: di
 
 
 @api
+async def export_messages(request: Request, console: Console, identity: Identity, body: dict[str, Any]) -> Response:
+    with console.sessions() as session:
+        data = ops.export_messages(session, identity, body)
+    return attachment(data, "messages.jsonl", "application/x-ndjson")
+
+
+@api
 async def export_invoice(request: Request, console: Console, identity: Identity, body: dict[str, Any]) -> Response:
     with console.sessions() as session:
         return download(ops.export_invoice(session, console.settings, identity, body))
@@ -155,6 +162,7 @@ ROUTES = [
     Route("/jobs/{job:int}", job, methods=["GET"]),
     Route("/jobs/{job:int}/resume", resume_job, methods=["POST"]),
     Route("/audit", audit, methods=["GET"]),
+    Route("/messages/export", export_messages, methods=["POST"]),
     Route("/exports/invoice", export_invoice, methods=["POST"]),
     Route("/exports/prescribers", export_prescribers, methods=["POST"]),
 ]

@@ -8,6 +8,7 @@ Every change and every reveal is audited by replay/ with the identity's account 
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,10 +25,11 @@ from broker.store import Session, messages, queries, replay_jobs, sessionmaker
 from broker.store import audit as audit_rows
 from console.accounts import OPERATOR, PRIVACY, VIEWER, Identity
 from replay import audit, edit, reveal
+from replay.export import export
 from replay.filters import STATUSES, Filter, FilterError, parse_when
 from replay.replay import Outcome, Replayer, ReplayError
 from replay.resolve import resolve as resolve_rows
-from replay.search import search, summary, utc
+from replay.search import search, snapshot, summary, utc
 from replay.show import details
 
 CHANNEL = "console"  # the audit row's os_user: the action came through the console, not a shell
@@ -206,7 +208,12 @@ def group_ids(session: Session, key: Mapping[str, str]) -> tuple[list[int], dict
 
 
 def selection_of(session: Session, body: Mapping[str, Any]) -> tuple[list[int], dict[str, Any]]:
-    """Either message ids ("ids") or a failure group (status, rule, type, customer)."""
+    """Message ids ("ids"), the messages a filter matches now ("filter": the `messages list` fields, as
+    `hmc-broker replay --status ...` selects), or a failure group (status, rule, type, customer)."""
+    if isinstance(body.get("filter"), Mapping):
+        f = message_filter({k: str(v) for k, v in body["filter"].items() if v is not None})
+        ids, _ref = snapshot(session, f)
+        return ids, {"filter": f.described()}
     raw = body.get("ids")
     if raw:
         items = raw.split(",") if isinstance(raw, str) else list(raw)
@@ -367,6 +374,22 @@ def record(session: Session, identity: Identity, action: str, reason: str, detai
     """An audit row for what the console does itself (log in, log out, a refused login)."""
     audit.record(session, audit.Actor(identity.name, reason, os_user=CHANNEL), action, details)
     session.commit()
+
+
+def export_messages(session: Session, identity: Identity, body: Mapping[str, Any]) -> bytes:
+    """`hmc-broker messages export`: the selected messages as JSON lines (summary, properties, payload),
+    masked, or revealed with the privacy role; audited with the reason."""
+    need(identity, OPERATOR)
+    revealed = _flag(body.get("reveal"))
+    if revealed:
+        need(identity, PRIVACY)
+    who = actor(identity, body.get("reason"), "an export")
+    ids, selection = selection_of(session, body)
+    if not ids:
+        raise FilterError("nothing to export: the selection is empty")
+    out = io.StringIO()
+    export(session, ids, out, who, revealed=revealed, selection=selection)
+    return out.getvalue().encode()
 
 
 # ---------------------------------------------------------------- exports

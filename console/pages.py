@@ -114,7 +114,26 @@ async def messages(request: Request, console: Console, identity: Identity, form:
         values=shown,
         patient_search=bool(values.get("patient")),
         can_search_patient=identity.may(accounts.PRIVACY),
+        may_act=identity.may(accounts.OPERATOR),
     )
+
+
+@page
+async def messages_act(request: Request, console: Console, identity: Identity, form: dict[str, Any]) -> Response:
+    """Replay (dry run first), resolve or export every message the Messages page's filter matches: the filter
+    travels as hidden f.NAME fields, so that the dry run's form posts the same selection again."""
+    chosen = {k[2:]: str(v) for k, v in form.items() if k.startswith("f.") and v}
+    body = {**form, "filter": chosen}
+    action = form.get("action")
+    if action == "export":
+        with console.sessions() as session:
+            data = ops.export_messages(session, identity, body)
+        return attachment(data, "messages.jsonl", "application/x-ndjson")
+    if action == "resolve":
+        with console.sessions() as session:
+            result = ops.resolve(session, identity, body)
+        return console.render(request, "resolved.html", user=identity, result=result)
+    return _replay(request, console, identity, body, None, back="/messages")
 
 
 @page
@@ -189,8 +208,10 @@ def _replay(
         started = console.replays.start(identity, body, edited)
         return RedirectResponse(f"/jobs?started={started['job']}", status_code=303)
     preview = console.replays.preview(identity, body, edited)
-    hidden = {k: str(v) for k, v in body.items() if k not in ("csrf", "action") and v is not None}
-    return console.render(request, "preview.html", user=identity, preview=preview, hidden=hidden, back=back)
+    hidden = {k: str(v) for k, v in body.items() if k not in ("csrf", "action", "filter") and v is not None}
+    return console.render(
+        request, "preview.html", user=identity, preview=preview, hidden=hidden, back=back, action=request.url.path
+    )
 
 
 @page
@@ -244,12 +265,12 @@ async def export_file(request: Request, console: Console, identity: Identity, fo
 
 
 def download(made: Export) -> Response:
-    kind = made.name.rsplit(".", 1)[-1]
-    return Response(
-        made.data,
-        media_type=ops.MEDIA_TYPES[kind],
-        headers={"Content-Disposition": f'attachment; filename="{made.name}"'},
-    )
+    return attachment(made.data, made.name, ops.MEDIA_TYPES[made.name.rsplit(".", 1)[-1]])
+
+
+def attachment(data: bytes, name: str, media_type: str) -> Response:
+    """A file to save, never to show: names are ours (customer numbers, months), not a sender's."""
+    return Response(data, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 ROUTES = [
@@ -260,6 +281,7 @@ ROUTES = [
     Route("/logout", logout, methods=["POST"]),
     Route("/flow", flow, methods=["GET"]),
     Route("/messages", messages, methods=["GET", "POST"]),
+    Route("/messages/act", messages_act, methods=["POST"]),
     Route("/messages/{pk:int}", message, methods=["GET", "POST"]),
     Route("/messages/{pk:int}/replay", replay_message, methods=["POST"]),
     Route("/messages/{pk:int}/edit", edit_message, methods=["POST"]),

@@ -3,6 +3,7 @@ do it, the session, CSRF and throttling rules, and that message fields are shown
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -380,3 +381,56 @@ def test_the_prescriber_register_downloads_for_the_privacy_role_only(broker: Bro
     got = http.post("/api/v1/exports/prescribers", json={"customer": "1001"}, headers=_token(http))
     assert got.status_code == 200 and got.content[:2] == b"PK"  # an xlsx is a zip
     assert audit_rows(broker, "register-export")[-1].actor == "pia"
+
+
+# ---------------------------------------------------------------- selections by filter, message exports
+
+
+def test_a_replay_selects_by_filter_as_the_cli_does(broker: Broker) -> None:
+    pk = parked(broker)
+    add_person(broker, "olle", "operator")
+    http = client(app_of(broker))
+    log_in(http, "olle")
+    body = {"filter": {"status": "parked", "type": "CustomerOrder"}, "reason": "INC-9", "rate": 0}
+    assert http.post("/api/v1/replays/preview", json=body, headers=_token(http)).json()["count"] == 1
+    everything = http.post("/api/v1/replays/preview", json={"filter": {}, "reason": "r"}, headers=_token(http))
+    assert everything.status_code == 400 and "all messages is not a selection" in everything.json()["detail"]
+    started = http.post("/api/v1/replays", json=body, headers=_token(http)).json()
+    assert wait_for_job(http, started["job"])["status"] == "done" and broker.row(pk).status == "replayed"
+
+
+def test_the_messages_page_replays_what_its_filter_matches_after_a_dry_run(broker: Broker) -> None:
+    pk = parked(broker)
+    add_person(broker, "olle", "operator")
+    http = client(app_of(broker))
+    log_in(http, "olle")
+    page = http.get("/messages", params={"status": "parked"}).text
+    assert 'name="f.status" value="parked"' in page
+    form = {"f.status": "parked", "reason": "INC-10", "csrf": csrf_of(page)}
+    preview = http.post("/messages/act", data={**form, "action": "preview"})
+    assert preview.status_code == 200 and "would-send" in preview.text and 'action="/messages/act"' in preview.text
+    start = http.post("/messages/act", data={**form, "action": "replay", "rate": "0", "csrf": csrf_of(preview.text)})
+    assert start.status_code == 303
+    assert wait_for_job(http, int(start.headers["location"].rsplit("=", 1)[1]))["status"] == "done"
+    assert broker.row(pk).status == "replayed"
+
+
+def test_messages_export_as_json_lines_masked_or_revealed_with_privacy(broker: Broker) -> None:
+    pk = parked(broker)
+    add_person(broker, "olle", "operator")
+    add_person(broker, "eva", "operator", "privacy")
+    http = client(app_of(broker))
+    log_in(http, "olle")
+    body = {"ids": [pk], "reason": "case 12"}
+    masked = http.post("/api/v1/messages/export", json=body, headers=_token(http))
+    assert masked.status_code == 200 and masked.headers["content-type"].startswith("application/x-ndjson")
+    (line,) = [json.loads(x) for x in masked.text.splitlines()]
+    assert line["id"] == pk and line["patient"] == broker.row(pk).patient_ref  # the stored token, not the number
+    assert http.post("/api/v1/messages/export", json={**body, "reveal": True}, headers=_token(http)).status_code == 403
+    http = client(app_of(broker))
+    log_in(http, "eva")
+    revealed = http.post("/api/v1/messages/export", json={**body, "reveal": True}, headers=_token(http))
+    (clear,) = [json.loads(x) for x in revealed.text.splitlines()]
+    assert clear["patient"] and clear["patient"] != line["patient"]
+    exports = audit_rows(broker, "export")
+    assert [(e.actor, e.details["revealed"]) for e in exports] == [("olle", False), ("eva", True)]
