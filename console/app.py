@@ -32,7 +32,15 @@ from console import accounts
 from console.accounts import Identity, LoginRefused
 from console.operations import REFUSALS, Forbidden, NotFound, QueueCounts, Replays
 from console.pretty import pretty_xml
-from console.security import SESSION_COOKIE, SESSION_SECONDS, SecurityHeaders, bearer, csrf_ok, csrf_token
+from console.security import (
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    AttemptWindow,
+    SecurityHeaders,
+    bearer,
+    csrf_ok,
+    csrf_token,
+)
 
 if TYPE_CHECKING:
     from console.oidc import SingleSignOn
@@ -52,6 +60,7 @@ class Console:
     workers: list[str] = field(default_factory=list)  # the broker's own input queues (consumers: workers)
     counts: QueueCounts = lambda _queues: {}
     sso: SingleSignOn | None = None  # OpenID Connect login, when an issuer is configured (console/oidc.py)
+    attempts: AttemptWindow = field(default_factory=AttemptWindow)  # failed logins per client address
     templates: Environment = field(default_factory=lambda: _templates())
 
     @property

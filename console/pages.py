@@ -32,10 +32,14 @@ async def login(request: Request) -> Response:
     if not csrf_ok(request, form):
         return console.render(request, "login.html", 403, error="the form's CSRF token is missing: reload the page")
     name, password = str(form.get("name") or "").strip(), str(form.get("password") or "")
+    address = request.client.host if request.client else "?"
+    if console.attempts.blocked(address):
+        return console.render(request, "login.html", 429, error="too many failed logins from here: try again later")
     with console.sessions() as session:
         try:
             identity = accounts.login(session, name, password, console.dormant_after)
         except LoginRefused as e:
+            console.attempts.failed(address)
             session.commit()  # the failure count and a dormant account's disabling
             if accounts.current(session, name) is not None or name:
                 ops.record(session, Identity(name[:100] or "?", frozenset()), "login-refused", str(e), {})

@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import secrets
+import time
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -79,3 +81,24 @@ def bearer(request: Request) -> str | None:
 
 
 Endpoint = Callable[[Request], Awaitable[Any]]
+
+
+class AttemptWindow:
+    """Failed logins per client address in a sliding window: one address guessing across many accounts
+    (which the per-account throttle of console/accounts.py does not see) is refused for a while too."""
+
+    def __init__(self, limit: int = 20, window_s: float = 600.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window_s, self.clock = limit, window_s, clock
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+
+    def blocked(self, address: str) -> bool:
+        failures = self._failures[address]
+        while failures and self.clock() - failures[0] > self.window_s:
+            failures.popleft()
+        if not failures:
+            del self._failures[address]  # the map holds only addresses that failed lately
+            return False
+        return len(failures) >= self.limit
+
+    def failed(self, address: str) -> None:
+        self._failures[address].append(self.clock())

@@ -15,6 +15,7 @@ from broker.envelope import Delivery
 from broker.model.codes import Side
 from broker.store.tables import AccountRow, AuditRow, MessageRow
 from console.accounts import THROTTLE_AFTER
+from console.security import AttemptWindow
 from tests.support.console import (
     PASSWORD,
     add_person,
@@ -99,6 +100,16 @@ def test_logins_are_throttled_after_repeated_failures_even_with_the_right_passwo
     refused = log_in(http, "anna")
     assert refused.status_code == 401 and "too many failed logins" in refused.text
     assert len(audit_rows(broker, "login-refused")) == THROTTLE_AFTER + 1
+
+
+def test_one_address_guessing_across_accounts_is_refused_for_a_while(broker: Broker) -> None:
+    add_person(broker, "anna", "viewer")
+    app = app_of(broker)
+    app.state.console.attempts = AttemptWindow(limit=3)
+    http = client(app)
+    for name in ("bo", "cecilia", "david"):
+        assert log_in(http, name, "guess guess guess").status_code == 401
+    assert log_in(http, "anna").status_code == 429
 
 
 def test_an_account_unused_for_a_year_is_disabled_at_its_next_login(broker: Broker) -> None:

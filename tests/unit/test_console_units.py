@@ -13,6 +13,7 @@ from console import charts
 from console.accounts import ADMIN, OPERATOR, PRIVACY, ROLES, VIEWER, AccountError, Identity, checked_roles
 from console.oidc import role_map, roles_of
 from console.operations import rule_of
+from console.security import AttemptWindow
 
 
 @given(st.lists(st.sampled_from([*ROLES, "invoice:1001", "invoice:2040"]), min_size=1))
@@ -89,3 +90,14 @@ def test_role_claims_map_through_the_configured_table() -> None:
 def test_a_role_map_that_cannot_be_used_is_refused_by_its_setting(spec: str) -> None:
     with pytest.raises(ConfigurationError, match="HMC_CONSOLE_OIDC_ROLE_MAP"):
         role_map(spec)
+
+
+def test_an_address_with_too_many_failed_logins_waits_out_the_window() -> None:
+    now = [0.0]
+    window = AttemptWindow(limit=3, window_s=60, clock=lambda: now[0])
+    for _ in range(3):
+        assert not window.blocked("10.0.0.1")
+        window.failed("10.0.0.1")
+    assert window.blocked("10.0.0.1") and not window.blocked("10.0.0.2")
+    now[0] = 61.0
+    assert not window.blocked("10.0.0.1")
