@@ -281,6 +281,8 @@ def test_an_edit_is_checked_before_anything_is_sent_and_needs_privacy(broker: Br
     started = http.post("/api/v1/replays", json=body, headers=_token(http)).json()
     assert wait_for_job(http, started["job"])["status"] == "done"
     assert audit_rows(broker, "edit")[-1].actor == "eva"
+    family = http.get(f"/messages/{pk}").text  # the original shows its edited replay, with the diff
+    assert "(edited)" in family and "+      &lt;Quantity&gt;2&lt;/Quantity&gt;" in family
 
 
 def test_the_audit_page_and_api_filter_by_actor_and_action(broker: Broker) -> None:
