@@ -77,7 +77,7 @@ def _bench_account(sessions: sessionmaker[Session]) -> tuple[str, str]:
     return name, password
 
 
-class _Browser:
+class Browser:
     """An HTTP client that keeps the session cookie by hand: the cookie is Secure, and httpx (rightly) keeps
     Secure cookies off plain HTTP, which a browser allows on 127.0.0.1."""
 
@@ -85,8 +85,8 @@ class _Browser:
         self.http = httpx.Client(base_url=url, follow_redirects=False, timeout=60)
         self.cookie = ""
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        answer = self.http.request(method, path, headers={"cookie": self.cookie}, **kwargs)
+    def request(self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
+        answer = self.http.request(method, path, headers={**(headers or {}), "cookie": self.cookie}, **kwargs)
         if "set-cookie" in answer.headers:
             self.cookie = answer.headers["set-cookie"].split(";", 1)[0]
         if answer.status_code >= 400:
@@ -120,7 +120,7 @@ def run(settings: Settings, sessions: sessionmaker[Session], *, rows: int, repea
     results: list[dict[str, Any]] = []
     every: list[float] = []
     with in_thread(app) as url:
-        browser = _Browser(url)
+        browser = Browser(url)
         csrf = browser.log_in(name, password)
         cases = [(what, query, pages, "GET") for what, query, pages in _cases(probe)]
         cases.append(("patient (a POST, audited)", {"patient": probe.patient, "reason": "benchmark"}, 1, "POST"))
