@@ -9,6 +9,7 @@ Every change and every reveal is audited by replay/ with the identity's account 
 from __future__ import annotations
 
 import io
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +33,7 @@ from replay.resolve import resolve as resolve_rows
 from replay.search import search, snapshot, summary, utc
 from replay.show import details
 
+log = logging.getLogger(__name__)
 CHANNEL = "console"  # the audit row's os_user: the action came through the console, not a shell
 WINDOWS = {"hour": (timedelta(minutes=5), 12), "day": (timedelta(hours=1), 24), "week": (timedelta(days=1), 7)}
 FILTER_FIELDS = ("status", "type", "direction", "customer", "order", "message_id", "correlation_id", "since",
@@ -284,7 +286,7 @@ class Replays:
         replayer = self.live()
         force = _flag(body.get("force"))
         job = replayer.start(sources, who, force=force, selection=selection, action="edit" if edited else "replay")
-        self.running[job] = self._runner.submit(replayer.run, job, batch_size=batch, rate=rate, body=edited, diff=diff)
+        self._submit(job, lambda: replayer.run(job, batch_size=batch, rate=rate, body=edited, diff=diff))
         return {"job": job, "count": len(sources), "pruned": pruned}
 
     def resume(self, identity: Identity, job_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -293,8 +295,20 @@ class Replays:
         replayer = self.live()
         job = replayer.resume(job_id, who)
         rate, batch = _number(body.get("rate"), 20.0), int(_number(body.get("batch_size"), 50))
-        self.running[job.id] = self._runner.submit(replayer.run, job.id, batch_size=batch, rate=rate)
+        self._submit(job.id, lambda: replayer.run(job.id, batch_size=batch, rate=rate))
         return {"job": job.id, "left": job.total - job.done}
+
+    def _submit(self, job: int, run: Callable[[], list[Outcome]]) -> None:
+        """Run a job on the replay thread; a job that fails is logged (it stays resumable in the store)."""
+
+        def said(future: Future[list[Outcome]]) -> None:
+            error = future.exception() if not future.cancelled() else None
+            if error is not None:
+                log.error("replay job failed", extra={"job": job, "error": f"{type(error).__name__}: {error}"})
+
+        future = self._runner.submit(run)
+        future.add_done_callback(said)
+        self.running[job] = future
 
     def _sources(
         self, identity: Identity, body: Mapping[str, Any], edited: bytes | None
@@ -473,11 +487,12 @@ def flow(
         "per_slot": [{"start": (start + i * slot).isoformat(), "counts": c} for i, c in enumerate(per_slot)],
         "backlog": gauges,
         "partners": [p.__dict__ for p in status.partners],
-        "workers": [
-            {"queue": q, "consumers": None if found.get(q) is None else found[q][1]}  # type: ignore[index]
-            for q in workers
-        ],
+        "workers": [{"queue": q, "consumers": _consumers(found.get(q))} for q in workers],
     }
+
+
+def _consumers(counts: tuple[int, int] | None) -> int | None:
+    return None if counts is None else counts[1]
 
 
 def _flag(value: Any) -> bool:
