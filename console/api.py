@@ -48,12 +48,19 @@ async def list_messages(request: Request, console: Console, identity: Identity, 
 
 @api
 async def search_messages(request: Request, console: Console, identity: Identity, body: dict[str, Any]) -> Response:
-    """The same search with a patient identifier: a POST, so that it is in no URL or access log."""
+    """The same search with a patient identifier, or with the page's identifiers revealed: a POST, so that
+    neither the identifier nor the reason is in a URL or an access log."""
     values = {k: str(v) for k, v in body.items() if k in (*ops.FILTER_FIELDS, "after") and v is not None}
     with console.sessions() as session:
         return _json(
             ops.list_messages(
-                session, console.settings, identity, values, patient=body.get("patient"), reason=body.get("reason")
+                session,
+                console.settings,
+                identity,
+                values,
+                patient=body.get("patient") or None,
+                reason=body.get("reason"),
+                revealed=body.get("reveal") is True,
             )
         )
 

@@ -99,19 +99,25 @@ def list_messages(
     *,
     patient: str | None = None,
     reason: str | None = None,
+    revealed: bool = False,
     limit: int = 50,
 ) -> dict[str, Any]:
-    """One page of `messages list`; a patient search needs the privacy role and a reason (audited)."""
+    """One page of `messages list`; a patient search, and showing the page's patient identifiers in clear
+    (`messages list --reveal`), need the privacy role and a reason, and are audited."""
     need(identity, VIEWER)
     f = message_filter(values)
     who = None
-    if patient:
+    if patient or revealed:
         need(identity, PRIVACY)
-        who = actor(identity, reason, "a search on a patient identifier")
+        who = actor(identity, reason, "a patient search or a reveal")
+    if patient:
         f = replace(f, patient=patient.strip())
     after = (values.get("after") or "").strip() or None
     page = search(session, f, reserve_patterns=settings.reserve_patterns, limit=limit, after=after, actor=who)
-    return {"messages": [summary(r) for r in page.rows], "next": page.next}
+    if revealed and who is not None and page.rows:
+        reveal.record(session, who, page.rows, "list")
+    rows = [summary(r, reveal.patient_in(r.payload) if revealed else None) for r in page.rows]
+    return {"messages": rows, "next": page.next, "revealed": revealed}
 
 
 def show_message(session: Session, identity: Identity, pk: int, reveal_reason: str | None = None) -> dict[str, Any]:

@@ -108,6 +108,7 @@ async def messages(request: Request, console: Console, identity: Identity, form:
             values,
             patient=values.get("patient") or None,
             reason=values.get("reason") or None,
+            revealed=request.method == "POST" and values.get("reveal") == "1",
         )
     shown = {k: v for k, v in values.items() if k in ops.FILTER_FIELDS and v}
     return console.render(
@@ -116,7 +117,7 @@ async def messages(request: Request, console: Console, identity: Identity, form:
         user=identity,
         data=data,
         values=shown,
-        patient_search=bool(values.get("patient")),
+        patient_search=request.method == "POST",
         can_search_patient=identity.may(accounts.PRIVACY),
         may_act=identity.may(accounts.OPERATOR),
     )

@@ -189,6 +189,23 @@ def test_a_patient_search_is_a_post_needs_a_reason_and_is_audited(broker: Broker
     assert page.status_code == 200 and f"/messages/{pk}" in page.text and number not in page.text
 
 
+def test_the_privacy_role_reveals_a_page_of_messages_with_a_reason_as_list_reveal_does(broker: Broker) -> None:
+    pk = parked(broker)
+    add_person(broker, "pia", "privacy")
+    add_person(broker, "vera", "viewer")
+    http = client(app_of(broker))
+    log_in(http, "vera")
+    body = {"status": "parked", "reveal": True, "reason": "case 9"}
+    assert http.post("/api/v1/messages/search", json=body, headers=_token(http)).status_code == 403
+    http = client(app_of(broker))
+    log_in(http, "pia")
+    shown = http.post(f"/api/v1/messages/{pk}/reveal", json={"reason": "r"}, headers=_token(http)).json()
+    page = http.post("/api/v1/messages/search", json=body, headers=_token(http)).json()
+    assert page["revealed"] and [m["patient"] for m in page["messages"]] == [shown["message"]["patient"]]
+    listed = audit_rows(broker, "reveal")[-1]
+    assert (listed.actor, listed.reason, listed.details) == ("pia", "case 9", {"what": "list", "messages": [pk]})
+
+
 def _token(http: object) -> dict[str, str]:
     return {"X-CSRF-Token": session_csrf(http)}  # type: ignore[arg-type]
 
