@@ -17,8 +17,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from console import operations as ops
+from console import replays
 from console.accounts import Identity
 from console.app import Console, api
+from console.failures import SHOWN_GROUPS
 from console.pages import attachment, download
 
 OPENAPI = Path(__file__).parent / "openapi.json"
@@ -82,7 +84,7 @@ async def reveal_message(request: Request, console: Console, identity: Identity,
 async def failures(request: Request, console: Console, identity: Identity, body: dict[str, Any]) -> Response:
     with console.sessions() as session:
         groups = ops.failure_groups(session, identity)
-    shown, more = groups[: ops.SHOWN_GROUPS], groups[ops.SHOWN_GROUPS :]
+    shown, more = groups[:SHOWN_GROUPS], groups[SHOWN_GROUPS:]
     return _json(
         {"groups": [g.as_dict() for g in shown], "more_groups": len(more), "more_messages": sum(g.count for g in more)}
     )
@@ -112,12 +114,12 @@ async def resolve(request: Request, console: Console, identity: Identity, body: 
 
 @api
 async def jobs(request: Request, console: Console, identity: Identity, body: dict[str, Any]) -> Response:
-    return _json({"jobs": ops.jobs(console.sessions, identity)})
+    return _json({"jobs": replays.jobs(console.sessions, identity)})
 
 
 @api
 async def job(request: Request, console: Console, identity: Identity, body: dict[str, Any]) -> Response:
-    return _json(ops.job(console.sessions, identity, int(request.path_params["job"])))
+    return _json(replays.job(console.sessions, identity, int(request.path_params["job"])))
 
 
 @api

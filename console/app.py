@@ -30,8 +30,9 @@ from broker.config import Settings
 from broker.store import Session, sessionmaker
 from console import accounts
 from console.accounts import Identity, LoginRefused
-from console.operations import REFUSALS, Forbidden, NotFound, QueueCounts, Replays
+from console.operations import REFUSALS, Forbidden, NotFound, QueueCounts
 from console.pretty import pretty_xml
+from console.replays import Replays
 from console.security import (
     SESSION_COOKIE,
     SESSION_SECONDS,

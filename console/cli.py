@@ -25,7 +25,7 @@ from broker.config import Settings
 from broker.store import Session, sessionmaker
 from console import accounts
 from console.app import Console
-from console.operations import Replays
+from console.replays import Replays
 from replay import audit
 from replay.replay import Replayer, ReplayError
 

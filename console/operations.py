@@ -9,11 +9,8 @@ Every change and every reveal is audited by replay/ with the identity's account 
 from __future__ import annotations
 
 import io
-import logging
-import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,18 +19,18 @@ from adapters.exports.files import Export
 from adapters.exports.spreadsheet import FORMATS, Format
 from broker.config import Settings
 from broker.handlers.invoices import ExportRefused
-from broker.store import Session, messages, queries, replay_jobs, sessionmaker
+from broker.store import Session, queries, sessionmaker
 from broker.store import audit as audit_rows
+from console import failures
 from console.accounts import OPERATOR, PRIVACY, VIEWER, Identity
 from replay import audit, edit, reveal
 from replay.export import export
 from replay.filters import STATUSES, Filter, FilterError, parse_when
-from replay.replay import Outcome, Replayer, ReplayError
+from replay.replay import ReplayError
 from replay.resolve import resolve as resolve_rows
-from replay.search import search, snapshot, summary, utc
+from replay.search import search, snapshot, summary
 from replay.show import details
 
-log = logging.getLogger(__name__)
 CHANNEL = "console"  # the audit row's os_user: the action came through the console, not a shell
 WINDOWS = {"hour": (timedelta(minutes=5), 12), "day": (timedelta(hours=1), 24), "week": (timedelta(days=1), 7)}
 FILTER_FIELDS = ("status", "type", "direction", "customer", "order", "message_id", "correlation_id", "since",
@@ -135,84 +132,9 @@ def show_message(session: Session, identity: Identity, pk: int, reveal_reason: s
 # ---------------------------------------------------------------- failures
 
 
-def rule_of(error: str | None) -> str:
-    """The rule or error class of a last error: "XSD-LENGTH at /x: ..." -> XSD-LENGTH, "publish: ..." ->
-    publish (the texts broker/rejections.py and broker/store/outbox.py write)."""
-    text = (error or "").strip()
-    if not text:
-        return "(no error)"
-    cut = min((i for i in (text.find(" at "), text.find(":")) if i > 0), default=len(text))
-    return text[:cut][:60]
-
-
-@dataclass
-class FailureGroup:
-    status: str
-    rule: str
-    message_type: str | None
-    customer: str | None
-    count: int = 0
-    first_seen: datetime = field(default_factory=lambda: datetime.max.replace(tzinfo=UTC))
-    last_seen: datetime = field(default_factory=lambda: datetime.min.replace(tzinfo=UTC))
-    example: str | None = None
-
-    @property
-    def key(self) -> dict[str, str]:
-        """What selects the group again (the form's hidden fields, the API's body)."""
-        return {
-            "status": self.status,
-            "rule": self.rule,
-            "type": self.message_type or "",
-            "customer": self.customer or "",
-        }
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            **self.key,
-            "count": self.count,
-            "first_seen": self.first_seen.isoformat(),
-            "last_seen": self.last_seen.isoformat(),
-            "example": self.example,
-        }
-
-
-def failure_groups(session: Session, identity: Identity) -> list[FailureGroup]:
-    """Unresolved failures by status, rule, type and customer, the largest group first."""
+def failure_groups(session: Session, identity: Identity) -> list[failures.FailureGroup]:
     need(identity, VIEWER)
-    groups: dict[tuple[str, str, str | None, str | None], FailureGroup] = {}
-    for kind in queries.failure_kinds(session):
-        rule = rule_of(kind.error)
-        key = (kind.status, rule, kind.message_type, kind.customer)
-        group = groups.setdefault(key, FailureGroup(kind.status, rule, kind.message_type, kind.customer))
-        group.count += kind.count
-        group.first_seen = min(group.first_seen, kind.first_seen)
-        group.last_seen = max(group.last_seen, kind.last_seen)
-        group.example = group.example or reveal.text_of((kind.error or "").encode(), revealed=False)
-    return sorted(groups.values(), key=lambda g: (-g.count, g.status, g.rule))
-
-
-SHOWN_GROUPS = 200  # the Failures page and API list the largest groups; the rest are counted
-
-
-def group_ids(session: Session, key: Mapping[str, str]) -> tuple[list[int], dict[str, Any]]:
-    """The ids of one failure group's messages now, and the selection the audit row records."""
-    status = key.get("status") or ""
-    if status not in ("parked", "rejected"):
-        raise FilterError("a failure group's status is parked or rejected")
-    rule = (key.get("rule") or "").strip()
-    f = Filter(
-        statuses=(status,),
-        types=(key["type"],) if key.get("type") else (),
-        customers=(key["customer"],) if key.get("customer") else (),
-        error=rule if rule and rule != "(no error)" else None,
-    )
-    wanted_type = key.get("type") or None
-    ids = [
-        r.id
-        for r in messages.by_ids(session, messages.matching_ids(session, f)).values()
-        if r.message_type == wanted_type and rule_of(r.last_error) == rule
-    ]
-    return sorted(ids), {"group": dict(key), "filter": f.described()}
+    return failures.groups(session)
 
 
 def selection_of(session: Session, body: Mapping[str, Any]) -> tuple[list[int], dict[str, Any]]:
@@ -230,7 +152,7 @@ def selection_of(session: Session, body: Mapping[str, Any]) -> tuple[list[int], 
         except ValueError:
             raise FilterError("ids are row numbers, e.g. 12 or #12") from None
         return ids, {"ids": ids}
-    return group_ids(session, body)
+    return failures.group_ids(session, body)
 
 
 def resolve(session: Session, identity: Identity, body: Mapping[str, Any]) -> dict[int, str]:
@@ -240,130 +162,6 @@ def resolve(session: Session, identity: Identity, body: Mapping[str, Any]) -> di
     if not ids:
         raise FilterError("nothing to resolve: the selection is empty")
     return resolve_rows(session, ids, who, selection)
-
-
-# ---------------------------------------------------------------- replay
-
-
-class Replays:
-    """Replays for the console: dry runs at once, real ones as jobs on one background thread (one job at
-    a time, so that two operators' bulk replays do not double the rate the partners see)."""
-
-    def __init__(self, offline: Replayer, live: Callable[[], Replayer]) -> None:
-        self.offline = offline
-        self._live = live
-        self._replayer: Replayer | None = None
-        self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="console-replay")
-        self._lock = threading.Lock()
-        self.running: dict[int, Future[list[Outcome]]] = {}
-
-    def live(self) -> Replayer:
-        with self._lock:
-            if self._replayer is None:
-                self._replayer = self._live()
-            return self._replayer
-
-    def preview(self, identity: Identity, body: Mapping[str, Any], edited: bytes | None = None) -> dict[str, Any]:
-        """A dry run: what a replay of the selection would do, changing nothing (audited as a dry run)."""
-        need(identity, OPERATOR)
-        who = actor(identity, body.get("reason"), "a replay")
-        sources, pruned, selection, diff = self._sources(identity, body, edited)
-        outcomes = self.offline.dry_run(
-            sources, who, force=_flag(body.get("force")), selection=selection, body=edited, diff=diff
-        )
-        return {
-            "dry_run": True,
-            "count": len(sources),
-            "pruned": pruned,
-            "diff": reveal.text_of(diff.encode(), revealed=False) if diff else None,
-            "outcomes": [o.as_dict() for o in outcomes[:200]],
-        }
-
-    def start(self, identity: Identity, body: Mapping[str, Any], edited: bytes | None = None) -> dict[str, Any]:
-        """Start a replay job; it runs in the background at `rate` messages a second."""
-        need(identity, OPERATOR)
-        who = actor(identity, body.get("reason"), "a replay")
-        rate, batch = _number(body.get("rate"), 20.0), int(_number(body.get("batch_size"), 50))
-        if rate < 0 or batch < 1:
-            raise FilterError("rate is at least 0 (0: no limit) and batch size at least 1")
-        sources, pruned, selection, diff = self._sources(identity, body, edited)
-        if not sources:
-            raise ReplayError("nothing to replay: the selection is empty or every payload was pruned")
-        replayer = self.live()
-        force = _flag(body.get("force"))
-        job = replayer.start(sources, who, force=force, selection=selection, action="edit" if edited else "replay")
-        self._submit(job, lambda: replayer.run(job, batch_size=batch, rate=rate, body=edited, diff=diff))
-        return {"job": job, "count": len(sources), "pruned": pruned}
-
-    def resume(self, identity: Identity, job_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
-        need(identity, OPERATOR)
-        who = actor(identity, body.get("reason"), "resuming a replay")
-        replayer = self.live()
-        job = replayer.resume(job_id, who)
-        rate, batch = _number(body.get("rate"), 20.0), int(_number(body.get("batch_size"), 50))
-        self._submit(job.id, lambda: replayer.run(job.id, batch_size=batch, rate=rate))
-        return {"job": job.id, "left": job.total - job.done}
-
-    def _submit(self, job: int, run: Callable[[], list[Outcome]]) -> None:
-        """Run a job on the replay thread; a job that fails is logged (it stays resumable in the store)."""
-
-        def said(future: Future[list[Outcome]]) -> None:
-            error = future.exception() if not future.cancelled() else None
-            if error is not None:
-                log.error("replay job failed", extra={"job": job, "error": f"{type(error).__name__}: {error}"})
-
-        future = self._runner.submit(run)
-        future.add_done_callback(said)
-        self.running[job] = future
-
-    def _sources(
-        self, identity: Identity, body: Mapping[str, Any], edited: bytes | None
-    ) -> tuple[list[Any], list[int], dict[str, Any], str | None]:
-        with self.offline.sessions() as session:
-            ids, selection = selection_of(session, body)
-            sources, pruned = self.offline.sources(session, ids, strict="ids" in selection)
-        if edited is None:
-            return sources, pruned, selection, None
-        need(identity, PRIVACY)  # the editor shows the payload in clear
-        if len(sources) != 1:
-            raise FilterError("an edit replays exactly one message")
-        stored = sources[0].payload or b""
-        edit.check(stored, edited)
-        diff = edit.unified_diff(stored, edited, f"message-{sources[0].id}.xml")
-        selection = {**selection, "edit": True, "diff": reveal.text_of(diff.encode(), revealed=False)}
-        return sources, pruned, selection, diff
-
-    def close(self) -> None:
-        self._runner.shutdown(wait=False, cancel_futures=True)
-
-
-def jobs(sessions: sessionmaker[Session], identity: Identity, limit: int = 50) -> list[dict[str, Any]]:
-    need(identity, VIEWER)
-    with sessions() as session:
-        return [
-            {
-                "job": j.id,
-                "created_at": utc(j.created_at).isoformat(),
-                "updated_at": utc(j.updated_at).isoformat(),
-                "operator": j.actor,
-                "reason": j.reason,
-                "status": j.status,
-                "done": j.done,
-                "total": j.total,
-                "left": j.total - j.done,
-                "force": j.force,
-                "edit": bool(j.details.get("edit")),
-                "selection": j.details.get("filter") or j.details.get("ids") or j.details.get("group"),
-            }
-            for j in replay_jobs.recent(session, limit)
-        ]
-
-
-def job(sessions: sessionmaker[Session], identity: Identity, job_id: int) -> dict[str, Any]:
-    found = [j for j in jobs(sessions, identity, 1000) if j["job"] == job_id]
-    if not found:
-        raise NotFound(f"no replay job {job_id}")
-    return found[0]
 
 
 # ---------------------------------------------------------------- audit
@@ -400,7 +198,7 @@ def export_messages(session: Session, identity: Identity, body: Mapping[str, Any
     """`hmc-broker messages export`: the selected messages as JSON lines (summary, properties, payload),
     masked, or revealed with the privacy role; audited with the reason."""
     need(identity, OPERATOR)
-    revealed = _flag(body.get("reveal"))
+    revealed = flag(body.get("reveal"))
     if revealed:
         need(identity, PRIVACY)
     who = actor(identity, body.get("reason"), "an export")
@@ -501,11 +299,11 @@ def _consumers(counts: tuple[int, int] | None) -> int | None:
     return None if counts is None else counts[1]
 
 
-def _flag(value: Any) -> bool:
+def flag(value: Any) -> bool:
     return str(value or "").lower() in ("1", "on", "true", "yes")
 
 
-def _number(value: Any, default: float) -> float:
+def number(value: Any, default: float) -> float:
     if value in (None, ""):
         return default
     try:

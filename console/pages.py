@@ -14,10 +14,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from adapters.exports.files import Export
-from console import accounts, charts
+from console import accounts, charts, replays
 from console import operations as ops
 from console.accounts import Identity, LoginRefused
 from console.app import Console, page
+from console.failures import SHOWN_GROUPS
 from console.security import csrf_ok
 
 
@@ -185,8 +186,8 @@ async def failures(request: Request, console: Console, identity: Identity, form:
         request,
         "failures.html",
         user=identity,
-        groups=groups[: ops.SHOWN_GROUPS],
-        more=groups[ops.SHOWN_GROUPS :],
+        groups=groups[:SHOWN_GROUPS],
+        more=groups[SHOWN_GROUPS:],
         may_act=identity.may(accounts.OPERATOR),
     )
 
@@ -221,7 +222,7 @@ def _replay(
 
 @page
 async def jobs(request: Request, console: Console, identity: Identity, form: dict[str, Any]) -> Response:
-    listing = ops.jobs(console.sessions, identity)
+    listing = replays.jobs(console.sessions, identity)
     running = any(j["status"] == "running" for j in listing)
     return console.render(
         request,

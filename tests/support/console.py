@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from broker.model.codes import Side
 from console import accounts
 from console.app import Console, create_app
-from console.operations import Replays
+from console.replays import Replays
 from replay.replay import Replayer
 from tests.support.replaying import ORDER, Broker
 

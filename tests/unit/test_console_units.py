@@ -11,8 +11,8 @@ from lxml import etree
 from broker.config import ConfigurationError
 from console import charts
 from console.accounts import ADMIN, OPERATOR, PRIVACY, ROLES, VIEWER, AccountError, Identity, checked_roles
+from console.failures import rule_of
 from console.oidc import role_map, roles_of
-from console.operations import rule_of
 from console.security import AttemptWindow
 
 
