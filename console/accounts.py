@@ -139,6 +139,18 @@ def _dormant(row: AccountRow, dormant_after: timedelta, at: datetime) -> bool:
     return at - (last if last.tzinfo else last.replace(tzinfo=UTC)) > dormant_after
 
 
+def disable_dormant(session: Session, dormant_after: timedelta) -> list[str]:
+    """Disable every active account unused for `dormant_after` (the regions' access routine, run on a
+    schedule rather than waiting for the next login); their names. The caller commits."""
+    at = now()
+    out = []
+    for row in rows.listing(session):
+        if not row.disabled and _dormant(row, dormant_after, at):
+            row.disabled = True
+            out.append(row.name)
+    return out
+
+
 def _usable(row: AccountRow, dormant_after: timedelta, at: datetime) -> None:
     if row.disabled:
         raise LoginRefused("this account is disabled: ask an administrator")

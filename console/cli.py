@@ -229,6 +229,21 @@ def disable_user(name: Annotated[str, typer.Argument()]) -> None:
     _friendly(run)
 
 
+@users_app.command("disable-dormant")
+def disable_dormant() -> None:
+    """Disable every account unused for HMC_CONSOLE_DORMANT_DAYS (365): the access routine, for a schedule."""
+    from datetime import timedelta
+
+    settings = Settings.from_env()
+    with _store(settings)() as session:
+        names = accounts.disable_dormant(session, timedelta(days=settings.console_dormant_days))
+        if names:
+            _record(session, "disable-dormant", {"accounts": names, "days": settings.console_dormant_days})
+        session.commit()
+    Rich(stderr=True).print(f"disabled {len(names)} account(s) unused for {settings.console_dormant_days} days"
+                            + (f": {escape(', '.join(names))}" if names else ""))  # fmt: skip
+
+
 @users_app.command("passwd")
 def set_password(
     name: Annotated[str, typer.Argument()],

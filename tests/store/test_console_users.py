@@ -3,10 +3,10 @@ refusals say what is wrong."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from broker.cli import app
@@ -59,3 +59,18 @@ def test_a_refused_account_change_says_why(store: Store, args: tuple[str, ...], 
     output = _run(store, *args, "--password-stdin", stdin="short\n", code=2) if "add" in args else None
     output = output or _run(store, *args, code=2)
     assert says in output
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_disable_dormant_disables_only_the_accounts_unused_for_the_period(store: Store) -> None:
+    _run(store, "users", "add", "old", "-r", "viewer", "--password-stdin", stdin=PASSWORD + "\n")
+    _run(store, "users", "add", "new", "-r", "viewer", "--password-stdin", stdin=PASSWORD + "\n")
+    with store.sessions() as session:
+        long_ago = datetime.now(UTC) - timedelta(days=366)
+        session.execute(update(AccountRow).where(AccountRow.name == "old").values(created_at=long_ago))
+        session.commit()
+    assert "disabled 1 account(s)" in _run(store, "users", "disable-dormant")
+    with store.sessions() as session:
+        assert {r.name: r.disabled for r in session.scalars(select(AccountRow))} == {"old": True, "new": False}
+        row = session.scalars(select(AuditRow).where(AuditRow.action == "account").order_by(AuditRow.id.desc())).first()
+        assert row is not None and row.details == {"op": "disable-dormant", "accounts": ["old"], "days": 365}
