@@ -19,11 +19,12 @@ SHOWN_GROUPS = 200  # the Failures page and API list the largest groups; the res
 def rule_of(error: str | None) -> str:
     """The rule or error class of a last error: "XSD-LENGTH at /x: ..." -> XSD-LENGTH, "publish: ..." ->
     publish (the texts broker/rejections.py and broker/store/outbox.py write)."""
-    text = (error or "").strip()
-    if not text:
+    text = error or ""
+    if not text.strip():
         return "(no error)"
+    # Within the first 60 characters, or at 60: so that the head the store groups by (its first 64) says it.
     cut = min((i for i in (text.find(" at "), text.find(":")) if i > 0), default=len(text))
-    return text[:cut][:60]
+    return text[:cut][:60].strip() or "(no error)"
 
 
 @dataclass
@@ -61,13 +62,13 @@ def groups(session: Session) -> list[FailureGroup]:
     """Unresolved failures by status, rule, type and customer, the largest group first."""
     out: dict[tuple[str, str, str | None, str | None], FailureGroup] = {}
     for kind in queries.failure_kinds(session):
-        rule = rule_of(kind.error)
+        rule = rule_of(kind.head)  # the head holds the rule: it ends within the first 60 characters
         key = (kind.status, rule, kind.message_type, kind.customer)
         group = out.setdefault(key, FailureGroup(kind.status, rule, kind.message_type, kind.customer))
         group.count += kind.count
         group.first_seen = min(group.first_seen, kind.first_seen)
         group.last_seen = max(group.last_seen, kind.last_seen)
-        group.example = group.example or reveal.text_of((kind.error or "").encode(), revealed=False)
+        group.example = group.example or reveal.text_of((kind.example or "").encode(), revealed=False)
     return sorted(out.values(), key=lambda g: (-g.count, g.status, g.rule))
 
 

@@ -107,35 +107,43 @@ def backlog(session: Session) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class FailureKind:
-    """Unresolved failed messages that share status, type, customer and last error."""
+    """Unresolved failed messages that share status, type, customer and the head of their last error."""
 
     status: str
     message_type: str | None
     customer: str | None
-    error: str | None
+    head: str | None  # the error's first ERROR_HEAD characters: where its rule or error class is
+    example: str | None  # one whole error of them
     count: int
     first_seen: datetime
     last_seen: datetime
 
 
+ERROR_HEAD = 64
+
+
 def failure_kinds(session: Session) -> list[FailureKind]:
-    """Every parked or rejected message, counted by status, type, customer and exact last error (few rows:
-    failures are kept until resolved, and most share an error); the console groups them by rule."""
+    """Every parked or rejected message, counted by status, type, customer and the head of its last error;
+    the console groups them by the rule the head names. By the head, not the whole text: errors carry values
+    (a masked identifier, a line number), and 45,000 failures with 21,000 distinct texts took a second to
+    count on a 1,000,000-message PostgreSQL store."""
     m = MessageRow
+    head = func.substr(m.last_error, 1, ERROR_HEAD)
     rows = session.execute(
         select(
             m.status,
             m.message_type,
             m.customer_number,
-            m.last_error,
+            head,
+            func.min(m.last_error),
             func.count(),
             func.min(m.received_at),
             func.max(m.received_at),
         )
         .where(m.status.in_(("parked", "rejected")))
-        .group_by(m.status, m.message_type, m.customer_number, m.last_error)
+        .group_by(m.status, m.message_type, m.customer_number, head)
     )
-    return [FailureKind(s, t, c, e, n, _aware(first), _aware(last)) for s, t, c, e, n, first, last in rows]
+    return [FailureKind(s, t, c, h, e, n, _aware(first), _aware(last)) for s, t, c, h, e, n, first, last in rows]
 
 
 def received_per_slot(session: Session, since: datetime, slot: timedelta, slots: int) -> list[dict[str, int]]:
