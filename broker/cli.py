@@ -43,6 +43,14 @@ EDGES: dict[str, Edge] = {
         "The audit trail: who replayed, edited, revealed, exported, resolved, pruned or searched a patient.",
     ),
     "prune": Edge("replay.cli", "Remove payloads of settled messages past their retention (HMC_RETENTION, per type)."),
+    "console": Edge(
+        "console.cli", "The operator console: a web UI and an HTTP API (/api/v1) on the configured store and RabbitMQ."
+    ),
+    "console-bench": Edge(
+        "console.cli",
+        "Benchmark the console's Messages page on a large store: p95 of whole HTTP requests.",
+    ),
+    "users": Edge("console.cli", "The console's local accounts (argon2 password hashes) and service accounts."),
     "invoice": Edge("adapters.exports.cli", "Monthly invoice data (fakturaunderlag) from SESAM2."),
     "report": Edge("adapters.exports.cli", "Reports from the message store."),
     "demo": Edge(

@@ -169,6 +169,24 @@ class Settings:
     reserve_routine_s: float = _setting(
         4 * 3600.0, "raise the reserve-routine flag (4 hours: the region's paper routine)"
     )
+    console_host: str = _setting(
+        "127.0.0.1", "where `hmc-broker console` listens (behind a TLS proxy in production)"
+    )
+    console_port: int = _setting(8400, "the console's port")
+    console_dormant_days: int = _setting(
+        365, "a console account unused this long is disabled (the regions' access routine)"
+    )
+    # OpenID Connect login for the console (authorization code + PKCE); the client secret only from the
+    # environment (HMC_CONSOLE_OIDC_SECRET). Claims name the account and give its roles.
+    console_oidc_issuer: str | None = _setting(
+        None, "the console's OpenID Connect issuer URL (login with authorization code + PKCE); unset: local accounts"
+    )
+    console_oidc_client_id: str | None = _setting(None, "the console's OpenID Connect client id")
+    console_oidc_name_claim: str = _setting("preferred_username", "the ID token claim that names the account")
+    console_oidc_roles_claim: str = _setting("roles", "the ID token claim that holds the account's roles")
+    console_oidc_role_map: str = _setting(
+        "", "IdP value=console role, comma-separated; empty: the claim's values are role names"
+    )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -233,6 +251,8 @@ class Settings:
             raise ConfigurationError(f"HMC_LOG_FORMAT must be json, console or auto, not {self.log_format!r}")
         if not 0 < self.amqp_heartbeat_s <= 60:
             raise ConfigurationError("HMC_AMQP_HEARTBEAT_S must be from 1 to 60 seconds")
+        if not 0 < self.console_port < 65536 or self.console_dormant_days < 1:
+            raise ConfigurationError("HMC_CONSOLE_PORT must be from 1 to 65535 and HMC_CONSOLE_DORMANT_DAYS at least 1")
         if not 0 <= self.worker_index < self.workers:
             raise ConfigurationError(f"HMC_WORKER_INDEX must be from 0 to {self.workers - 1}")
         for customer in self.customers:
@@ -402,6 +422,19 @@ _OTHER_VARIABLES = (
         "random per process",
         "key of the HMAC that masks patient identifiers in logs and errors (`[patient-id:xxxxxxxx]`); set it so "
         "masked ids correlate across workers and restarts",
+    ),
+    Variable(
+        "HMC_CONSOLE_SECRET",
+        "secret",
+        "random per process",
+        "key that signs the console's session cookies; set it so sessions survive a restart and work behind "
+        "several console processes (environment only)",
+    ),
+    Variable(
+        "HMC_CONSOLE_OIDC_SECRET",
+        "secret",
+        "-",
+        "the console's OpenID Connect client secret (environment only)",
     ),
     Variable(
         "HMC_RETENTION",

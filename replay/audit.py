@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 from broker.store import Session
@@ -21,7 +22,7 @@ class AuditRequired(PermissionError):
     """The action touches personal data or changes the store: it needs an operator and a reason."""
 
 
-def _os_user() -> str:
+def os_user_name() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no login name in a bare container
@@ -32,7 +33,7 @@ def _os_user() -> str:
 class Actor:
     operator: str  # the user id the action is done for
     reason: str
-    os_user: str = field(default_factory=_os_user)
+    os_user: str = field(default_factory=os_user_name)
 
     @classmethod
     def required(cls, operator: str | None, reason: str | None, what: str) -> Actor:
@@ -47,3 +48,17 @@ def record(session: Session, actor: Actor, action: str, details: dict[str, Any])
     return audit_rows.append(
         session, actor=actor.operator, os_user=actor.os_user, action=action, reason=actor.reason, details=details
     )
+
+
+def as_dict(row: AuditRow) -> dict[str, Any]:
+    """One audit row as `hmc-broker audit --json` and the console show it."""
+    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
+    return {
+        "id": row.id,
+        "at": at.isoformat(),
+        "actor": row.actor,
+        "os_user": row.os_user,
+        "action": row.action,
+        "reason": row.reason,
+        "details": row.details,
+    }

@@ -177,14 +177,9 @@ def _probe(session: Session) -> Probe:
     return probe
 
 
-def run(
-    sessions: sessionmaker[Session],
-    *,
-    rows: int,
-    repeat: int,
-    reuse: bool,
-    console: Console,
-) -> list[dict[str, Any]]:
+def seeded(sessions: sessionmaker[Session], *, rows: int, reuse: bool, console: Console) -> tuple[Probe, str]:
+    """Seed an empty store with `rows` messages, or take up one seeded before (`reuse`): the probe and the
+    store's dialect. Used by `messages bench` and by `console-bench` (console/bench.py)."""
     with sessions() as session:
         empty = not search(session, Filter(), limit=1).rows
         dialect = session.get_bind().dialect.name
@@ -197,9 +192,20 @@ def run(
         started = time.perf_counter()
         probe = seed(sessions, rows, console)
         console.print(f"seeded {rows:,} messages in {time.perf_counter() - started:.1f} s ({dialect})")
-    else:
-        with sessions() as session:
-            probe = _probe(session)
+        return probe, dialect
+    with sessions() as session:
+        return _probe(session), dialect
+
+
+def run(
+    sessions: sessionmaker[Session],
+    *,
+    rows: int,
+    repeat: int,
+    reuse: bool,
+    console: Console,
+) -> list[dict[str, Any]]:
+    probe, dialect = seeded(sessions, rows=rows, reuse=reuse, console=console)
     actor = Actor("bench", "benchmark of patient search")
     week, month = datetime.now(UTC) - timedelta(days=7), datetime.now(UTC) - timedelta(days=30)
     cases: list[tuple[str, Filter, int]] = [

@@ -13,7 +13,6 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -723,18 +722,7 @@ def audit_command(
         before=before,
     )
     with _store(settings)() as session:
-        rows: list[dict[str, Any]] = [
-            {
-                "id": r.id,
-                "at": (r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC)).isoformat(),
-                "actor": r.actor,
-                "os_user": r.os_user,
-                "action": r.action,
-                "reason": r.reason,
-                "details": r.details,
-            }
-            for r in audit_rows.listing(session, query)
-        ]
+        rows = [audit_trail.as_dict(r) for r in audit_rows.listing(session, query)]
     if as_json:
         _print_json(rows)
         return

@@ -44,6 +44,7 @@ def details(session: Session, key: str, *, reveal_for: audit.Actor | None = None
                 "replay_of": r.replay_of,
                 "by": (r.properties.get("replay") or {}).get("operator"),
                 "error": r.last_error,
+                "diff": (reveal.properties_view(r.properties, revealed).get("replay") or {}).get("diff"),  # an edit
             }
             for r in family
         ],

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from adapters.exports import sheets, spreadsheet
+from adapters.exports import files, spreadsheet
 from broker.config import Settings
 from broker.handlers import invoices
-from broker.store import Session, prescriber_register, sessionmaker
+from broker.store import Session, sessionmaker
 from replay import audit
 
 Format = Annotated[str, typer.Option("--format", "-f", help="xlsx or csv (UTF-8 with BOM, semicolons, decimal comma)")]
@@ -56,6 +57,18 @@ def _save(session: Session, path: Path, data: bytes, rows: int) -> spreadsheet.W
     return written
 
 
+def _written(session: Session, out: Path | None, make: Callable[[], files.Export]) -> tuple[files.Export, Path]:
+    """Make the export and write it (to `out`, or its own name here); a refusal is one line and exit 2."""
+    try:
+        made = make()
+    except invoices.ExportRefused as e:
+        _err().print(f"[red]error:[/red] {escape(str(e))}; nothing was written")
+        raise typer.Exit(2) from None
+    path = out or Path(made.name)
+    _save(session, path, made.data, made.rows)
+    return made, path
+
+
 # ---------------------------------------------------------------- invoice data
 
 invoice_app = typer.Typer(help="Monthly invoice data (fakturaunderlag) from SESAM2.", no_args_is_help=True)
@@ -78,44 +91,18 @@ def invoice_export(
     chosen_format = _format(fmt)
     settings = Settings.from_env()
     actor = audit.Actor(operator.strip(), reason.strip() or "monthly invoice export")
-    details: dict[str, Any] = {"customer": customer, "month": month, "format": chosen_format}
     with _store(settings)() as session:
-        try:
-            invoices.check_month(month)
-            invoices.authorise(settings, customer, actor.operator)
-            chosen = invoices.latest(session, customer, month)
-        except invoices.ExportRefused as e:
-            audit.record(session, actor, "invoice-export-refused", {**details, "refusal": str(e)})
-            session.commit()
-            _err().print(f"[red]error:[/red] {escape(str(e))}; nothing was written")
-            raise typer.Exit(2) from None
-        invoice = chosen.invoice
-        tables = sheets.invoice_tables(invoice)
-        data = spreadsheet.render(tables, chosen_format)
-        path = out or Path(f"fakturaunderlag-{customer}-{month}.{chosen_format}")
-        rows = len(invoice.lines)
-        audit.record(
+        where = str(out) if out else None
+        made, path = _written(
             session,
-            actor,
-            "invoice-export",
-            {
-                **details,
-                "invoice_number": invoice.invoice_number,
-                "message_id": invoice.message_id,
-                "rows": rows,
-                "sha256": spreadsheet.sha256(data),
-                "file": str(path),
-                "older_versions": chosen.others,
-            },
+            out,
+            lambda: files.invoice_data(session, settings, actor, customer, month, chosen_format, where=where),
         )
-        _save(session, path, data, rows)
-    _err().print(
-        f"wrote {path}: invoice {invoice.invoice_number}, {rows} line(s), total {invoice.total_amount}"
-        + (f" (the latest of {chosen.others + 1} received for {month})" if chosen.others else "")
-    )
+    _err().print(f"wrote {path}: {made.said}")
     if as_json:
-        written = {"file": str(path), "customer": customer, "month": month, "invoice_number": invoice.invoice_number}
-        typer.echo(json.dumps({**written, "rows": rows, "total": invoice.total_amount, "older": chosen.others}))
+        d = made.details
+        written = {"file": str(path), "customer": customer, "month": month, "invoice_number": d["invoice_number"]}
+        typer.echo(json.dumps({**written, "rows": made.rows, "total": d["total"], "older": d["older_versions"]}))
 
 
 # ---------------------------------------------------------------- the prescriber register
@@ -137,24 +124,16 @@ def report_prescribers(
     """
     chosen_format = _format(fmt)
     settings = Settings.from_env()
-    if settings.customer(customer) is None:
-        # Like invoice export: an unknown customer is an error, not an empty spreadsheet.
-        _err().print(
-            f"[red]error:[/red] customer {escape(customer)} is not configured (HMC_CUSTOMERS); nothing was written"
-        )
-        raise typer.Exit(2)
+    actor = audit.Actor(operator or audit.os_user_name(), "prescriber register export")
     with _store(settings)() as session:
-        rows = prescriber_register.listing(session, customer)
-        data = spreadsheet.render(sheets.prescriber_tables(rows), chosen_format)
-        path = out or Path(f"forskrivare-{customer}.{chosen_format}")
-        actor = audit.Actor(operator or audit.Actor("", "").os_user, "prescriber register export")
-        details = {"customer": customer, "format": chosen_format, "rows": len(rows), "file": str(path)}
-        audit.record(session, actor, "register-export", {**details, "sha256": spreadsheet.sha256(data)})
-        _save(session, path, data, len(rows))
-    units = len({r.unit_hsa_id for r in rows})
-    _err().print(f"wrote {path}: {len(rows)} row(s) in {units} unit(s) for customer {customer}")
+        where = str(out) if out else None
+        made, path = _written(
+            session, out, lambda: files.prescribers(session, settings, actor, customer, chosen_format, where)
+        )
+    _err().print(f"wrote {path}: {made.said} for customer {customer}")
     if as_json:
-        typer.echo(json.dumps({"file": str(path), "customer": customer, "rows": len(rows), "units": units}))
+        d = made.details
+        typer.echo(json.dumps({"file": str(path), "customer": customer, "rows": made.rows, "units": d["units"]}))
 
 
 def register(app: typer.Typer) -> None:

@@ -306,6 +306,10 @@ def demo(
     count: Annotated[int, typer.Option(help="customer messages to send")] = 60,
     seed: Annotated[int | None, typer.Option(help="the same seed gives the same messages (default: random)")] = None,
     as_json: AsJson = False,
+    console: Annotated[
+        bool, typer.Option("--console", help="then serve the operator console on the demo's store until Ctrl-C")
+    ] = False,
+    console_port: Annotated[int, typer.Option(help="the console's port (with --console)")] = 8400,
 ) -> None:
     """The whole flow in one process: simulated customer systems and SESAM2 around a real broker worker."""
     import tempfile
@@ -315,26 +319,33 @@ def demo(
 
     for_a_command()  # stdout is for the account: the worker's warnings (a security event, say) go to stderr
     # With --json the account is one JSON object on stdout, and what the demo says as it goes is on stderr.
-    console = Console(stderr=True) if as_json else Console(width=max(Console().width, 110))
+    out = Console(stderr=True) if as_json else Console(width=max(Console().width, 110))
     with tempfile.TemporaryDirectory(prefix="hmc-demo-") as tmp:
         settings = demo_settings(
             amqp_url or os.environ.get("HMC_AMQP_URL") or "memory://",
             db_url or os.environ.get("HMC_DB_URL") or f"sqlite:///{tmp}/demo.sqlite",
         )
-        console.print(f"[bold]HMC Broker demo[/] on {safe_url(settings.amqp_url)}, store {safe_url(settings.db_url)}")
+        out.print(f"[bold]HMC Broker demo[/] on {safe_url(settings.amqp_url)}, store {safe_url(settings.db_url)}")
         seed = random.randrange(1_000_000) if seed is None else seed  # new ids each run, also in a kept store
-        console.print(f"  seed {seed} (--seed {seed} repeats this run)")
+        out.print(f"  seed {seed} (--seed {seed} repeats this run)")
         run = Demo(settings, count=count, seed=seed)
         try:
-            worker = run.run(progress=lambda text: console.print(f"  {text}"))
+            worker = run.run(progress=lambda text: out.print(f"  {text}"))
         finally:
             cleanup(settings)
         lines, orders, refilled = account_from_store(run, worker), histories(run, worker), refills(run, worker)
         if as_json:
             typer.echo(json.dumps(_demo_account(settings, seed, run, lines, orders, refilled)))
-            return
-        _print_demo(console, run, lines, orders)
-        _print_refills(console, refilled)
+        else:
+            _print_demo(out, run, lines, orders)
+            _print_refills(out, refilled)
+        if console:
+            from console.cli import serve_demo
+
+            try:
+                serve_demo(dataclasses.replace(settings, catalog=str(DEMO_CATALOG)), console_port)
+            finally:
+                cleanup(settings)  # what a replay from the console declared again
 
 
 def _demo_account(

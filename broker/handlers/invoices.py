@@ -88,13 +88,21 @@ def check_month(month: str) -> str:
     return month
 
 
-def authorise(settings: Settings, customer_number: str, operator: str) -> None:
-    """Refuse unless the customer has invoice permission and the operator may export its invoice data."""
+def authorise(settings: Settings, customer_number: str, operator: str, *, granted: bool | None = None) -> None:
+    """Refuse unless the customer has invoice permission and the operator may export its invoice data:
+    one of its invoice_exporters, or, in the console, `granted` by the account's role (invoice:CUSTOMER)."""
     customer = settings.customer(customer_number)
     if customer is None:
         raise ExportRefused(f"customer {customer_number} is not configured")
     if not customer.invoice:
         raise ExportRefused(f"customer {customer_number} has no invoice permission (invoice = true in the config)")
+    if granted is not None:
+        if not granted:
+            raise ExportRefused(
+                f"{operator} may not export invoice data of customer {customer_number}: the role "
+                f"invoice:{customer_number} is needed"
+            )
+        return
     if operator not in customer.invoice_exporters:
         raise ExportRefused(
             f"operator {operator} may not export invoice data of customer {customer_number}:"

@@ -341,6 +341,27 @@ class ReplayItemRow(Base):
     outcome: Mapped[str | None] = mapped_column(String(16))
 
 
+class AccountRow(Base):
+    """Who may use the operator console (console/): a person with a password, or a service with a token.
+
+    Only hashes are kept (argon2 for passwords, SHA-256 for the random service tokens). An account unused
+    for a year is disabled at its next login (the regions' access routine); nothing is ever deleted, so
+    audit rows keep naming a known account.
+    """
+
+    __tablename__ = "accounts"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # person / service
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    roles: Mapped[list[Any]] = mapped_column(JSON, default=list)  # viewer, operator, privacy, admin, invoice:1001
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)  # since the last success: login throttling
+    locked_until: Mapped[datetime | None]
+
+
 # The tables as Core sees them, for the hot path's statements that need none of the ORM's bookkeeping.
 MESSAGES = cast(Table, MessageRow.__table__)
 EVENTS = cast(Table, EventRow.__table__)

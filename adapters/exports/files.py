@@ -1,0 +1,81 @@
+"""The export files themselves, audited: what `hmc-broker invoice export` and `report prescribers` write, and
+what the console (console/) sends as downloads. The caller commits the audit row once the file is placed or
+sent; a refusal's audit row is committed here, before the refusal is raised."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.exports import sheets, spreadsheet
+from broker.config import Settings
+from broker.handlers import invoices
+from broker.store import Session, prescriber_register
+from replay import audit
+
+
+@dataclass(frozen=True)
+class Export:
+    name: str  # the file's default name
+    data: bytes
+    rows: int
+    said: str  # one line for the operator
+    details: dict[str, Any]
+
+
+def invoice_data(
+    session: Session,
+    settings: Settings,
+    actor: audit.Actor,
+    customer: str,
+    month: str,
+    fmt: spreadsheet.Format,
+    *,
+    granted: bool | None = None,
+    where: str | None = None,
+) -> Export:
+    """A customer's invoice data of a month (the latest received): detail lines, totals per article and
+    billing form. `granted`: the console's role decides instead of the customer's invoice_exporters."""
+    details: dict[str, Any] = {"customer": customer, "month": month, "format": fmt}
+    try:
+        invoices.check_month(month)
+        invoices.authorise(settings, customer, actor.operator, granted=granted)
+        chosen = invoices.latest(session, customer, month)
+    except invoices.ExportRefused as e:
+        audit.record(session, actor, "invoice-export-refused", {**details, "refusal": str(e)})
+        session.commit()
+        raise
+    invoice = chosen.invoice
+    data = spreadsheet.render(sheets.invoice_tables(invoice), fmt)
+    name = f"fakturaunderlag-{customer}-{month}.{fmt}"
+    rows = len(invoice.lines)
+    details = {
+        **details,
+        "invoice_number": invoice.invoice_number,
+        "message_id": invoice.message_id,
+        "rows": rows,
+        "sha256": spreadsheet.sha256(data),
+        "file": where or name,
+        "older_versions": chosen.others,
+    }
+    audit.record(session, actor, "invoice-export", details)
+    said = f"invoice {invoice.invoice_number}, {rows} line(s), total {invoice.total_amount}" + (
+        f" (the latest of {chosen.others + 1} received for {month})" if chosen.others else ""
+    )
+    return Export(name, data, rows, said, {**details, "total": invoice.total_amount})
+
+
+def prescribers(
+    session: Session, settings: Settings, actor: audit.Actor, customer: str, fmt: spreadsheet.Format, where: str | None
+) -> Export:
+    """The prescribers, orderers and fault reporters seen for a customer."""
+    if settings.customer(customer) is None:
+        # Like invoice export: an unknown customer is an error, not an empty spreadsheet.
+        raise invoices.ExportRefused(f"customer {customer} is not configured (HMC_CUSTOMERS)")
+    rows = prescriber_register.listing(session, customer)
+    data = spreadsheet.render(sheets.prescriber_tables(rows), fmt)
+    name = f"forskrivare-{customer}.{fmt}"
+    details = {"customer": customer, "format": fmt, "rows": len(rows), "file": where or name}
+    audit.record(session, actor, "register-export", {**details, "sha256": spreadsheet.sha256(data)})
+    units = len({r.unit_hsa_id for r in rows})
+    return Export(name, data, len(rows), f"{len(rows)} row(s) in {units} unit(s)", {**details, "units": units})
