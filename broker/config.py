@@ -169,9 +169,7 @@ class Settings:
     reserve_routine_s: float = _setting(
         4 * 3600.0, "raise the reserve-routine flag (4 hours: the region's paper routine)"
     )
-    console_host: str = _setting(
-        "127.0.0.1", "where `hmc-broker console` listens (behind a TLS proxy in production)"
-    )
+    console_host: str = _setting("127.0.0.1", "where `hmc-broker console` listens (behind a TLS proxy in production)")
     console_port: int = _setting(8400, "the console's port")
     console_dormant_days: int = _setting(
         365, "a console account unused this long is disabled (the regions' access routine)"
