@@ -18,6 +18,7 @@ COPY pyproject.toml README.md ./
 COPY broker ./broker
 COPY adapters ./adapters
 COPY replay ./replay
+COPY console ./console
 COPY schemas ./schemas
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /dist . \
     && /opt/hmc-broker/bin/pip install --no-deps /dist/*.whl
