@@ -4,6 +4,9 @@ Production connects with amqps:// and verifies the server's certificate against 
 HMC_AMQP_CERT_FILE and HMC_AMQP_KEY_FILE the broker presents a client certificate (in Swedish healthcare a
 SITHS function certificate), which RabbitMQ can map to the broker's user (EXTERNAL authentication).
 Credentials never come from the repository: the URL (with its password) comes from the environment.
+
+A cluster is named by its nodes' URLs `;`-separated (kombu's failover syntax): a connection goes to the first
+that answers, and one that reconnects after a loss moves on to the next node (round-robin).
 """
 
 from __future__ import annotations
@@ -28,6 +31,12 @@ def tls_options(settings: Settings) -> dict[str, Any] | bool:
     if settings.amqp_cert_file:
         context.load_cert_chain(settings.amqp_cert_file, settings.amqp_key_file)
     return {"context": context, "server_hostname": _host(settings.amqp_url)}
+
+
+def each_node_once(connection: Connection) -> int:
+    """The max_retries of an ensure_connection that tries every node of the URL once, without sleeping: kombu
+    moves to the next node after each failure and sleeps only once it has been round them all."""
+    return max(len(connection.alt) - 1, 0)
 
 
 def connect(settings: Settings, **options: Any) -> Connection:

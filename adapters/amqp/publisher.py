@@ -26,6 +26,7 @@ from kombu.connection import Connection
 from kombu.messaging import Producer
 from kombu.transport.pyamqp import Transport as PyAmqpTransport
 
+from adapters.amqp.connection import each_node_once
 from adapters.amqp.topology import Names
 from broker.envelope import SCHEMA_VERSION_HEADER, Outgoing
 
@@ -206,8 +207,10 @@ class ConfirmingPublisher:
             self._channel = None
             self._connection.collect()  # no close handshake on a connection the server has closed
         if self._channel is None:
-            # One attempt, no sleeping: backing off is the outbox's job, not a hidden retry here.
-            self._connection.ensure_connection(max_retries=0, reraise_as_library_errors=False)
+            # One attempt per node, no sleeping: backing off is the outbox's job, not a hidden retry here.
+            self._connection.ensure_connection(
+                max_retries=each_node_once(self._connection), reraise_as_library_errors=False
+            )
             channel = self._connection.channel()
             channel.confirm_select()
             channel.events["basic_ack"].add(self._on_ack)
@@ -287,11 +290,14 @@ class ConfirmingPublisher:
             self._reconnect()
 
     def _reconnect(self) -> None:
-        """Drop the connection and connect again, once; if that fails too, the next publish tries."""
+        """Drop the connection and connect again, once (to each node of a cluster); if that fails too, the next
+        publish tries."""
         self._channel = None
         self._connection.collect()  # no close handshake on a connection that just failed
         try:
-            self._connection.ensure_connection(max_retries=0, reraise_as_library_errors=False)
+            self._connection.ensure_connection(
+                max_retries=each_node_once(self._connection), reraise_as_library_errors=False
+            )
         except self._errors as e:
             log.warning("AMQP publisher reconnect failed: %s", e)
 
