@@ -178,7 +178,7 @@ def fault_prefix(fault_amqp_url: str, services_restored: None) -> Iterator[str]:
 # --------------------------------------------------------------------------- a RabbitMQ cluster of a test's own
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def rabbit_cluster_nodes() -> Iterator[rabbit_cluster.Cluster]:
     """Three clustered RabbitMQ nodes of this test's own (tests/support/rabbit_cluster.py), removed afterwards.
 

@@ -19,13 +19,14 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -128,10 +129,8 @@ class Cluster:
             raise ClusterError(f"the cluster formed with {sorted(members)} only")
 
     def kill(self, node: Node) -> None:
-        """kill -9 of the node's Erlang VM: no goodbye to clients or peers."""
-        assert node.process is not None
-        node.process.kill()
-        node.process.wait(30)
+        """kill -9 of the node (its Erlang VM): no goodbye to clients or peers."""
+        _kill_group(node)
 
     def restart(self, node: Node, timeout_s: float = 120) -> None:
         """Start a stopped or killed node again: it rejoins the cluster from its own data directory."""
@@ -142,9 +141,7 @@ class Cluster:
         """Kill every node and remove the folder (throwaway data: no graceful stop needed)."""
         for node in self.nodes:
             if node.running:
-                assert node.process is not None
-                node.process.kill()
-                node.process.wait(30)
+                _kill_group(node)
         _reap(self.root)
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -176,14 +173,12 @@ class Cluster:
         return {q["name"]: q["leader"] for q in json.loads(out) if q["name"] in queues}
 
     def connection_nodes(self) -> dict[str, int]:
-        """How many client connections each node holds."""
-        node = next(n for n in self.nodes if n.running)
-        counts: dict[str, int] = {}
-        for n in self.nodes:
-            if n.running:
-                out = self.ctl(node, "eval", f"length(rpc:call('{n.name}', rabbit_networking, local_connections, [])).")
-                counts[n.name] = int(out.strip())
-        return counts
+        """How many client connections each running node holds (each asked for its own)."""
+        return {
+            n.name: int(self.ctl(n, "eval", "length(rabbit_networking:connections_local()).").strip())
+            for n in self.nodes
+            if n.running
+        }
 
     # ------------------------------------------------------------------ internals
 
@@ -249,13 +244,37 @@ class Cluster:
             )
 
 
+def server_ports(pids: Iterable[int]) -> dict[int, set[int]]:
+    """The local server ports each process holds established TCP connections to (from `ss`, in milliseconds:
+    rabbitmqctl takes seconds per call)."""
+    wanted = set(pids)
+    found: dict[int, set[int]] = {pid: set() for pid in wanted}
+    listing = subprocess.run(["ss", "-Htnp", "state", "established"], capture_output=True, text=True, check=True)
+    for line in listing.stdout.splitlines():
+        fields = line.split()
+        owner = re.search(r"pid=(\d+)", line)
+        if owner and int(owner.group(1)) in wanted and len(fields) >= 4:
+            found[int(owner.group(1))].add(int(fields[3].rsplit(":", 1)[1]))
+    return found
+
+
+def _kill_group(node: Node) -> None:
+    """kill -9 of the node's process group: rabbitmq-server's shell, which runs the Erlang VM as its child (and
+    would leave it running if killed alone), the VM and the VM's helpers."""
+    assert node.process is not None
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(node.process.pid, signal.SIGKILL)
+    node.process.wait(30)
+
+
 def _reap(root: Path) -> None:
-    """Kill nodes a previous run left (pytest killed before its cleanup), known by their pid files."""
+    """Kill nodes a previous run left (pytest killed before its cleanup): the VMs named in their pid files that
+    run with this folder's HOME, with their process groups."""
     for pid_file in root.glob("c*/pid"):
         with contextlib.suppress(ValueError, OSError):
             pid = int(pid_file.read_text().strip())
-            if "hmc-c" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
-                os.kill(pid, signal.SIGKILL)
+            if f"HOME={root / 'home'}\0" in Path(f"/proc/{pid}/environ").read_text(errors="replace"):
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
 
 
 @contextlib.contextmanager

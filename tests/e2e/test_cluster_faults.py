@@ -1,0 +1,100 @@
+"""A RabbitMQ node killed (-9) mid-stream under a 3-node cluster of the test's own with quorum queues: two
+workers, 2,000 messages in flight, nothing lost, duplicated under another id or out of order.
+
+The cluster (tests/support/rabbit_cluster.py) runs beside the machine's own RabbitMQ, never touching it, and is
+removed at the end. Every queue is a quorum queue (HMC_QUEUE_TYPE=quorum). The topology is declared, fed and
+collected through node 2, so node 2 leads every queue (quorum queues start their leader on the declaring
+client's node); the workers name the nodes as 1;2;3, so they connect to node 1. Killing node 1 takes the
+workers' connections; killing node 2 takes the leaders of sesam2.in and of the inbound partitions. Each test
+starts its killed node again at the end and checks that it rejoins. Run with
+`pytest -m cluster -s` (the figures are printed; about four minutes on two cores).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from adapters.amqp.topology import TopologySettings
+from adapters.harness.cleanup import delete_topology
+from broker.model.codes import Side
+from tests.support import services
+from tests.support.fault_stream import Stream, fresh_log_dir
+from tests.support.faults import PARTITIONS
+from tests.support.rabbit_cluster import Cluster, Node, server_ports
+
+pytestmark = [pytest.mark.faults, pytest.mark.cluster, pytest.mark.services]
+
+
+@pytest.fixture(scope="module")
+def cluster(rabbit_cluster_nodes: Cluster) -> Cluster:
+    return rabbit_cluster_nodes
+
+
+@pytest.fixture
+def cluster_db() -> Iterator[str]:
+    with services.own_database(services.require_postgres(), "hmc_cluster_") as url:
+        yield url
+
+
+@pytest.fixture
+def stream(cluster: Cluster, cluster_db: str, request: pytest.FixtureRequest) -> Iterator[Stream]:
+    one, two, three = cluster.nodes
+    prefix = f"c{int(time.time() * 1000) % 10**8}."
+    s = Stream(
+        ";".join(n.url for n in (two, one, three)),  # declared, fed and collected through node 2: it leads
+        cluster_db,
+        prefix,
+        fresh_log_dir(request.node.name),
+        workers_url=";".join(n.url for n in (one, two, three)),  # the workers connect to node 1
+        start=False,  # the leaders are checked first
+        HMC_QUEUE_TYPE="quorum",
+    )
+    yield s
+    s.close()
+    for node in cluster.nodes:  # the next test finds three nodes again, whatever happened in this one
+        if not node.running:
+            cluster.restart(node)
+    delete_topology(cluster.url, TopologySettings(prefix=prefix, partitions=PARTITIONS, customers=("1001",)))
+
+
+def _kill_mid_stream(cluster: Cluster, stream: Stream, victim: Node, name: str) -> None:
+    one, two, _ = cluster.nodes
+    queues = [stream.names.sesam2_queue, *stream.names.inbound_queues(Side.CUSTOMER, PARTITIONS)]
+    assert set(cluster.leaders(queues).values()) == {two.name}, cluster.leaders(queues)
+    stream.start()
+    # The workers' connections (consuming, publishing...) all go to node 1; the feed's and collector's to node 2.
+    amqp_ports = {n.amqp_port for n in cluster.nodes}
+    connected = server_ports(child.pid for child in stream.pool.children)
+    assert all(ports & amqp_ports == {one.amqp_port} for ports in connected.values()), connected
+    at_fault = stream.midstream()
+    killed_at = time.monotonic()
+    cluster.kill(victim)
+    report = stream.finish(name, killed_at, at_fault)
+    assert report.ok and report.lost == 0 and report.duplicates_other_id == 0 and report.out_of_order == 0
+    # The longest the flow into sesam2.in stood still after the kill: the recovery as SESAM2 sees it.
+    after = [killed_at, *(t for t in stream.collector.times if t >= killed_at)]
+    pause = max(b - a for a, b in itertools.pairwise(after))
+    print(f"longest pause in arrivals at sesam2.in after the kill: {pause:.1f} s")
+    stream.figures["longest_pause_s"] = round(pause, 1)
+    leaders = cluster.leaders(queues)
+    assert victim.name not in leaders.values(), f"a queue still led by the killed node: {leaders}"
+    restarted_at = time.monotonic()
+    cluster.restart(victim)
+    assert cluster.running_members() == {n.name for n in cluster.nodes}
+    print(f"{victim.name} started again and rejoined the cluster in {time.monotonic() - restarted_at:.1f} s")
+
+
+def test_the_node_the_workers_are_connected_to_killed_mid_stream(cluster: Cluster, stream: Stream) -> None:
+    """The workers' connections drop; they reconnect to the next node of HMC_AMQP_URL, the partitions' single
+    active consumers are taken up again in order, and the outbox republishes what was not confirmed."""
+    _kill_mid_stream(cluster, stream, cluster.nodes[0], "kill -9 of the RabbitMQ node the workers are connected to")
+
+
+def test_the_node_leading_the_queues_killed_mid_stream(cluster: Cluster, stream: Stream) -> None:
+    """sesam2.in and the inbound partitions lose their leader; the two remaining members (a majority) elect a
+    new one, the workers' connections (on another node) see their consumers and publishes resume."""
+    _kill_mid_stream(cluster, stream, cluster.nodes[1], "kill -9 of the RabbitMQ node leading sesam2.in")
