@@ -166,11 +166,11 @@ class Cluster:
         status = self.ctl(node, "cluster_status", "--formatter", "json")
         return set(json.loads(status)["running_nodes"])
 
-    def leaders(self, queues: list[str]) -> dict[str, str]:
-        """The node leading each quorum queue (asked of a running node)."""
+    def placement(self, queues: list[str]) -> dict[str, tuple[str, set[str]]]:
+        """Each quorum queue's leader and members (asked of a running node)."""
         node = next(n for n in self.nodes if n.running)
-        out = self.ctl(node, "list_queues", "name", "leader", "--formatter", "json")
-        return {q["name"]: q["leader"] for q in json.loads(out) if q["name"] in queues}
+        out = self.ctl(node, "list_queues", "name", "leader", "members", "--formatter", "json")
+        return {q["name"]: (q["leader"], set(q["members"])) for q in json.loads(out) if q["name"] in queues}
 
     def connection_nodes(self) -> dict[str, int]:
         """How many client connections each running node holds (each asked for its own)."""
