@@ -205,7 +205,7 @@ class ConfirmingPublisher:
     def _ready_channel(self) -> Any:
         if self._channel is not None and not self._still_open():
             self._channel = None
-            self._connection.collect()  # no close handshake on a connection the server has closed
+            self._drop_connection()
         if self._channel is None:
             # One attempt per node, no sleeping: backing off is the outbox's job, not a hidden retry here.
             self._connection.ensure_connection(
@@ -258,7 +258,7 @@ class ConfirmingPublisher:
             # The late confirms would name tags of a batch that is gone; a fresh connection starts over.
             # Closing without the handshake: a connection that stopped confirming may not answer it.
             self._channel = None
-            self._connection.collect()
+            self._drop_connection()
 
     def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
         if self._batch is not None:
@@ -293,13 +293,20 @@ class ConfirmingPublisher:
         """Drop the connection and connect again, once (to each node of a cluster); if that fails too, the next
         publish tries."""
         self._channel = None
-        self._connection.collect()  # no close handshake on a connection that just failed
+        self._drop_connection()
         try:
             self._connection.ensure_connection(
                 max_retries=each_node_once(self._connection), reraise_as_library_errors=False
             )
         except self._errors as e:
             log.warning("AMQP publisher reconnect failed: %s", e)
+
+    def _drop_connection(self) -> None:
+        """Forget a connection the server closed or that failed: no close handshake (it may not answer), and
+        on a cluster the next node first (the one just lost may be stopping, and hold a new connection until
+        its timeout)."""
+        self._connection.collect()
+        self._connection.maybe_switch_next()
 
     # -- the in-memory transport (embedded default) --
 

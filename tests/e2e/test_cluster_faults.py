@@ -1,13 +1,14 @@
-"""A RabbitMQ node killed (-9) mid-stream under a 3-node cluster of the test's own with quorum queues: two
+"""A RabbitMQ node killed (-9) or stopped mid-stream in a 3-node cluster of the test's own with quorum queues: two
 workers, 2,000 messages in flight, nothing lost, duplicated under another id or out of order.
 
 The cluster (tests/support/rabbit_cluster.py) runs beside the machine's own RabbitMQ, never touching it, and is
 removed at the end. Every queue is a quorum queue (HMC_QUEUE_TYPE=quorum). The topology is declared, fed and
 collected through node 2, so node 2 leads every queue (quorum queues start their leader on the declaring
 client's node); the workers name the nodes as 1;2;3, so they connect to node 1. Killing node 1 takes the
-workers' connections; killing node 2 takes the leaders of sesam2.in and of the inbound partitions. Each test
-starts its killed node again at the end and checks that it rejoins. Run with
-`pytest -m cluster -s` (the figures are printed; about 1.5 minutes on two cores, forming the cluster included).
+workers' connections; killing node 2 takes the leaders of sesam2.in and of the inbound partitions; a graceful
+stop of node 1 (started again at once) is an operator's maintenance. Each test starts its node again and
+checks that it rejoins. Run with
+`pytest -m cluster -s` (the figures are printed; about 2 minutes on two cores, forming the cluster included).
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def stream(cluster: Cluster, cluster_db: str, request: pytest.FixtureRequest) ->
     delete_topology(cluster.url, TopologySettings(prefix=prefix, partitions=PARTITIONS, customers=("1001",)))
 
 
-def _kill_mid_stream(cluster: Cluster, stream: Stream, victim: Node, name: str) -> None:
+def _fault_mid_stream(cluster: Cluster, stream: Stream, victim: Node, name: str, *, stop: bool = False) -> None:
+    """kill -9 of `victim` mid-stream (with `stop`: `rabbitmqctl stop`, then started again at once), the stream
+    finished and checked, then the victim started again (if it is not yet) and seen to rejoin."""
     one, two, _ = cluster.nodes
     queues = [stream.names.sesam2_queue, *stream.names.inbound_queues(Side.CUSTOMER, PARTITIONS)]
     everyone = {n.name for n in cluster.nodes}
@@ -73,30 +76,49 @@ def _kill_mid_stream(cluster: Cluster, stream: Stream, victim: Node, name: str) 
     connected = server_ports(child.pid for child in stream.pool.children)
     assert all(ports & amqp_ports == {one.amqp_port} for ports in connected.values()), connected
     at_fault = stream.midstream()
-    killed_at = time.monotonic()
-    cluster.kill(victim)
-    report = stream.finish(name, killed_at, at_fault)
+    faulted_at = time.monotonic()
+    if stop:
+        cluster.stop_node(victim)  # clients are told (connection.close), leaderships handed over
+        cluster.restart(victim)  # while the stream goes on through the other nodes
+        print(f"{victim.name} stopped and started again in {time.monotonic() - faulted_at:.1f} s")
+    else:
+        cluster.kill(victim)
+    report = stream.finish(name, faulted_at, at_fault)
     assert report.ok and report.lost == 0 and report.duplicates_other_id == 0 and report.out_of_order == 0
-    # The longest the flow into sesam2.in stood still after the kill: the recovery as SESAM2 sees it.
-    after = [killed_at, *(t for t in stream.collector.times if t >= killed_at)]
+    # The longest the flow into sesam2.in stood still after the fault: the recovery as SESAM2 sees it.
+    after = [faulted_at, *(t for t in stream.collector.times if t >= faulted_at)]
     pause = max(b - a for a, b in itertools.pairwise(after))
-    print(f"longest pause in arrivals at sesam2.in after the kill: {pause:.1f} s")
-    stream.figures["longest_pause_s"] = round(pause, 1)
-    leaders = {queue: leader for queue, (leader, _) in cluster.placement(queues).items()}
-    assert victim.name not in leaders.values(), f"a queue still led by the killed node: {leaders}"
-    restarted_at = time.monotonic()
-    cluster.restart(victim)
-    assert cluster.running_members() == everyone
-    print(f"{victim.name} started again and rejoined the cluster in {time.monotonic() - restarted_at:.1f} s")
+    print(f"longest pause in arrivals at sesam2.in after the fault: {pause:.1f} s")
+    if not stop:
+        leaders = {queue: leader for queue, (leader, _) in cluster.placement(queues).items()}
+        assert victim.name not in leaders.values(), f"a queue still led by the killed node: {leaders}"
+        restarted_at = time.monotonic()
+        cluster.restart(victim)
+        print(f"{victim.name} started again in {time.monotonic() - restarted_at:.1f} s")
+    assert cluster.running_members() == everyone, "the node rejoined the cluster"
 
 
 def test_the_node_the_workers_are_connected_to_killed_mid_stream(cluster: Cluster, stream: Stream) -> None:
     """The workers' connections drop; they reconnect to the next node of HMC_AMQP_URL, the partitions' single
     active consumers are taken up again in order, and the outbox republishes what was not confirmed."""
-    _kill_mid_stream(cluster, stream, cluster.nodes[0], "kill -9 of the RabbitMQ node the workers are connected to")
+    _fault_mid_stream(cluster, stream, cluster.nodes[0], "kill -9 of the RabbitMQ node the workers are connected to")
 
 
 def test_the_node_leading_the_queues_killed_mid_stream(cluster: Cluster, stream: Stream) -> None:
     """sesam2.in and the inbound partitions lose their leader; the two remaining members (a majority) elect a
     new one, the workers' connections (on another node) see their consumers and publishes resume."""
-    _kill_mid_stream(cluster, stream, cluster.nodes[1], "kill -9 of the RabbitMQ node leading sesam2.in")
+    _fault_mid_stream(cluster, stream, cluster.nodes[1], "kill -9 of the RabbitMQ node leading sesam2.in")
+
+
+def test_the_node_the_workers_are_connected_to_stopped_and_started_again_mid_stream(
+    cluster: Cluster, stream: Stream
+) -> None:
+    """A graceful stop (an operator's maintenance): RabbitMQ closes the workers' connections, they move to the
+    next node; the node comes back and rejoins while the stream goes on."""
+    _fault_mid_stream(
+        cluster,
+        stream,
+        cluster.nodes[0],
+        "rabbitmqctl stop of the RabbitMQ node the workers are connected to, started again",
+        stop=True,
+    )

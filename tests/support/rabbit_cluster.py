@@ -132,6 +132,12 @@ class Cluster:
         """kill -9 of the node (its Erlang VM): no goodbye to clients or peers."""
         _kill_group(node)
 
+    def stop_node(self, node: Node) -> None:
+        """`rabbitmqctl stop`: the node closes its clients' connections and hands its leaderships over, then ends."""
+        self.ctl(node, "stop", timeout=120)
+        assert node.process is not None
+        node.process.wait(60)
+
     def restart(self, node: Node, timeout_s: float = 120) -> None:
         """Start a stopped or killed node again: it rejoins the cluster from its own data directory."""
         self._launch(node)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from kombu.connection import Connection
 
-from adapters.amqp.connection import each_node_once
+from adapters.amqp.connection import connect, each_node_once
 from broker.config import ConfigurationError, Settings, safe_url
 
 NODES = "amqp://hmc:pw1@127.0.0.1:5681/hmc;amqp://hmc:pw2@127.0.0.1:5682/hmc;amqp://hmc:pw3@127.0.0.1:5683/hmc"
@@ -49,3 +49,15 @@ def test_a_reconnect_tries_every_node_once() -> None:
     assert each_node_once(Connection("amqp://guest:guest@127.0.0.1:5672//")) == 0
     connection.maybe_switch_next()  # what kombu does after a failed attempt
     assert connection.port == 5682
+
+
+def test_a_connection_replacing_a_lost_one_tries_the_lost_node_last() -> None:
+    settings = Settings.from_env({"HMC_AMQP_URL": NODES})
+    first = connect(settings)
+    assert first.port == 5681
+    second = connect(settings, after=first)
+    assert second.port == 5682
+    assert [int(u.split(":")[-1].split("/")[0]) for u in second.alt] == [5682, 5683, 5681]
+    assert connect(settings, after=second).port == 5683
+    single = Settings.from_env({"HMC_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672//"})
+    assert connect(single, after=connect(single)).port == 5672
