@@ -124,6 +124,7 @@ class ConfirmingPublisher:
         self._last_tag = 0  # delivery tags count publishes per channel in confirm mode, from 1
         self._batch: _Batch | None = None
         self._errors = (*connection.connection_errors, *connection.channel_errors)
+        self._blocked = False  # RabbitMQ said connection.blocked (a memory or disk alarm) and not yet unblocked
 
     def publish(self, batch: Sequence[Outgoing]) -> list[PublishResult]:
         """One result per message, in the order given: send the batch and wait for its confirms."""
@@ -196,6 +197,37 @@ class ConfirmingPublisher:
             state.fail_unsettled(f"connection: {error}")
             self._reconnect()
 
+    def blocked(self) -> bool:
+        """Whether RabbitMQ blocks this connection's publishing (a memory or disk alarm on any node of the
+        cluster). Once blocked, each call reads what RabbitMQ sent meanwhile, so connection.unblocked is seen
+        although nothing is published."""
+        if self._blocked and self._channel is None:
+            self._blocked = False  # the connection was dropped: a new one starts unblocked (or is told again)
+        if self._blocked:
+            try:
+                self._connection.drain_events(timeout=0)
+            except TimeoutError:
+                pass
+            except self._errors as e:
+                log.info("AMQP publisher connection lost while blocked (%s); reconnecting", e)
+                self._channel = None
+                self._drop_connection()
+                self._blocked = False  # a new connection starts unblocked; RabbitMQ says so again if it is not
+        return self._blocked
+
+    def _watch_blocking(self, connection: Any) -> None:
+        self._blocked = False
+        connection.on_blocked = self._on_blocked
+        connection.on_unblocked = self._on_unblocked
+
+    def _on_blocked(self, reason: str) -> None:
+        log.warning("RabbitMQ blocks publishing (%s): no new work until it unblocks", reason)
+        self._blocked = True
+
+    def _on_unblocked(self) -> None:
+        log.warning("RabbitMQ unblocked publishing")
+        self._blocked = False
+
     def close(self) -> None:
         self._channel = None
         self._connection.release()
@@ -211,6 +243,7 @@ class ConfirmingPublisher:
             self._connection.ensure_connection(
                 max_retries=each_node_once(self._connection), reraise_as_library_errors=False
             )
+            self._watch_blocking(self._connection.connection)
             channel = self._connection.channel()
             channel.confirm_select()
             channel.events["basic_ack"].add(self._on_ack)
@@ -255,6 +288,10 @@ class ConfirmingPublisher:
                 break
         if state.by_tag:
             state.fail_unsettled("timeout")
+            if self._blocked:
+                # Blocked by an alarm: the connection is kept, for its connection.unblocked ends the wait. The
+                # late confirms name tags of no batch in flight and are ignored (the relay publishes again).
+                return
             # The late confirms would name tags of a batch that is gone; a fresh connection starts over.
             # Closing without the handshake: a connection that stopped confirming may not answer it.
             self._channel = None

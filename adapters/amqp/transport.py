@@ -326,6 +326,9 @@ class AmqpTransport:
     def send(self, batch: Sequence[Outgoing]) -> InFlight:
         return self.publisher.send(batch)
 
+    def blocked(self) -> bool:
+        return self.publisher.blocked()
+
     def announce(self, batch: Sequence[Outgoing]) -> list[PublishResult]:
         """The watch's thread publishes here: a publisher and connection of its own, made on first use."""
         if self._announcer is None:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -23,7 +24,7 @@ from adapters.amqp.topology import TopologySettings
 from adapters.harness.cleanup import delete_topology
 from broker.model.codes import Side
 from tests.support import services
-from tests.support.fault_stream import Stream, fresh_log_dir
+from tests.support.fault_stream import Stream, free_ports, fresh_log_dir
 from tests.support.faults import PARTITIONS
 from tests.support.rabbit_cluster import Cluster, Node, server_ports
 
@@ -51,6 +52,7 @@ def stream(cluster: Cluster, cluster_db: str, request: pytest.FixtureRequest) ->
         prefix,
         fresh_log_dir(request.node.name),
         workers_url=";".join(n.url for n in (one, two, three)),  # the workers connect to node 1
+        http_port=free_ports(2),  # each worker's /metrics
         start=False,  # the leaders are checked first
         HMC_QUEUE_TYPE="quorum",
     )
@@ -122,3 +124,50 @@ def test_the_node_the_workers_are_connected_to_stopped_and_started_again_mid_str
         "rabbitmqctl stop of the RabbitMQ node the workers are connected to, started again",
         stop=True,
     )
+
+
+def test_a_memory_alarm_blocks_publishing_and_the_workers_wait_for_it_to_clear(
+    cluster: Cluster, stream: Stream
+) -> None:
+    """A memory alarm on node 3 (neither the workers' nor the leaders' node) blocks publishing across the
+    cluster: the workers see connection.blocked, report it (hmc_amqp_blocked 1), forward nothing new, and
+    carry on by themselves once the alarm clears."""
+    _, _, three = cluster.nodes
+    stream.start()
+    at_fault = stream.midstream()
+    alarmed_at = time.monotonic()
+    cluster.ctl(three, "set_vm_memory_high_watermark", "0")  # 0: the alarm goes off at once
+    try:
+        assert _until(lambda: all(_gauge(u, "hmc_amqp_blocked") == 1 for u in stream.metrics_urls), 30), (
+            "both workers report the block"
+        )
+        blocked_s = time.monotonic() - alarmed_at
+        time.sleep(3)  # what was in sesam2.in before the block reaches the collector
+        before = stream.collector.count()
+        time.sleep(5)
+        assert stream.collector.count() == before, "nothing new forwarded while publishing is blocked"
+    finally:
+        cluster.ctl(three, "set_vm_memory_high_watermark", "0.4")
+    cleared_at = time.monotonic()
+    assert _until(lambda: all(_gauge(u, "hmc_amqp_blocked") == 0 for u in stream.metrics_urls), 30)
+    print(
+        f"\nALARM: both workers blocked {blocked_s:.1f} s after the alarm; {time.monotonic() - cleared_at:.1f} s "
+        "from clearing it to both unblocked"
+    )
+    report = stream.finish("memory alarm on a node (publishing blocked), cleared", cleared_at, at_fault)
+    assert report.ok and report.lost == 0 and report.duplicates_other_id == 0 and report.out_of_order == 0
+
+
+def _until(condition: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def _gauge(url: str, name: str) -> float | None:
+    """An unlabelled sample of a worker's /metrics."""
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    return next((float(line.split()[1]) for line in text.splitlines() if line.split(" ", 1)[0] == name), None)

@@ -11,7 +11,6 @@ Run apart with `pytest -m faults -s` (the figures are printed).
 from __future__ import annotations
 
 import random
-import socket
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import yaml
 
 import tests.support.faults as svc
 from broker.model.codes import Side
-from tests.support.fault_stream import Stream, fresh_log_dir
+from tests.support.fault_stream import Stream, free_ports, fresh_log_dir
 from tests.support.faults import PARTITIONS
 
 # services_restored (tests/support/fixtures.py): RabbitMQ and PostgreSQL up before and after each test.
@@ -34,7 +33,7 @@ COMPOSE = Path(__file__).resolve().parents[2] / "compose"
 
 @pytest.fixture
 def stream(fault_amqp_url: str, fault_db: str, fault_prefix: str, request: pytest.FixtureRequest) -> Iterator[Stream]:
-    s = Stream(fault_amqp_url, fault_db, fault_prefix, fresh_log_dir(request.node.name), http_port=_free_ports(2))
+    s = Stream(fault_amqp_url, fault_db, fault_prefix, fresh_log_dir(request.node.name), http_port=free_ports(2))
     yield s
     s.close()  # again after finish() is harmless; after a failure it stops the workers
 
@@ -131,25 +130,6 @@ def test_all_connections_closed_by_the_server_mid_stream(stream: Stream) -> None
     with svc.disrupting():
         svc.close_all_connections()
     stream.finish("rabbitmqctl close_all_connections", time.monotonic(), at_fault)
-
-
-def _free_ports(count: int) -> int:
-    """The first of `count` consecutive free ports on this machine."""
-    for _ in range(50):
-        base = random.randrange(20_000, 40_000)
-        sockets = []
-        try:
-            for offset in range(count):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no free ports")
 
 
 def _answers(url: str, timeout_s: float) -> bool:

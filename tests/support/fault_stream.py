@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -41,6 +42,25 @@ def fresh_log_dir(test_name: str) -> Path:
     shutil.rmtree(log_dir, ignore_errors=True)
     log_dir.mkdir(parents=True)
     return log_dir
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive free ports on this machine."""
+    for _ in range(50):
+        base = random.randrange(20_000, 40_000)
+        sockets = []
+        try:
+            for offset in range(count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no free ports")
 
 
 class Stream:
