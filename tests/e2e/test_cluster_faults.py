@@ -1,14 +1,14 @@
-"""A RabbitMQ node killed (-9) or stopped mid-stream in a 3-node cluster of the test's own with quorum queues: two
-workers, 2,000 messages in flight, nothing lost, duplicated under another id or out of order.
+"""A RabbitMQ node killed (-9) or stopped, or a memory alarm, mid-stream in a 3-node cluster of the test's own with
+quorum queues: two workers, 2,000 messages in flight, nothing lost, duplicated under another id or out of order.
 
 The cluster (tests/support/rabbit_cluster.py) runs beside the machine's own RabbitMQ, never touching it, and is
 removed at the end. Every queue is a quorum queue (HMC_QUEUE_TYPE=quorum). The topology is declared, fed and
 collected through node 2, so node 2 leads every queue (quorum queues start their leader on the declaring
 client's node); the workers name the nodes as 1;2;3, so they connect to node 1. Killing node 1 takes the
 workers' connections; killing node 2 takes the leaders of sesam2.in and of the inbound partitions; a graceful
-stop of node 1 (started again at once) is an operator's maintenance. Each test starts its node again and
-checks that it rejoins. Run with
-`pytest -m cluster -s` (the figures are printed; about 2 minutes on two cores, forming the cluster included).
+stop of node 1 (started again at once) is an operator's maintenance; a memory alarm on node 3 blocks publishing
+across the cluster. Each test starts its node again and checks that it rejoins. Run with
+`pytest -m cluster -s` (the figures are printed; about 2.5 minutes on two cores, forming the cluster included).
 """
 
 from __future__ import annotations
