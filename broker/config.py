@@ -89,7 +89,9 @@ class Settings:
 
     amqp_url: str = _setting(
         "memory://",
-        "RabbitMQ (`amqps://user:pass@host:5671/vhost` in production); `memory://` is the in-process transport",
+        "RabbitMQ (`amqps://user:pass@host:5671/vhost` in production); `memory://` is the in-process transport; "
+        "a cluster's nodes `;`-separated (`amqp://...@node1/vhost;amqp://...@node2/vhost`): connections go to the "
+        "first that answers and fail over to the next",
         kind="URL, secret",
     )
     amqp_ca_file: str | None = _setting(
@@ -214,7 +216,7 @@ class Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         broker = data.get("broker", {})
         for key in ("amqp_url", "db_url"):
-            if key in broker and urlsplit(str(broker[key])).password:
+            if key in broker and any(urlsplit(u).password for u in str(broker[key]).split(";")):
                 raise ConfigurationError(
                     f"{path}: {key} holds a password; credentials come only from the environment (HMC_{key.upper()})"
                 )
@@ -251,6 +253,14 @@ class Settings:
             raise ConfigurationError("HMC_AMQP_HEARTBEAT_S must be from 1 to 60 seconds")
         if not 0 < self.console_port < 65536 or self.console_dormant_days < 1:
             raise ConfigurationError("HMC_CONSOLE_PORT must be from 1 to 65535 and HMC_CONSOLE_DORMANT_DAYS at least 1")
+        schemes = {urlsplit(u).scheme for u in self.amqp_urls}
+        if len(self.amqp_urls) > 1 and schemes != {"amqp"}:
+            # kombu fails over with one set of TLS options, so one server_hostname for every node: the
+            # certificate check would fail (or pass for the wrong node). Refused until each node gets its own.
+            raise ConfigurationError(
+                "HMC_AMQP_URL: several nodes are supported with amqp:// only, not "
+                f"{' and '.join(sorted(s + '://' for s in schemes))} (TLS to a cluster: one URL per worker for now)"
+            )
         if not 0 <= self.worker_index < self.workers:
             raise ConfigurationError(f"HMC_WORKER_INDEX must be from 0 to {self.workers - 1}")
         for customer in self.customers:
@@ -260,18 +270,15 @@ class Settings:
         return self
 
     @property
+    def amqp_urls(self) -> list[str]:
+        """The nodes of HMC_AMQP_URL, in the order they are tried (one for a single node)."""
+        return [u.strip() for u in self.amqp_url.split(";") if u.strip()]
+
+    @property
     def plain_amqp_host(self) -> str | None:
-        """The host of a plain amqp:// URL that is not this machine (None for amqps://, memory://, loopback):
-        passwords and patient data would cross a network in clear, so the first connection warns about it."""
-        if not self.amqp_url.startswith("amqp://"):
-            return None
-        host = urlsplit(self.amqp_url).hostname or "localhost"
-        if host == "localhost":
-            return None
-        try:
-            return None if ipaddress.ip_address(host).is_loopback else host
-        except ValueError:
-            return host  # a name: it may resolve anywhere
+        """The first host of a plain amqp:// URL that is not this machine (None for amqps://, memory://,
+        loopback): passwords and patient data would cross a network in clear, so the first connection warns."""
+        return next(filter(None, (_plain_remote_host(u) for u in self.amqp_urls)), None)
 
     @property
     def thresholds(self) -> Thresholds:
@@ -292,8 +299,22 @@ class Settings:
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
+def _plain_remote_host(url: str) -> str | None:
+    if not url.startswith("amqp://"):
+        return None
+    host = urlsplit(url).hostname or "localhost"
+    if host == "localhost":
+        return None
+    try:
+        return None if ipaddress.ip_address(host).is_loopback else host
+    except ValueError:
+        return host  # a name: it may resolve anywhere
+
+
 def safe_url(url: str) -> str:
-    """A URL with its password replaced by ***."""
+    """A URL with its password replaced by *** (each of a `;`-separated list of nodes)."""
+    if ";" in url:
+        return ";".join(safe_url(u) for u in url.split(";"))
     parts = urlsplit(url)
     if not parts.password:
         return url

@@ -40,6 +40,7 @@ from broker.translation import derived_id
 
 log = logging.getLogger(__name__)
 IDLE_S = 0.25  # the longest an idle worker waits for a message before its loop looks at the relay
+BLOCKED_POLL_S = 0.25  # how often a worker blocked by RabbitMQ looks whether it is unblocked
 SETTLE_AFTER_S = 0.005  # a batch in flight is settled when nothing new arrived for this long
 MARKS_EVERY_S = 1.0  # confirmed outbox rows are marked sent at least this often (and by settle())
 MARKS_AT_ONCE = 1000  # ... or as soon as this many are waiting
@@ -87,6 +88,10 @@ class Transport(Protocol):
     def stop_consuming(self) -> None: ...
 
     def connected(self) -> bool: ...
+
+    def blocked(self) -> bool:
+        """Whether RabbitMQ blocks publishing (connection.blocked: a memory or disk alarm)."""
+        ...
 
     def partner_queues(self) -> dict[str, str]: ...
 
@@ -192,6 +197,14 @@ class Worker:
             self.relay()
             while not self.stop.is_set() and not (until and until()):
                 metrics.WORKER_PROGRESS.set(time.time())  # a worker stuck anywhere below stops this clock
+                if self.transport.blocked():
+                    # A memory or disk alarm: nothing would go out, and every outbox row would use up its
+                    # publish attempts. Take no new work (the prefetched messages wait unacknowledged) until
+                    # RabbitMQ unblocks.
+                    metrics.AMQP_BLOCKED.set(1)
+                    time.sleep(BLOCKED_POLL_S)
+                    continue
+                metrics.AMQP_BLOCKED.set(0)
                 # With a batch in flight, a short wait: when nothing more comes, its confirms are collected and
                 # it is acknowledged at once rather than after a whole idle wait.
                 idle_s = SETTLE_AFTER_S if self._in_flight is not None else IDLE_S

@@ -4,6 +4,9 @@ Production connects with amqps:// and verifies the server's certificate against 
 HMC_AMQP_CERT_FILE and HMC_AMQP_KEY_FILE the broker presents a client certificate (in Swedish healthcare a
 SITHS function certificate), which RabbitMQ can map to the broker's user (EXTERNAL authentication).
 Credentials never come from the repository: the URL (with its password) comes from the environment.
+
+A cluster is named by its nodes' URLs `;`-separated (kombu's failover syntax): a connection goes to the first
+that answers, and one that reconnects after a loss moves on to the next node (round-robin).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import logging
 import ssl
 from typing import Any
+from urllib.parse import urlsplit
 
 from kombu.connection import Connection
 
@@ -30,7 +34,15 @@ def tls_options(settings: Settings) -> dict[str, Any] | bool:
     return {"context": context, "server_hostname": _host(settings.amqp_url)}
 
 
-def connect(settings: Settings, **options: Any) -> Connection:
+def each_node_once(connection: Connection) -> int:
+    """The max_retries of an ensure_connection that tries every node of the URL once, without sleeping: kombu
+    moves to the next node after each failure and sleeps only once it has been round them all."""
+    return max(len(connection.alt) - 1, 0)
+
+
+def connect(settings: Settings, *, after: Connection | None = None, **options: Any) -> Connection:
+    """A connection to the node(s) of HMC_AMQP_URL; `after` a connection just lost: its node is tried last (it
+    is the least likely to answer, and a node that is stopping may hold a new connection until its timeout)."""
     host = settings.plain_amqp_host
     if host is not None and host not in _warned:  # allowed (e.g. compose's private network), never quietly
         _warned.add(host)
@@ -39,7 +51,19 @@ def connect(settings: Settings, **options: Any) -> Connection:
             "use amqps:// with HMC_AMQP_CA_FILE (and a client certificate) outside a private network",
             extra={"host": host},
         )
-    return Connection(settings.amqp_url, ssl=tls_options(settings), **options)
+    urls = settings.amqp_urls
+    if after is not None:
+        urls = _rotated_past(urls, after.hostname, after.port)
+    return Connection(";".join(urls), ssl=tls_options(settings), **options)
+
+
+def _rotated_past(urls: list[str], host: str | None, port: int | None) -> list[str]:
+    """`urls` starting after the one of `host`:`port` (unchanged when none is)."""
+    for i, url in enumerate(urls):
+        parts = urlsplit(url)
+        if (parts.hostname, parts.port or 5672) == (host, port):
+            return urls[i + 1 :] + urls[: i + 1]
+    return urls
 
 
 def _host(url: str) -> str:

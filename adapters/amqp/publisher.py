@@ -26,6 +26,7 @@ from kombu.connection import Connection
 from kombu.messaging import Producer
 from kombu.transport.pyamqp import Transport as PyAmqpTransport
 
+from adapters.amqp.connection import each_node_once
 from adapters.amqp.topology import Names
 from broker.envelope import SCHEMA_VERSION_HEADER, Outgoing
 
@@ -123,6 +124,7 @@ class ConfirmingPublisher:
         self._last_tag = 0  # delivery tags count publishes per channel in confirm mode, from 1
         self._batch: _Batch | None = None
         self._errors = (*connection.connection_errors, *connection.channel_errors)
+        self._blocked = False  # RabbitMQ said connection.blocked (a memory or disk alarm) and not yet unblocked
 
     def publish(self, batch: Sequence[Outgoing]) -> list[PublishResult]:
         """One result per message, in the order given: send the batch and wait for its confirms."""
@@ -195,6 +197,37 @@ class ConfirmingPublisher:
             state.fail_unsettled(f"connection: {error}")
             self._reconnect()
 
+    def blocked(self) -> bool:
+        """Whether RabbitMQ blocks this connection's publishing (a memory or disk alarm on any node of the
+        cluster). Once blocked, each call reads what RabbitMQ sent meanwhile, so connection.unblocked is seen
+        although nothing is published."""
+        if self._blocked and self._channel is None:
+            self._blocked = False  # the connection was dropped: a new one starts unblocked (or is told again)
+        if self._blocked:
+            try:
+                self._connection.drain_events(timeout=0)
+            except TimeoutError:
+                pass
+            except self._errors as e:
+                log.info("AMQP publisher connection lost while blocked (%s); reconnecting", e)
+                self._channel = None
+                self._drop_connection()
+                self._blocked = False  # a new connection starts unblocked; RabbitMQ says so again if it is not
+        return self._blocked
+
+    def _watch_blocking(self, connection: Any) -> None:
+        self._blocked = False
+        connection.on_blocked = self._on_blocked
+        connection.on_unblocked = self._on_unblocked
+
+    def _on_blocked(self, reason: str) -> None:
+        log.warning("RabbitMQ blocks publishing (%s): no new work until it unblocks", reason)
+        self._blocked = True
+
+    def _on_unblocked(self) -> None:
+        log.warning("RabbitMQ unblocked publishing")
+        self._blocked = False
+
     def close(self) -> None:
         self._channel = None
         self._connection.release()
@@ -204,10 +237,13 @@ class ConfirmingPublisher:
     def _ready_channel(self) -> Any:
         if self._channel is not None and not self._still_open():
             self._channel = None
-            self._connection.collect()  # no close handshake on a connection the server has closed
+            self._drop_connection()
         if self._channel is None:
-            # One attempt, no sleeping: backing off is the outbox's job, not a hidden retry here.
-            self._connection.ensure_connection(max_retries=0, reraise_as_library_errors=False)
+            # One attempt per node, no sleeping: backing off is the outbox's job, not a hidden retry here.
+            self._connection.ensure_connection(
+                max_retries=each_node_once(self._connection), reraise_as_library_errors=False
+            )
+            self._watch_blocking(self._connection.connection)
             channel = self._connection.channel()
             channel.confirm_select()
             channel.events["basic_ack"].add(self._on_ack)
@@ -252,10 +288,14 @@ class ConfirmingPublisher:
                 break
         if state.by_tag:
             state.fail_unsettled("timeout")
+            if self._blocked:
+                # Blocked by an alarm: the connection is kept, for its connection.unblocked ends the wait. The
+                # late confirms name tags of no batch in flight and are ignored (the relay publishes again).
+                return
             # The late confirms would name tags of a batch that is gone; a fresh connection starts over.
             # Closing without the handshake: a connection that stopped confirming may not answer it.
             self._channel = None
-            self._connection.collect()
+            self._drop_connection()
 
     def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
         if self._batch is not None:
@@ -287,13 +327,23 @@ class ConfirmingPublisher:
             self._reconnect()
 
     def _reconnect(self) -> None:
-        """Drop the connection and connect again, once; if that fails too, the next publish tries."""
+        """Drop the connection and connect again, once (to each node of a cluster); if that fails too, the next
+        publish tries."""
         self._channel = None
-        self._connection.collect()  # no close handshake on a connection that just failed
+        self._drop_connection()
         try:
-            self._connection.ensure_connection(max_retries=0, reraise_as_library_errors=False)
+            self._connection.ensure_connection(
+                max_retries=each_node_once(self._connection), reraise_as_library_errors=False
+            )
         except self._errors as e:
             log.warning("AMQP publisher reconnect failed: %s", e)
+
+    def _drop_connection(self) -> None:
+        """Forget a connection the server closed or that failed: no close handshake (it may not answer), and
+        on a cluster the next node first (the one just lost may be stopping, and hold a new connection until
+        its timeout)."""
+        self._connection.collect()
+        self._connection.maybe_switch_next()
 
     # -- the in-memory transport (embedded default) --
 

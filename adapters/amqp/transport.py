@@ -160,8 +160,8 @@ class AmqpTransport:
 
     # ---------------------------------------------------------------- consume
 
-    def _connect_consumer(self) -> Any:
-        return connect(self.settings, heartbeat=self.settings.amqp_heartbeat_s)
+    def _connect_consumer(self, after: Any = None) -> Any:
+        return connect(self.settings, after=after, heartbeat=self.settings.amqp_heartbeat_s)
 
     def _beat(self) -> None:
         """Send a heartbeat frame three times per interval while consuming, however busy the worker's thread is.
@@ -268,9 +268,10 @@ class AmqpTransport:
         log.warning("AMQP connection lost, reconnecting", extra={"error": str(error)})
         self._buffer.clear()
         self._consuming = False
-        with contextlib.suppress(*self.consume_connection.connection_errors, OSError):
-            self.consume_connection.close()  # it is gone either way
-        self.consume_connection = self._connect_consumer()
+        lost = self.consume_connection
+        with contextlib.suppress(*lost.connection_errors, OSError):
+            lost.close()  # it is gone either way
+        self.consume_connection = self._connect_consumer(after=lost)  # a cluster's next node first
 
     def partner_queues(self) -> dict[str, str]:
         return partner_queues(self.settings)
@@ -335,6 +336,9 @@ class AmqpTransport:
 
     def send(self, batch: Sequence[Outgoing]) -> InFlight:
         return self.publisher.send(batch)
+
+    def blocked(self) -> bool:
+        return self.publisher.blocked()
 
     def announce(self, batch: Sequence[Outgoing]) -> list[PublishResult]:
         """The watch's thread publishes here: a publisher and connection of its own, made on first use."""

@@ -3,15 +3,14 @@ import this, so that both delete the same way)."""
 
 from __future__ import annotations
 
-import pika
-
 from adapters.amqp.topology import TopologySettings, plan
+from adapters.harness import wire
 
 
 def delete_topology(amqp_url: str, settings: TopologySettings) -> None:
     """The queues and exchanges that the topology of `settings` declares (its prefix only)."""
     topology = plan(settings)
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    connection = wire.blocking(amqp_url)
     try:
         channel = connection.channel()
         for queue in sorted(q.name for q in topology.queues):

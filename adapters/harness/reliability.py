@@ -65,7 +65,7 @@ class Feed:
         while True:
             try:
                 if self._publisher is None:
-                    self._publisher = wire.Publisher(pika.BlockingConnection(pika.URLParameters(self.url)))
+                    self._publisher = wire.Publisher(wire.blocking(self.url))
                 self._publisher.publish(message)
                 return
             except RETRIED:
@@ -77,7 +77,7 @@ class Feed:
     def publish_all(self, messages: Sequence[Addressed], queues: Sequence[str], timeout_s: float = 60.0) -> None:
         """A backlog at once: published without waiting for each confirm, then proven by the queues' message
         counts (nobody consumes them yet), which is what a confirm would have told."""
-        connection = pika.BlockingConnection(pika.URLParameters(self.url))
+        connection = wire.blocking(self.url)
         try:
             channel = connection.channel()
             before = sum(channel.queue_declare(q, passive=True).method.message_count for q in queues)
@@ -138,7 +138,7 @@ class Collector:
         while not self._stop.is_set():
             connection = None
             try:
-                connection = pika.BlockingConnection(pika.URLParameters(self.url))
+                connection = wire.blocking(self.url)
                 channel = connection.channel()
                 channel.basic_qos(prefetch_count=200)
                 for method, props, body in channel.consume(self.queue, inactivity_timeout=0.2):
@@ -242,7 +242,7 @@ def consuming(url: str, queues: Sequence[str], timeout_s: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            connection = pika.BlockingConnection(pika.URLParameters(url))
+            connection = wire.blocking(url)
             try:
                 channel = connection.channel()
                 if all(channel.queue_declare(q, passive=True).method.consumer_count > 0 for q in queues):

@@ -39,10 +39,16 @@ def properties(message: Message, *, user_id: str | None = None) -> Any:
     return pika.BasicProperties(**envelopes.properties(message), user_id=user_id)
 
 
+def blocking(url: str) -> pika.BlockingConnection:
+    """A pika BlockingConnection to the first node of `url` that answers (a cluster's nodes `;`-separated, as
+    HMC_AMQP_URL names them)."""
+    return pika.BlockingConnection([pika.URLParameters(u) for u in url.split(";") if u.strip()])
+
+
 def connect(url: str) -> Any:
     """A pika BlockingConnection, or a WireError that names the server."""
     try:
-        return pika.BlockingConnection(pika.URLParameters(url))
+        return blocking(url)
     except pika.exceptions.AMQPError as e:
         raise WireError(f"cannot connect to {safe_url(url)}: {e!r}") from None
 

@@ -52,6 +52,10 @@ WORKER_PROGRESS = Gauge(
     "When the worker's loop last went round (a batch handled, or an idle look for work): stalls stop it",
 )
 STORE_AVAILABLE = Gauge("hmc_store_available", "1 while the worker's last look at its store succeeded, else 0")
+AMQP_BLOCKED = Gauge(
+    "hmc_amqp_blocked",
+    "1 while RabbitMQ blocks the worker's publishing (a memory or disk alarm): it takes no new work, else 0",
+)
 AMQP_AVAILABLE = Gauge("hmc_amqp_available", "1 while the worker's consuming connection to RabbitMQ is open, else 0")
 # Counted in the process that replays (the CLI): seen by Prometheus only through a pushgateway. The workers
 # export the store's count of the last hour instead (REPLAYS_LAST_HOUR).

@@ -10,12 +10,7 @@ Run apart with `pytest -m faults -s` (the figures are printed).
 
 from __future__ import annotations
 
-import json
 import random
-import shutil
-import socket
-import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -26,119 +21,19 @@ import pytest
 import yaml
 
 import tests.support.faults as svc
-from adapters.amqp.topology import Names
-from adapters.amqp.transport import declare_topology
-from adapters.harness.checker import Report, Sent, check, forwarded_id
-from adapters.harness.envelopes import Addressed
-from adapters.harness.reliability import Collector, Feed, WorkerPool, consuming, orders, parked, worker_env
-from broker.bootstrap import store
-from broker.config import Settings
 from broker.model.codes import Side
+from tests.support.fault_stream import Stream, free_ports, fresh_log_dir
 from tests.support.faults import PARTITIONS
 
 # services_restored (tests/support/fixtures.py): RabbitMQ and PostgreSQL up before and after each test.
 pytestmark = [pytest.mark.faults, pytest.mark.services, pytest.mark.usefixtures("services_restored")]
 
-ORDERS, STEPS = 400, 5  # 2,000 messages in flight
-PROBE_ORDERS = 10  # 50 messages after the fault: the broker recovered without help
-DRAIN_TIMEOUT_S = 120.0
 COMPOSE = Path(__file__).resolve().parents[2] / "compose"
-
-
-class Stream:
-    """Two workers on two partitions, 2,000 messages published, sesam2.in collected."""
-
-    def __init__(
-        self, amqp_url: str, db_url: str, prefix: str, log_dir: Path, workers: int = 2, http_port: int = 0
-    ) -> None:
-        self.amqp_url, self.db_url, self.log_dir = amqp_url, db_url, log_dir
-        self.metrics_urls = [f"http://127.0.0.1:{http_port + i}/metrics" for i in range(workers)] if http_port else []
-        env = worker_env(amqp_url, db_url, prefix, HMC_PARTITIONS=str(PARTITIONS), HMC_HTTP_PORT=str(http_port))
-        settings = Settings.from_env(env)
-        declare_topology(settings)  # as an operator runs `hmc-broker topology` before the workers
-        store(settings).kw["bind"].dispose()  # migrate once, not from two workers at the same time
-        self.names = Names(prefix)
-        self.feed = Feed(amqp_url)
-        self.sent: list[Sent] = []
-        started = time.monotonic()
-        backlog = list(orders(ORDERS, STEPS, self.names, seed=random.randrange(10_000)))
-        self.feed.publish_all([m for m, _ in backlog], self.names.inbound_queues(Side.CUSTOMER, PARTITIONS))
-        self.sent = [s for _, s in backlog]
-        self.publish_s = time.monotonic() - started
-        self.collector = Collector(amqp_url, self.names.sesam2_queue)
-        self.started = time.monotonic()
-        self.pool = WorkerPool(env, workers, log_dir, [sys.executable, "-m", "broker.cli", "run"])
-        assert consuming(amqp_url, self.names.inbound_queues(Side.CUSTOMER, PARTITIONS)), self.pool.tails()
-
-    def midstream(self, low: float = 0.1, high: float = 0.6) -> int:
-        """Wait until a random share of the messages has arrived; how many are still in flight then."""
-        threshold = int(len(self.sent) * random.uniform(low, high))
-        assert self.collector.wait(threshold, 90), f"only {self.collector.count()} arrived\n{self.pool.tails()}"
-        return len(self.sent) - self.collector.count()
-
-    def finish(self, name: str, restored_at: float, in_flight_at_fault: int) -> Report:
-        """Publish the probes, wait for everything, check, print the figures."""
-        probes = [sent for _, sent in self._probe_messages()]
-        expected = {forwarded_id(s.message_id): s.message_id for s in self.sent + probes}
-        probe_ids = {forwarded_id(s.message_id) for s in probes}
-        deadline = time.monotonic() + DRAIN_TIMEOUT_S
-        while time.monotonic() < deadline:
-            missing = set(expected) - {a.message_id for a in self.collector.arrivals}
-            if not missing or {expected[i] for i in missing} <= set(parked(self.db_url)):
-                break
-            time.sleep(1.0)
-        time.sleep(1.0)  # late repeats, if any, are counted too
-        arrivals = self.collector.stop()
-        times = self.collector.times
-        first_probe = min((t for a, t in zip(arrivals, times, strict=False) if a.message_id in probe_ids), default=None)
-        # Recovery: from the restore to the first message through afterwards (the backlog flows again).
-        after = [t for t in times if t >= restored_at]
-        recovery = round(after[0] - restored_at, 1) if after else None
-        drained = round(max(times) - restored_at, 1) if times else None
-        alive = self.pool.alive()
-        tails = self.pool.tails()
-        self.pool.stop()
-        self.feed.close()
-        report = check(self.sent + probes, arrivals, parked(self.db_url))
-        print(
-            f"\nFAULT {name}: in flight {len(self.sent)} (not yet at SESAM2 when the fault hit: {in_flight_at_fault}); "
-            f"{report.line()}; recovery {recovery} s (restore to the next message through), all drained "
-            f"{drained} s after the restore; publish {self.publish_s:.1f} s, workers ran "
-            f"{time.monotonic() - self.started:.0f} s"
-        )
-        self.figures = {
-            "fault": name,
-            "in_flight": len(self.sent),
-            "at_fault": in_flight_at_fault,
-            "recovery_s": recovery,
-            "drained_s": drained,
-            **report.as_dict(),
-        }
-        (self.log_dir / "figures.json").write_text(json.dumps(self.figures))  # kept with the worker logs
-        assert alive, f"a worker died:\n{tails}"
-        assert report.ok, f"{report.as_dict()}\n{tails}"
-        assert report.delivered + report.parked == report.sent
-        assert first_probe is not None, "no message published after the fault arrived: the broker did not recover"
-        return report
-
-    def _probe_messages(self) -> Iterator[tuple[Addressed, Sent]]:
-        for message, sent in orders(PROBE_ORDERS, STEPS, self.names, seed=random.randrange(10_000, 20_000)):
-            self.feed.publish(message)
-            yield message, sent
-
-    def close(self) -> None:
-        self.collector.stop()
-        self.pool.stop()
-        self.feed.close()
 
 
 @pytest.fixture
 def stream(fault_amqp_url: str, fault_db: str, fault_prefix: str, request: pytest.FixtureRequest) -> Iterator[Stream]:
-    # Worker logs outlive the test (pytest's tmp_path is rotated away by other runs), one folder per test.
-    log_dir = Path(tempfile.gettempdir()) / "hmc-faults" / request.node.name
-    shutil.rmtree(log_dir, ignore_errors=True)
-    log_dir.mkdir(parents=True)
-    s = Stream(fault_amqp_url, fault_db, fault_prefix, log_dir, http_port=_free_ports(2))
+    s = Stream(fault_amqp_url, fault_db, fault_prefix, fresh_log_dir(request.node.name), http_port=free_ports(2))
     yield s
     s.close()  # again after finish() is harmless; after a failure it stops the workers
 
@@ -235,25 +130,6 @@ def test_all_connections_closed_by_the_server_mid_stream(stream: Stream) -> None
     with svc.disrupting():
         svc.close_all_connections()
     stream.finish("rabbitmqctl close_all_connections", time.monotonic(), at_fault)
-
-
-def _free_ports(count: int) -> int:
-    """The first of `count` consecutive free ports on this machine."""
-    for _ in range(50):
-        base = random.randrange(20_000, 40_000)
-        sockets = []
-        try:
-            for offset in range(count):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no free ports")
 
 
 def _answers(url: str, timeout_s: float) -> bool:

@@ -299,3 +299,32 @@ def test_the_loop_shows_how_long_what_it_took_had_waited_and_zero_when_idle(sett
     assert seen[1] == pytest.approx(400, abs=5), "the oldest of the batch"
     assert metrics.INBOUND_WAIT.labels("sesam2")._value.get() == 0
     assert seen[2] == 0, "idle: nothing waits for the worker"
+
+
+def test_a_worker_blocked_by_rabbitmq_takes_no_new_work_until_unblocked(settings: Settings) -> None:
+    """connection.blocked (a memory or disk alarm): the loop goes round without receiving, hmc_amqp_blocked
+    says why; once unblocked the waiting message is processed and published."""
+    from broker.observability import metrics
+
+    class Alarmed(FakeTransport):
+        def __init__(self) -> None:
+            super().__init__(is_blocked=True)
+            self.received = 0
+            self.waiting = [Taken(_order(0))]
+
+        def receive(self, max_count: int, wait_s: float, idle_s: float) -> list[Taken]:
+            self.received += 1
+            batch, self.waiting = self.waiting, []
+            return batch
+
+    transport = Alarmed()
+    worker = Worker(settings, transport, open_store(settings))
+    rounds = iter(range(3))
+    worker.run(until=lambda: next(rounds, None) is None)
+    assert transport.received == 0 and not transport.published
+    assert metrics.AMQP_BLOCKED._value.get() == 1
+    transport.is_blocked = False
+    rounds = iter(range(3))
+    worker.run(until=lambda: next(rounds, None) is None)
+    assert transport.received > 0 and transport.published, "processed once unblocked"
+    assert metrics.AMQP_BLOCKED._value.get() == 0

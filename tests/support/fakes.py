@@ -47,6 +47,7 @@ class FakeTransport:
     """Stands in for RabbitMQ: what was published, what was acknowledged, and whether publishing works."""
 
     publish_ok: bool = True
+    is_blocked: bool = False  # RabbitMQ's connection.blocked (a memory or disk alarm)
     published: list[Outgoing] = field(default_factory=list)
     acked: list[str] = field(default_factory=list)
 
@@ -73,6 +74,9 @@ class FakeTransport:
 
     def connected(self) -> bool:
         return True
+
+    def blocked(self) -> bool:
+        return self.is_blocked
 
     def partner_queues(self) -> dict[str, str]:
         return {}

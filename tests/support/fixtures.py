@@ -8,6 +8,7 @@ behind. `store` is the one store fixture: SQLite and PostgreSQL, each test on a 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.amqp.topology import TopologySettings, declare, plan
 from adapters.harness.cleanup import delete_topology
-from tests.support import services
+from tests.support import rabbit_cluster, services
 from tests.support.faults import PARTITIONS, ensure_up
 
 STORES = ["sqlite", "postgresql"]
@@ -172,3 +173,21 @@ def fault_prefix(fault_amqp_url: str, services_restored: None) -> Iterator[str]:
     prefix = f"f{uuid4().hex[:8]}."
     yield prefix
     delete_topology(fault_amqp_url, TopologySettings(prefix=prefix, partitions=PARTITIONS, customers=("1001",)))
+
+
+# --------------------------------------------------------------------------- a RabbitMQ cluster of a test's own
+
+
+@pytest.fixture(scope="module")
+def rabbit_cluster_nodes() -> Iterator[rabbit_cluster.Cluster]:
+    """Three clustered RabbitMQ nodes of this test's own (tests/support/rabbit_cluster.py), removed afterwards.
+
+    Skipped when rabbitmq-server cannot be run here (failed with HMC_REQUIRE_SERVICES=1)."""
+    logging.getLogger("pika").setLevel(logging.WARNING)
+    cluster = contextlib.ExitStack()
+    with cluster:
+        try:
+            nodes = cluster.enter_context(rabbit_cluster.running_cluster())
+        except rabbit_cluster.ClusterUnavailable as e:
+            services.skip_or_fail(f"no RabbitMQ cluster of the test's own: {e}")
+        yield nodes

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import NoReturn
 from uuid import uuid4
 
 import pytest
@@ -43,7 +44,11 @@ def require(service: str, url: str, default_port: int, how_to_start: str) -> str
     problem = reachable(url, default_port)
     if problem is None:
         return url
-    reason = f"{service} not reachable: {problem}: start it with {how_to_start}"
+    skip_or_fail(f"{service} not reachable: {problem}: start it with {how_to_start}")
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip the test for want of a service; fail it instead under HMC_REQUIRE_SERVICES=1 (CI)."""
     if os.environ.get("HMC_REQUIRE_SERVICES") == "1":
         pytest.fail(reason)
     pytest.skip(reason)
