@@ -282,8 +282,9 @@ def _check_buffer_store(customer: str, store: BufferStore) -> None:
     valid(IdKind.HSA_ID, store.orderer_hsa_id, "orderer_hsa_id")
     if store.unit_hsa_id:
         valid(IdKind.HSA_ID, store.unit_hsa_id, "unit_hsa_id")
-    if not all((store.name, store.street, store.postal_code, store.city, store.orderer_name)):
-        raise ConfigurationError(f"{where}: name, street, postal_code, city and orderer_name must not be empty")
+    if not all(text.strip() for text in (store.name, store.street, store.city, store.orderer_name)):
+        raise ConfigurationError(f"{where}: name, street, city and orderer_name must not be empty")
+    valid(IdKind.POSTAL_CODE, store.postal_code, "postal_code")
     seen: set[str] = set()
     for a in store.articles:
         valid(IdKind.ARTICLE_NUMBER, a.article_number, "article")

@@ -13,7 +13,7 @@ from re import Pattern
 
 from lxml import etree
 
-from broker.contract import identifiers, rules, safe_xml, schema
+from broker.contract import identifiers, normal_form, rules, safe_xml, schema
 from broker.contract.binding import Binding, Context
 from broker.model.codes import Side
 from broker.model.messages import ArticleRegisterUpdate, Message, Problem
@@ -126,6 +126,8 @@ def read(data: bytes, policy: ReadPolicy | None = None) -> Parsed:
             )
         )
         return result
+    if normal_form.needs_normalising(data):
+        normal_form.normalise_tree(root)  # before the schema counts characters
     result.problems.extend(schema.validate(dialect.compiled_schema, root, dialect.binding.repeated))
     if result.problems:
         return result

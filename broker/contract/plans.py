@@ -111,8 +111,8 @@ def _leaf_reader(leaf: Leaf, names: Names) -> ReadStep:
     attr, optional, suffix = leaf.attr, leaf.optional, _suffix(leaf.names)
     missing = f"{leaf.names[-1]} is required"
     codec = leaf.codec
-    # Text and identifiers decode to the text itself; identifiers then go through their rule.
-    decode = None if isinstance(codec, (c.TextCodec, c.IdentifierCodec)) else codec.decode
+    # Identifiers decode to the text itself and then go through their rule; text is checked for blanks.
+    decode = None if isinstance(codec, c.IdentifierCodec) else codec.decode
     kind = leaf.id_kind
     check = identifiers.check
     mask = kind is IdKind.PATIENT
