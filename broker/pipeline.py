@@ -30,7 +30,7 @@ from broker.config import Settings
 from broker.contract import routing
 from broker.contract.dialect import DIALECTS, Parsed, ReadPolicy, read
 from broker.envelope import Delivery, Exchange, Outgoing, Replay
-from broker.handlers import Context, Registry, default_registry
+from broker.handlers import Context, Registry, default_registry, order_view
 from broker.model import messages as m
 from broker.model.codes import Side
 from broker.replays import FIRST_DELIVERY, Policy, ReplayPolicy
@@ -89,11 +89,21 @@ class Pipeline:
         row = self.store(item, uow)
         item.policy.after_store(row, uow)
         problems = self.check(item)
-        if problems or item.parsed.message is None:
+        message = item.parsed.message
+        again = order_view.reopened(message, uow) if message is not None and not problems else None
+        if again is not None and message is not None and self._same_as_first(again, message, uow):
+            # A retry under a fresh message id: recorded, and nothing sent again (SESAM2 acts once per order).
+            uow.event(row, "validate", "ok", None, item.read_ms)
+            detail = f"order {again.order_id} was opened by message {again.first_message_id}; the same content again"
+            uow.event(row, "dedupe", "repeat", detail)
+            uow.set_status(row, "repeat")
+        elif again is not None and message is not None:
+            self.reject(row, item, [self._duplicate_order(again, message, item)], uow)
+        elif problems or message is None:
             self.reject(row, item, problems, uow)
         else:
             uow.event(row, "validate", "ok", None, item.read_ms)
-            self.registry.dispatch(self._context(row, item, item.parsed.message, uow))
+            self.registry.dispatch(self._context(row, item, message, uow))
         item.policy.settle(row, uow)
         return row
 
@@ -152,6 +162,30 @@ class Pipeline:
             uow.event(row, "reject", "ok", f"Rejection with {len(problems)} problem(s)")
         elif item.delivery.side is Side.CUSTOMER:
             uow.event(row, "reject", "unroutable", "sender unknown (and no usable reply_to): kept for inspection only")
+
+    # ---------------------------------------------------------------- one order per order id
+
+    def _same_as_first(self, again: order_view.Reopened, message: m.Message, uow: UnitOfWork) -> bool:
+        """Whether the message that opened the order said the same (its stored payload read again)."""
+        payload = uow.payload_of(again.first_message_id) if again.first_message_id else None
+        first = read(payload, self.read_policy).message if payload else None
+        return first is not None and order_view.same_business_content(first, message)
+
+    def _duplicate_order(self, again: order_view.Reopened, message: m.Message, item: Item) -> m.Problem:
+        found = routing.route(type(message))
+        dialect = item.parsed.dialect
+        path = (
+            dialect.binding.element_path(type(message), found.reference)
+            if dialect and found and found.reference
+            else None
+        )
+        first = f"message {again.first_message_id}" if again.first_message_id else "an earlier message"
+        return m.Problem(
+            rule="order.duplicate",
+            message=f"order {again.order_id} was already received as {first} with other content;"
+            " a change to an order needs a new order id",
+            path=path,
+        )
 
     # ---------------------------------------------------------------- the outbox
 

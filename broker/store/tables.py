@@ -43,7 +43,8 @@ class MessageRow(Base):
     order_ref: Mapped[str | None] = mapped_column(String(64))  # the customer's order, work-order, pickup... id
     # Keyed hash (the store's own key, see unit_of_work.patient_ref), never the identifier; None once pruned.
     patient_ref: Mapped[str | None] = mapped_column(String(40))
-    # received, rejected, forwarded, delivered, answered, parked; replays: skipped (all of it had gone out
+    # received, rejected, forwarded, delivered, answered, parked, repeat (an order's content again under a new
+    # message id: nothing sent); replays: skipped (all of it had gone out
     # already); resolved by an operator: replayed (a later replay went through), resolved (closed by hand).
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=1)
@@ -145,6 +146,10 @@ class OrderRow(Base):
     lines: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # line number -> line state
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The message id that opened it: the same order id under another message id is a repeat when its business
+    # content is the same, else refused (order.duplicate). The primary key makes the order unique, also between
+    # workers. None on orders opened before migration 0005.
+    opened_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class BufferStockRow(Base):

@@ -257,6 +257,15 @@ class UnitOfWork:
                 )
                 row.written = current
 
+    def payload_of(self, message_id: str) -> bytes | None:
+        """The payload an original message (not a replay) was stored with: this unit's own, else the store's.
+        Read only for an order opened again under another message id (rare): one query then."""
+        for row in self.messages:
+            if row.message_id == message_id and row.replay_of is None:
+                return row.payload
+        found = next((r for r in messages.with_message_id(self.session, message_id) if r.replay_of is None), None)
+        return found.payload if found is not None else None
+
     def patient_ref(self, patient_id: str, reserve_patterns: Sequence[Pattern[str]]) -> str:
         return patient_ref(store_key(self.session), patient_id, reserve_patterns)
 
