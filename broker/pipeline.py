@@ -214,7 +214,7 @@ class Pipeline:
                 message_type=type(allowed).__name__,
                 correlation_id=header.correlation_id or routing.reference(allowed),
                 schema_version=header.schema_version,
-                timestamp=int(header.sent_at.timestamp()),
+                timestamp=int((header.forwarded_at or header.sent_at).timestamp()),  # when it left the broker
             ),
         )
 

@@ -125,6 +125,8 @@ class Binding:
                 continue
             base, opt, meta = _unwrap(hints[spec.attr])
             if isinstance(spec, F):
+                if not sub and opt:
+                    continue  # an optional field one dialect does not carry (mapping.py says which)
                 if not sub:
                     raise TypeError(f"{cls.__name__}.{spec.attr} has no element in the {self.dialect} dialect")
                 children.append(

@@ -81,6 +81,8 @@ HEADER = G(
         F("unit_hsa_id", "SendingUnit", "AVSENH"),
         F("correlation_id", "CorrelationId", "REFID"),
         F("causation_id", "CausationId", "ORSAKID"),
+        # SESAM2 dialect only (no customer element): SKAPAD/AVSSYS stay the sender's, this is the broker's time.
+        F("forwarded_at", "", "FORMEDLAD"),
     ),
 )
 

@@ -68,6 +68,9 @@ class Header:
     unit_hsa_id: HsaId | None = None  # the sending unit, for customer-side messages
     correlation_id: Reference | None = None  # the order (or work order, pickup, report) it belongs to
     causation_id: MessageId | None = None  # the message that caused this one
+    # When the broker forwarded it: sent_at and sender_system stay the origin's (when the prescriber ordered,
+    # from which front-end). Carried in the SESAM2 dialect; None on what the broker has not forwarded.
+    forwarded_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
