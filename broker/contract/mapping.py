@@ -101,7 +101,16 @@ def person(attr: str, element: str, prefix: str) -> G:
     )
 
 
-PATIENT = G("patient", "Patient", "", (F("patient_id", "PatientId", "PATNR"), F("name", "Name", "PATNAMN")))
+PATIENT = G(
+    "patient",
+    "Patient",
+    "",
+    (
+        F("patient_id", "PatientId", "PATNR"),
+        F("name", "Name", "PATNAMN"),
+        F("protected", "ProtectedIdentity", "PATSKYDD"),
+    ),
+)
 
 
 def address(attr: str, element: str, prefix: str) -> G:

@@ -116,6 +116,7 @@ def _leaf_reader(leaf: Leaf, names: Names) -> ReadStep:
     kind = leaf.id_kind
     check = identifiers.check
     mask = kind is IdKind.PATIENT
+    echo = kind is not IdKind.POSTAL_CODE  # part of an address: for a protected patient, where they live
 
     def read(el: etree._Element, first: Firsts, path: str, out: dict[str, Any], ctx: Context) -> None:
         found = first.get(tag)
@@ -139,7 +140,8 @@ def _leaf_reader(leaf: Leaf, names: Names) -> ReadStep:
             try:
                 value = check(kind, text, reserve_patterns=ctx.reserve_patterns)
             except identifiers.IdentifierError as e:
-                problem(ctx, e.rule, path + suffix, found, e.message, mask_identifier(text) if mask else text)
+                shown = mask_identifier(text) if mask else text if echo else None
+                problem(ctx, e.rule, path + suffix, found, e.message, shown)
                 return
         out[attr] = value
 

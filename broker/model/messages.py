@@ -99,6 +99,9 @@ class Person:
 class Patient:
     patient_id: PatientId
     name: Name
+    # Skyddade personuppgifter (sekretessmarkering, skyddad folkbokföring): the name and the patient's
+    # addresses never appear in what the broker shows, exports or answers (broker/privacy.py). None: not stated.
+    protected: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
