@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from broker import checks, rejections
-from broker.catalog import Catalog
+from broker.catalog import CHECKED, Catalog, LiveCatalog
 from broker.config import Settings
 from broker.contract import routing
 from broker.contract.dialect import DIALECTS, Parsed, ReadPolicy, read
@@ -62,7 +62,8 @@ class Pipeline:
         replay_policy: Callable[[Replay], Policy] = ReplayPolicy,
     ) -> None:
         self.settings = settings
-        self.catalog = catalog
+        self.catalog = catalog  # HMC_CATALOG's file: only while the store holds no register
+        self.register = LiveCatalog()
         self.registry = registry or default_registry()
         self.replay_policy = replay_policy
         self.read_policy = ReadPolicy(limits=settings.xml_limits, reserve_patterns=settings.reserve_patterns)
@@ -70,25 +71,27 @@ class Pipeline:
     def handle(self, batch: Sequence[Delivery], uow: UnitOfWork) -> None:
         """A batch: read every delivery, let the reactions prepare, then each new message in turn."""
         items = [self.read(d) for d in batch]
-        self.registry.prepare([i.parsed.message for i in items if i.parsed.message], uow, self.settings)
+        messages = [i.parsed.message for i in items if i.parsed.message]
+        self.registry.prepare(messages, uow, self.settings)
+        catalog = self._catalog(messages, uow)
         for side, direction in checks.DIRECTION.items():
             mine = [i for i in items if i.delivery.side is side]
             originals = uow.originals(direction.value, (i.message_id for i in mine if i.policy.deduplicate))
             for item in mine:
                 if not item.policy.deduplicate:
-                    self.handle_message(item, uow)
+                    self.handle_message(item, uow, catalog)
                 elif (original := originals.get(item.message_id)) is not None:
                     # A redelivery or a resend: processed once already; record it, send nothing again.
                     uow.event(original, "dedupe", "duplicate", "the same message id arrived again")
                 else:
-                    originals[item.message_id] = self.handle_message(item, uow)
+                    originals[item.message_id] = self.handle_message(item, uow, catalog)
 
-    def handle_message(self, item: Item, uow: UnitOfWork) -> NewMessage:
+    def handle_message(self, item: Item, uow: UnitOfWork, catalog: Catalog | None) -> NewMessage:
         """One new message: store -> check -> handle by type (or reject) -> settle."""
         item.policy.before_store(uow)
         row = self.store(item, uow)
         item.policy.after_store(row, uow)
-        problems = self.check(item)
+        problems = self.check(item, catalog)
         message = item.parsed.message
         again = order_view.reopened(message, uow) if message is not None and not problems else None
         if again is not None and message is not None and self._same_as_first(again, message, uow):
@@ -134,9 +137,9 @@ class Pipeline:
             replay_of=d.replay.of if d.replay else None,
         )
 
-    def check(self, item: Item) -> list[m.Problem]:
+    def check(self, item: Item, catalog: Catalog | None) -> list[m.Problem]:
         d = item.delivery
-        problems = list(item.parsed.problems) + checks.check(self.settings, self.catalog, d, item.parsed)
+        problems = list(item.parsed.problems) + checks.check(self.settings, catalog, d, item.parsed)
         for p in problems:
             if p.rule.startswith("security."):  # someone sends for a customer it does not own
                 log.warning(
@@ -162,6 +165,13 @@ class Pipeline:
             uow.event(row, "reject", "ok", f"Rejection with {len(problems)} problem(s)")
         elif item.delivery.side is Side.CUSTOMER:
             uow.event(row, "reject", "unroutable", "sender unknown (and no usable reply_to): kept for inspection only")
+
+    def _catalog(self, messages: Sequence[m.Message], uow: UnitOfWork) -> Catalog | None:
+        """The catalog this batch is checked against: the store's committed register (one primary-key read,
+        and only for a batch with something to check), else the file of HMC_CATALOG."""
+        if not any(isinstance(x, CHECKED) for x in messages):
+            return self.catalog
+        return self.register.current(uow.articles.version(), uow.articles.all) or self.catalog
 
     # ---------------------------------------------------------------- one order per order id
 

@@ -346,6 +346,27 @@ class ReplayItemRow(Base):
     outcome: Mapped[str | None] = mapped_column(String(16))
 
 
+class ArticleRow(Base):
+    """The article register (artikelregister): imported from an export, kept current by SESAM2's
+    ArticleRegisterUpdate in the transaction that routes it. `article` holds the model's fields as text."""
+
+    __tablename__ = "articles"
+    article_number: Mapped[str] = mapped_column(String(20), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # active / withdrawn
+    article: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(100))  # "update <message id>" or "import <file>"
+
+
+class RegisterVersionRow(Base):
+    """A counter per register, raised by every change: a worker reloads its cached register when it moved."""
+
+    __tablename__ = "register_versions"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
 # The tables as Core sees them, for the hot path's statements that need none of the ORM's bookkeeping.
 MESSAGES = cast(Table, MessageRow.__table__)
 EVENTS = cast(Table, EventRow.__table__)

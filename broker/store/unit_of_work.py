@@ -19,6 +19,7 @@ from broker.contract import identifiers
 from broker.envelope import Outgoing
 from broker.model.types import IdKind
 from broker.store import messages
+from broker.store.articles import Articles
 from broker.store.buffer_stock import BufferStock
 from broker.store.invoices import Invoices
 from broker.store.orders import Orders
@@ -172,6 +173,7 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
         self.orders = Orders(self.session)
+        self.articles = Articles(self.session)
         self.buffer_stock = BufferStock(self.session)
         self.invoices = Invoices(self.session)
         self.publish_marks = OutboxMarks(self.session)

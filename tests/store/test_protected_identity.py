@@ -9,9 +9,7 @@ import logging
 from pathlib import Path
 
 import pytest
-import typer
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from broker.bootstrap import store as open_store
 from broker.config import Settings
@@ -21,6 +19,7 @@ from broker.model import messages as m
 from broker.runtime import Worker
 from broker.store.tables import EventRow, MessageRow
 from replay.cli import register
+from tests.support.commands import run_command
 from tests.support.fakes import FakeTransport
 from tests.support.replaying import CUSTOMERS, ORDER, Broker
 
@@ -52,11 +51,7 @@ def tapped(db_url: str) -> Broker:
 
 
 def cli(db_url: str, *args: str) -> str:
-    app = typer.Typer()
-    register(app)
-    result = CliRunner().invoke(app, list(args), env={"HMC_DB_URL": db_url}, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
+    return run_command(register, db_url, *args)
 
 
 def leaks(text: str) -> list[str]:

@@ -8,6 +8,7 @@ test_buffer_stores.py).
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -197,3 +198,20 @@ def test_a_new_reaction_is_one_registration_and_runs_after_the_others() -> None:
         Pipeline(SETTINGS, registry=registry).handle([from_customer(order)], uow)
         uow.commit()
     assert seen == [(order.order_id, "forwarded")], "registered last, it sees the message forwarded"
+
+
+def test_a_retry_under_a_new_id_is_a_repeat_and_other_content_is_refused() -> None:
+    uow = FakeUnitOfWork()
+    order = fixture(ORDER)
+    assert isinstance(order, m.CustomerOrder)
+    retry = dataclasses.replace(order, header=dataclasses.replace(order.header, message_id=str(uuid.uuid4())))
+    changed = dataclasses.replace(
+        retry, header=dataclasses.replace(retry.header, message_id=str(uuid.uuid4())), note="Another note"
+    )
+    handle(uow, from_customer(order))
+    handle(uow, from_customer(retry), from_customer(changed))
+    assert [r.status for r in uow.stored] == ["forwarded", "repeat", "rejected"]
+    assert [o.message_type for o in uow.sent] == ["CustomerOrder", "Rejection"]
+    assert "order.duplicate" in (uow.stored[2].last_error or "") and order.header.message_id in (
+        uow.stored[2].last_error or ""
+    )
