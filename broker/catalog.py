@@ -3,7 +3,7 @@
 The catalog lives in the store (broker/store/articles.py): imported from a region's export with `hmc-broker
 catalog import` (adapters/catalog_file.py reads it) and kept current by SESAM2's ArticleRegisterUpdate. Each
 worker caches it and reloads it when the store's version moved (LiveCatalog). HMC_CATALOG, a file read at
-start, is used only while the store has no register; with neither the broker checks no articles.
+start, lies under the store's articles; with neither the broker checks no articles.
 """
 
 from __future__ import annotations
@@ -77,15 +77,21 @@ def diff(register: Iterable[m.Article], export: Iterable[m.Article]) -> Diff:
 
 class LiveCatalog:
     """The store's register as this process last read it, by version: reloaded whole when the version moved
-    (an import or an ArticleRegisterUpdate committed), so validation costs no query per line or message."""
+    (an import or an ArticleRegisterUpdate committed), so validation costs no query per line or message.
 
-    def __init__(self) -> None:
-        self._cached: tuple[int, Catalog | None] = (-1, None)  # one tuple: read and replaced atomically
+    `base` (HMC_CATALOG's file, if any) lies under the store's articles: an update that reaches a store with
+    no import yet changes the file's articles instead of leaving only its own few."""
+
+    def __init__(self, base: Catalog | None = None) -> None:
+        self._base = base
+        self._cached: tuple[int, Catalog | None] = (-1, base)  # one tuple: read and replaced atomically
 
     def current(self, version: int, load: Callable[[], Iterable[m.Article]]) -> Catalog | None:
-        """The catalog of `version` (None: the store has no register), loading it with `load` when new."""
+        """The catalog of `version` (0: the store has no register, the base alone), loaded when new."""
         cached_version, catalog = self._cached
         if version != cached_version:
-            catalog = Catalog.of(load()) if version else None
+            stored = list(load()) if version else []
+            base = list(self._base.articles.values()) if self._base else []
+            catalog = Catalog.of([*base, *stored]) if base or stored else None
             self._cached = (version, catalog)
         return catalog

@@ -62,8 +62,8 @@ class Pipeline:
         replay_policy: Callable[[Replay], Policy] = ReplayPolicy,
     ) -> None:
         self.settings = settings
-        self.catalog = catalog  # HMC_CATALOG's file: only while the store holds no register
-        self.register = LiveCatalog()
+        self.catalog = catalog  # HMC_CATALOG's file, under the store's register
+        self.register = LiveCatalog(catalog)
         self.registry = registry or default_registry()
         self.replay_policy = replay_policy
         self.read_policy = ReadPolicy(limits=settings.xml_limits, reserve_patterns=settings.reserve_patterns)
@@ -167,11 +167,11 @@ class Pipeline:
             uow.event(row, "reject", "unroutable", "sender unknown (and no usable reply_to): kept for inspection only")
 
     def _catalog(self, messages: Sequence[m.Message], uow: UnitOfWork) -> Catalog | None:
-        """The catalog this batch is checked against: the store's committed register (one primary-key read,
-        and only for a batch with something to check), else the file of HMC_CATALOG."""
+        """The catalog this batch is checked against: the store's committed register over HMC_CATALOG's file
+        (one primary-key read, and only for a batch with something to check)."""
         if not any(isinstance(x, CHECKED) for x in messages):
-            return self.catalog
-        return self.register.current(uow.articles.version(), uow.articles.all) or self.catalog
+            return None
+        return self.register.current(uow.articles.version(), uow.articles.all)
 
     # ---------------------------------------------------------------- one order per order id
 

@@ -156,3 +156,15 @@ def test_catalog_show_diff_and_import(tmp_path: Path) -> None:
     cli(db_url, "catalog", "import", str(changed))
     shown = json.loads(cli(db_url, "catalog", "show", "--article", "181210", "--json"))
     assert shown["version"] == 2 and shown["articles"][0]["status"] == "withdrawn"
+
+
+def test_an_update_before_any_import_changes_the_file_catalog(store: Store) -> None:
+    pipeline = Pipeline(SETTINGS, load_catalog(DEMO_CATALOG))  # HMC_CATALOG, nothing imported
+    run(store, pipeline, withdrawing("043306"))  # another article of the order than the one withdrawn below
+    run(store, pipeline, order(1).replace(b"<ArticleNumber>043306<", b"<ArticleNumber>091218<"))
+    run(store, pipeline, order(2))
+    assert statuses(store) == [
+        ("ArticleRegisterUpdate", "forwarded"),
+        ("CustomerOrder", "forwarded"),  # the file's other articles are still known
+        ("CustomerOrder", "rejected"),
+    ]
