@@ -142,8 +142,10 @@ class Generator:
         lines: int | None = None,
         buffer_store_id: str | None = None,
         at: datetime | None = None,
+        article: str | None = None,
     ) -> m.CustomerOrder:
-        """A patient order (variant patient/urgent: to the home; unit: to a ward) or a buffer-store order."""
+        """A patient order (variant patient/urgent: to the home; unit: to a ward) or a buffer-store order;
+        `article` puts that article on the first line."""
         w = self.world(customer)
         variant = variant or self.rng.choices(ORDER_VARIANTS, _VARIANT_WEIGHTS)[0]
         at = self._at(at)
@@ -161,6 +163,11 @@ class Generator:
             assert resident is not None
             delivery = self._home(resident)
             chosen = self._articles(lines or self.rng.choices((1, 2, 3, 4), (40, 30, 20, 10))[0])
+        if article is not None:
+            first = next((a for a in self.articles if a.article_number == article), None)
+            if first is None:
+                raise ValueError(f"article {article} is not an active article of the catalog")
+            chosen = [first, *(a for a in chosen if a is not first)][: len(chosen)]
         priority = Priority.URGENT if variant == "urgent" else Priority.NORMAL
         lead = self.rng.randint(1, 3) if priority is Priority.URGENT else self.rng.randint(5, 21)
         self._orders[w.customer].append(order_id)
