@@ -38,7 +38,7 @@ from typing import Any
 from adapters.harness.generator import INBOUND_NAMES, ORDER_VARIANTS, Generator
 from adapters.harness.sesam2_sim import Sesam2Simulator, delivered_lines
 from broker.catalog import Catalog
-from broker.contract import identifiers
+from broker.contract import identifiers, routing
 from broker.model import messages as m
 from broker.model.codes import (
     ArticleStatus,
@@ -323,8 +323,8 @@ def _context(step: Step, sent: Mapping[int, m.Message]) -> dict[str, Any]:
     context: dict[str, Any] = {}
     if step.type_name == "ReturnReceipt" and isinstance(p := latest.get("PickupOrder"), m.PickupOrder):
         context["pickup"] = p
-    elif step.type_name == "OrderStatusQuery" and isinstance(o := latest.get("CustomerOrder"), m.CustomerOrder):
-        context["order_id"] = o.order_id
+    elif step.type_name == "OrderStatusQuery" and (opened := [x for x in sent.values() if _opens(x)]):
+        context["order_id"] = routing.reference(opened[-1])  # the latest order, work order, pickup...
     elif step.type_name == "PatientAddressReply" and isinstance(
         q := latest.get("PatientAddressQuery"), m.PatientAddressQuery
     ):
@@ -335,6 +335,11 @@ def _context(step: Step, sent: Mapping[int, m.Message]) -> dict[str, Any]:
         if stores and wants_store:
             context["buffer_store_id"] = stores[-1].buffer_store_id
     return context
+
+
+def _opens(message: m.Message) -> bool:
+    found = routing.route(type(message))
+    return found is not None and found.opens_order
 
 
 def _sesam2(
