@@ -367,6 +367,18 @@ class RegisterVersionRow(Base):
     updated_at: Mapped[datetime]
 
 
+class OutageForecastRow(Base):
+    """An operator's forecast for a partner's outage ("SESAM2 back by 10:00"): while it has not passed, the
+    reserve routine is held back (Skåne's routine: four hours and still no forecast)."""
+
+    __tablename__ = "outage_forecasts"
+    partner: Mapped[str] = mapped_column(String(40), primary_key=True)
+    back_by: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+    operator: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+
+
 # The tables as Core sees them, for the hot path's statements that need none of the ORM's bookkeeping.
 MESSAGES = cast(Table, MessageRow.__table__)
 EVENTS = cast(Table, EventRow.__table__)
