@@ -214,16 +214,20 @@ class Pipeline:
             return
         dialect = _SESAM2 if exchange is Exchange.SESAM2_OUT else _CUSTOMER
         header = allowed.header
+        # A customer gets the customer dialect's version it speaks (an unknown one the oldest).
+        customer = self.settings.customer(header.customer_number) if dialect is _CUSTOMER else None
+        version = customer.schema_version if customer else m.SCHEMA_VERSIONS[0] if dialect is _CUSTOMER else None
+        body = dialect.render(allowed, version)
         uow.add_outgoing(
             row,
             Outgoing(
                 exchange=exchange,
                 routing_key=routing_key,
-                body=dialect.render(allowed),
+                body=body,
                 message_id=header.message_id,
                 message_type=type(allowed).__name__,
                 correlation_id=header.correlation_id or routing.reference(allowed),
-                schema_version=header.schema_version,
+                schema_version=version or header.schema_version,
                 timestamp=int((header.forwarded_at or header.sent_at).timestamp()),  # when it left the broker
             ),
         )

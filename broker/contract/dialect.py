@@ -6,6 +6,7 @@ never as an exception, so one bad message never stops the others.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from lxml import etree
 from broker.contract import identifiers, normal_form, rules, safe_xml, schema
 from broker.contract.binding import Binding, Context
 from broker.model.codes import Side
-from broker.model.messages import ArticleRegisterUpdate, Message, Problem
+from broker.model.messages import SCHEMA_VERSIONS, ArticleRegisterUpdate, Message, Problem
 
 CUSTOMER_NS = "urn:x-hmc-broker:customer:v1"
 SESAM2_NS = "urn:x-hmc-broker:sesam2:v1"
@@ -40,6 +41,12 @@ class XmlDialect:
     def binding(self) -> Binding:
         return Binding(self.name, self.namespace)
 
+    def binding_for(self, version: str | None) -> Binding:
+        """The binding that writes `version` of this dialect (None, or the newest: the full binding)."""
+        if version is None or version == SCHEMA_VERSIONS[-1] or self.name is not Side.CUSTOMER:
+            return self.binding
+        return _versioned(self.name, self.namespace, version)
+
     @property
     def schema_path(self) -> Path:
         return schema_dir() / self.schema_file
@@ -49,10 +56,19 @@ class XmlDialect:
         """The compiled XSD; cached here because schema_path stats the file system on every call."""
         return schema.load(self.schema_path)
 
-    def render(self, message: Message) -> bytes:
-        root = self.binding.render(message)
+    def render(self, message: Message, version: str | None = None) -> bytes:
+        """The message as a document; `version`: for a customer on an older version of the customer dialect
+        (its SchemaVersion, and only the elements that version has)."""
+        if version is not None and self.name is Side.CUSTOMER and message.header.schema_version != version:
+            message = dataclasses.replace(message, header=dataclasses.replace(message.header, schema_version=version))
+        root = self.binding_for(version).render(message)
         data: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
         return data
+
+
+@functools.cache
+def _versioned(side: Side, namespace: str, version: str) -> Binding:
+    return Binding(side, namespace, version)
 
 
 DIALECTS: dict[Side, XmlDialect] = {

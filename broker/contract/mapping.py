@@ -108,7 +108,7 @@ PATIENT = G(
     (
         F("patient_id", "PatientId", "PATNR"),
         F("name", "Name", "PATNAMN"),
-        F("protected", "ProtectedIdentity", "PATSKYDD"),
+        F("protected", "ProtectedIdentity", "PATSKYDD", since="1.1"),
     ),
 )
 
@@ -171,6 +171,7 @@ INBOUND: tuple[TypeMap, ...] = (
                 PATIENT,
                 address("delivery", "DeliveryAddress", "LEV"),
                 F("note", "Note", "MEDDELANDE"),
+                F("cost_centre", "CostCentre", "KOSTNST", since="1.1"),
             ),
             R(
                 "lines",
@@ -238,6 +239,7 @@ INBOUND: tuple[TypeMap, ...] = (
                 F("individual_number", "IndividualNumber", "INDNR"),
                 address("address", "Address", "UTF"),
                 F("description", "Description", "BESKRIVNING"),
+                F("infection_risk", "InfectionRisk", "SMITTA", since="1.1"),
             ),
         ),
     ),
@@ -527,6 +529,7 @@ OUTBOUND: tuple[TypeMap, ...] = (
                     F("amount", "Amount", "BELOPPORE"),
                     F("delivered_on", "DeliveredOn", "LEVDAT"),
                     F("unit_hsa_id", "UnitHsaId", "ENHHSA"),
+                    F("individual_number", "IndividualNumber", "INDNR", since="1.1"),
                 ),
             ),
         ),

@@ -15,11 +15,13 @@ from broker.model.messages import Message
 
 @dataclass(frozen=True)
 class F:
-    """A leaf field: one model attribute, one element in each dialect."""
+    """A leaf field: one model attribute, one element in each dialect; `since`: the customer dialect's
+    version that added it (an optional element; a customer on an older version neither sends nor gets it)."""
 
     attr: str
     customer: str
     sesam2: str
+    since: str = "1.0"
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,9 @@ from broker.model.types import (
 )
 
 SCHEMA_VERSION = "1.0"
+# The customer dialect's versions, oldest first: each adds optional elements only (broker/contract/mapping.py
+# marks what came when), so a reader of the newest accepts them all.
+SCHEMA_VERSIONS = ("1.0", "1.1")
 
 # ---------------------------------------------------------------- envelope header
 
@@ -173,6 +176,7 @@ class InvoiceLine:
     amount: Decimal
     delivered_on: date | None = None
     unit_hsa_id: HsaId | None = None
+    individual_number: IndividualNumber | None = None  # the rented device's serial number (1.1)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -218,6 +222,7 @@ class CustomerOrder(Message):
     patient: Patient | None = None  # absent on orders to a buffer store
     requested_delivery_date: date | None = None
     note: Description | None = None
+    cost_centre: Code | None = None  # the orderer's cost centre (kostnadsställe) to charge (1.1)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -258,6 +263,7 @@ class WorkOrder(Message):
     patient: Patient | None = None
     address: Address | None = None
     requested_date: date | None = None
+    infection_risk: bool | None = None  # smittrisk: the technician takes precautions (1.1)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
