@@ -56,7 +56,7 @@ class Binding:
         self.by_type: dict[type[Message], Node] = {}
         for tmap in TYPE_MAPS.values():
             root = tmap.path(dialect)
-            if root is None:
+            if root is None or (version is not None and _version(tmap.since) > _version(version)):
                 continue
             node = self._node("", tmap.cls, (root,), False, None, tmap.fields)
             self.roots[root] = node

@@ -313,6 +313,20 @@ INBOUND: tuple[TypeMap, ...] = (
     ),
     TypeMap(m.OrderStatusQuery, "OrderStatusQuery", None, (HEADER, head(F("order_id", "OrderId", "")))),
     TypeMap(
+        m.OrderWithdrawal,
+        "OrderWithdrawal",
+        "ORDERATER",
+        (
+            HEADER,
+            head(
+                F("order_id", "OrderId", "EXTORDNR"),
+                F("reason", "Reason", "ORSAK"),
+                F("note", "Note", "TEXT"),
+            ),
+        ),
+        since="1.1",
+    ),
+    TypeMap(
         m.PatientAddressReply,
         "PatientAddressReply",
         "ADRSVAR",
@@ -411,6 +425,22 @@ OUTBOUND: tuple[TypeMap, ...] = (
                 F("note", "Note", "TEXT"),
             ),
         ),
+    ),
+    TypeMap(
+        m.OrthopaedicReferralAnswer,
+        "OrthopaedicReferralAnswer",
+        "OTSVAR",
+        (
+            HEADER,
+            head(
+                F("referral_id", "ReferralId", "EXTREMNR"),
+                F("sesam2_order_number", "HmcOrderNumber", "ORDNR"),
+                F("appointment_at", "AppointmentAt", "BESOKTID"),
+                F("clinic", "Clinic", "MOTTAGNING"),
+                F("answer", "Answer", "SVAR"),
+            ),
+        ),
+        since="1.1",
     ),
     TypeMap(
         m.DeliveryReceipt,

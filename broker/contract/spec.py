@@ -55,6 +55,7 @@ class TypeMap:
     customer: str
     sesam2: str | None
     fields: tuple[Spec, ...]
+    since: str = "1.0"  # the customer dialect's version that added the type
 
     def path(self, dialect: Side) -> str | None:
         return self.customer if dialect is Side.CUSTOMER else self.sesam2

@@ -323,6 +323,16 @@ class OrthopaedicReferral(Message):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class OrderWithdrawal(Message):
+    """Återkallelse (1.1): the customer system withdraws an order it sent; SESAM2 answers with OrderCancelled."""
+
+    direction = Direction.INBOUND
+    order_id: Reference
+    reason: CancellationReason
+    note: Line | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class OrderStatusQuery(Message):
     """Sökning: "where is my order", answered by the broker from its order view."""
 
@@ -442,6 +452,18 @@ class PickupConfirmation(Message):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class OrthopaedicReferralAnswer(Message):
+    """Svar på OT-remiss (1.1): when and where orthopaedic technical services see the patient."""
+
+    direction = Direction.OUTBOUND
+    referral_id: Reference
+    sesam2_order_number: Sesam2OrderNumber
+    answer: Description
+    appointment_at: datetime | None = None
+    clinic: Name | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PickupCancelled(Message):
     direction = Direction.OUTBOUND
     pickup_id: Reference
@@ -512,6 +534,7 @@ INBOUND_TYPES: tuple[type[Message], ...] = (
     OrthopaedicReferral,
     OrderStatusQuery,
     PatientAddressReply,
+    OrderWithdrawal,
 )
 OUTBOUND_TYPES: tuple[type[Message], ...] = (
     OrderStatusReply,
@@ -525,6 +548,7 @@ OUTBOUND_TYPES: tuple[type[Message], ...] = (
     PickupConfirmation,
     PickupCancelled,
     FaultReportAnswer,
+    OrthopaedicReferralAnswer,
     InvoiceData,
     ArticleRegisterUpdate,
     PatientAddressQuery,

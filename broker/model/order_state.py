@@ -23,6 +23,7 @@ _STATUS_AFTER: dict[type[m.Message], OrderStatus] = {
     m.PickupCancelled: OrderStatus.CANCELLED,
     m.ReturnReceipt: OrderStatus.DELIVERED,
     m.FaultReportAnswer: OrderStatus.DELIVERED,
+    m.OrthopaedicReferralAnswer: OrderStatus.CONFIRMED,
 }
 
 

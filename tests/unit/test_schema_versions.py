@@ -56,6 +56,10 @@ def test_1_1_adds_these_elements() -> None:
 @given(data=st.data())
 def test_each_version_writes_what_its_schema_accepts_and_the_broker_reads_both(cls: type, data: st.DataObject) -> None:
     message = data.draw(messages(cls))
+    if cls not in CUSTOMER.binding_for("1.0").by_type:  # a type 1.1 added: a 1.0 customer never gets one
+        assert TYPE_MAPS[cls].since == "1.1"
+        assert read(CUSTOMER.render(message, "1.1")).ok
+        return
     old = CUSTOMER.render(message, "1.0")
     root = etree.fromstring(old)
     assert schema.validate(XSD_1_0, root) == []  # a 1.0 customer's own schema accepts it
@@ -92,3 +96,19 @@ def test_a_customer_s_version_is_configured_and_checked() -> None:
     assert (skane.schema_version, skane.invoice, halland.schema_version) == ("1.1", True, "1.0")
     with pytest.raises(ConfigurationError, match=r"schema_version '2\.0'"):
         Settings(customers=(Customer("1001", schema_version="2.0"),)).checked()
+
+
+def test_a_1_1_answer_for_a_1_0_customer_is_parked_and_a_1_1_customer_gets_it() -> None:
+    answer = read((FIXTURES / "sesam2/valid/OrthopaedicReferralAnswer-acute-appointment.xml").read_bytes()).message
+    assert isinstance(answer, m.OrthopaedicReferralAnswer)
+    customer = answer.header.customer_number or ""
+    for version, status in (("1.0", "parked"), ("1.1", "forwarded")):
+        uow = FakeUnitOfWork()
+        with uow:
+            Pipeline(Settings(customers=(Customer(customer, schema_version=version),))).handle(
+                [sesam2_delivery(answer)], uow
+            )
+            uow.commit()
+        (row,) = uow.stored
+        assert row.status == status, row.last_error
+        assert [o.message_type for o in uow.sent] == ([] if version == "1.0" else ["OrthopaedicReferralAnswer"])
