@@ -126,6 +126,7 @@ OPTIONS: dict[str, dict[str, Callable[[Any], Any]]] = {
     "OrthopaedicReferral": {"acute": _BOOL},
     "DeliveryDelay": {"reason": _enum(DelayReason), "days": _int(1, 90), "line": _int(0, 9999)},
     "OrderCancelled": _REASON,
+    "OrderWithdrawal": _REASON,
     "WorkOrderCancelled": _REASON,
     "PickupCancelled": _REASON,
 }
@@ -325,6 +326,8 @@ def _context(step: Step, sent: Mapping[int, m.Message]) -> dict[str, Any]:
         context["pickup"] = p
     elif step.type_name == "OrderStatusQuery" and (opened := [x for x in sent.values() if _opens(x)]):
         context["order_id"] = routing.reference(opened[-1])  # the latest order, work order, pickup...
+    elif step.type_name == "OrderWithdrawal" and isinstance(o := latest.get("CustomerOrder"), m.CustomerOrder):
+        context["order_id"] = o.order_id
     elif step.type_name == "PatientAddressReply" and isinstance(
         q := latest.get("PatientAddressQuery"), m.PatientAddressQuery
     ):

@@ -185,3 +185,13 @@ def test_the_register_scenario_withdraws_the_article_the_orders_name() -> None:
     statuses = {a.article_number: a.status for a in update.articles}
     assert statuses["181210"] is ArticleStatus.WITHDRAWN
     assert [s.rejected for s in scenario.steps] == [False, False, True]
+
+
+def test_the_withdrawal_scenario_withdraws_the_order_it_sent() -> None:
+    scenario = scenarios.find("order-withdrawal")
+    g = Generator(8, customers=("1002",), start=START)
+    order, _, withdrawal, cancelled = (x for _, x in scenarios.run(scenario, g, Sesam2Simulator(8), customer="1002"))
+    assert isinstance(order, m.CustomerOrder) and isinstance(withdrawal, m.OrderWithdrawal)
+    assert isinstance(cancelled, m.OrderCancelled)
+    assert withdrawal.order_id == cancelled.order_id == order.order_id
+    assert withdrawal.header.schema_version == "1.1"
