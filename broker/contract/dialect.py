@@ -16,6 +16,7 @@ from lxml import etree
 
 from broker.contract import identifiers, normal_form, rules, safe_xml, schema
 from broker.contract.binding import Binding, Context
+from broker.contract.mapping import TYPE_MAPS
 from broker.model.codes import Side
 from broker.model.messages import SCHEMA_VERSIONS, ArticleRegisterUpdate, Message, Problem
 
@@ -175,8 +176,9 @@ def _claims(result: Parsed, root: etree._Element, dialect: XmlDialect) -> None:
 
 
 def _check_header(result: Parsed, message: Message) -> None:
-    """Header rules the schema cannot express: the type matches the root, and only a broadcast
-    (ArticleRegisterUpdate) may leave the customer number out."""
+    """Header rules the schema cannot express: the type matches the root, only a broadcast
+    (ArticleRegisterUpdate) may leave the customer number out, and a customer document names a version of the
+    customer dialect that has its type (elements a later version added are read whatever it names)."""
     if message.header.customer_number is None and not isinstance(message, ArticleRegisterUpdate):
         header = result.dialect.binding.header_paths if result.dialect else {}
         result.problems.append(
@@ -184,6 +186,20 @@ def _check_header(result: Parsed, message: Message) -> None:
                 rule="header.customer-number",
                 message=f"the customer number is required on {type(message).__name__}",
                 path=f"/{result.root_name}/{_local_path(header.get('customer_number', 'CustomerNumber'))}",
+            )
+        )
+        result.message = None
+    version = message.header.schema_version
+    if result.dialect is not None and result.dialect.name is Side.CUSTOMER and not _speaks(version, type(message)):
+        known = ", ".join(SCHEMA_VERSIONS)
+        since = TYPE_MAPS[type(message)].since
+        result.problems.append(
+            Problem(
+                rule="header.schema-version",
+                message=f"SchemaVersion {version[:10]} is not one of {known}"
+                if version not in SCHEMA_VERSIONS
+                else f"{type(message).__name__} is new in {since}: send SchemaVersion {since} or later",
+                path=f"/{result.root_name}/Header/SchemaVersion",
             )
         )
         result.message = None
@@ -196,6 +212,13 @@ def _check_header(result: Parsed, message: Message) -> None:
             )
         )
         result.message = None
+
+
+def _speaks(version: str, message_type: type[Message]) -> bool:
+    """Whether a customer document of `version` may be of this type (a type a later version added: no)."""
+    if version not in SCHEMA_VERSIONS:
+        return False
+    return SCHEMA_VERSIONS.index(version) >= SCHEMA_VERSIONS.index(TYPE_MAPS[message_type].since)
 
 
 def _local_path(qualified: str) -> str:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import strategies as st
 
 from broker.contract.identifiers import ISO9999_CLASSES
+from broker.contract.mapping import TYPE_MAPS
 from broker.model.codes import AddressKind
 from broker.model.messages import Address, ArticleRegisterUpdate, CustomerOrder, Header, InvoiceData, Message, Patient
 from broker.model.types import Identifier, IdKind, Items, MonthPrecision, Range, Text
@@ -185,8 +186,9 @@ def _conform(message: Any) -> Any:
 
 def messages(cls: type[Message]) -> st.SearchStrategy[Message]:
     """Any valid message of `cls`; the header names its type as a sender would."""
+    since = TYPE_MAPS[cls].since  # the version that has the type
     headers = objects(Header).map(
-        lambda h: dataclasses.replace(h, message_type=cls.__name__, schema_version="1.0", forwarded_at=None)
+        lambda h: dataclasses.replace(h, message_type=cls.__name__, schema_version=since, forwarded_at=None)
     )
     if cls is not ArticleRegisterUpdate:  # only a broadcast may leave the customer number out
         headers = headers.filter(lambda h: h.customer_number is not None)
