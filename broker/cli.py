@@ -52,6 +52,10 @@ EDGES: dict[str, Edge] = {
     ),
     "users": Edge("console.cli", "The console's local accounts (argon2 password hashes) and service accounts."),
     "invoice": Edge("adapters.exports.cli", "Monthly invoice data (fakturaunderlag) from SESAM2."),
+    "catalog": Edge("adapters.catalog_cli", "The article register in the store: show it, diff or import an export."),
+    "forecast": Edge(
+        "adapters.forecast_cli", "Outage forecasts: a partner expected back by a time holds back the reserve routine."
+    ),
     "report": Edge("adapters.exports.cli", "Reports from the message store."),
     "demo": Edge(
         "adapters.harness.cli",

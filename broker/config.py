@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from broker.contract import identifiers
 from broker.contract.safe_xml import XmlLimits
+from broker.model.messages import SCHEMA_VERSIONS
 from broker.model.types import IdKind
 from broker.observability.watch import Thresholds
 
@@ -71,6 +72,8 @@ class Customer:
     # Operator ids (as given to --operator) that may export this customer's invoice data; needs invoice too.
     invoice_exporters: tuple[str, ...] = ()
     buffer_stores: tuple[BufferStore, ...] = ()
+    # The customer dialect's version it speaks: what it gets is written in it (SchemaVersion and elements).
+    schema_version: str = "1.0"
 
     def buffer_store(self, store_id: str) -> BufferStore | None:
         return next((b for b in self.buffer_stores if b.store_id == store_id), None)
@@ -150,12 +153,16 @@ class Settings:
     )
     customers: tuple[Customer, ...] = _setting(
         (),
-        "customer systems, `number:name:amqp_user:invoice` comma-separated (all but the number optional); in "
-        "the TOML, `[[customers]]` with buffer stores and invoice exporters",
+        "customer systems, `number:name:amqp_user:invoice:version` comma-separated (all but the number optional; "
+        "version: the customer dialect's, `1.0` by default or `1.1`); in the TOML, `[[customers]]` with buffer "
+        "stores and invoice exporters",
         kind="list",
     )
     catalog: str | None = _setting(
-        None, "article catalog (CSV or JSON export); orders for unknown or withdrawn articles are refused", kind="path"
+        None,
+        "article catalog file (CSV or JSON export) under the store's article register (`hmc-broker catalog import` "
+        "puts one there; the store's articles win); orders for unknown or withdrawn articles are refused",
+        kind="path",
     )
     log_level: str = _setting("INFO", "log level")
     log_format: str = _setting(
@@ -237,12 +244,19 @@ class Settings:
                     invoice=bool(c.get("invoice", False)),
                     invoice_exporters=tuple(str(x) for x in c.get("invoice_exporters", [])),
                     buffer_stores=tuple(_buffer_store(b) for b in c.get("buffer_stores", [])),
+                    schema_version=str(c.get("schema_version", "1.0")),
                 )
                 for c in customers
             )
         return replace(self, **values)
 
     def checked(self) -> Settings:
+        for c in self.customers:
+            if c.schema_version not in SCHEMA_VERSIONS:
+                known = ", ".join(SCHEMA_VERSIONS)
+                raise ConfigurationError(
+                    f"customer {c.number}: schema_version {c.schema_version!r} is not one of {known}"
+                )
         if self.queue_type not in ("classic", "quorum"):
             raise ConfigurationError(f"HMC_QUEUE_TYPE must be classic or quorum, not {self.queue_type!r}")
         if self.partitions < 1 or self.batch_size < 1 or self.workers < 1:
@@ -323,11 +337,20 @@ def safe_url(url: str) -> str:
 
 
 def parse_customers(spec: str) -> tuple[Customer, ...]:
-    """`1001:webSesam Skåne:websesam-skane:invoice,1002` -> customers (name, user and flag optional)."""
+    """`1001:webSesam Skåne:websesam-skane:invoice:1.1,1002` -> customers (name, user, flag and the customer
+    dialect's version optional)."""
     out = []
     for item in filter(None, (s.strip() for s in spec.split(","))):
-        number, name, user, flags = [*item.split(":"), "", "", ""][:4]
-        out.append(Customer(number=number, name=name, amqp_user=user or None, invoice=flags == "invoice"))
+        number, name, user, flags, version = [*item.split(":"), "", "", "", ""][:5]
+        out.append(
+            Customer(
+                number=number,
+                name=name,
+                amqp_user=user or None,
+                invoice=flags == "invoice",
+                schema_version=version or "1.0",
+            )
+        )
     return tuple(out)
 
 
@@ -381,8 +404,9 @@ def _check_buffer_store(customer: str, store: BufferStore) -> None:
     valid(IdKind.HSA_ID, store.orderer_hsa_id, "orderer_hsa_id")
     if store.unit_hsa_id:
         valid(IdKind.HSA_ID, store.unit_hsa_id, "unit_hsa_id")
-    if not all((store.name, store.street, store.postal_code, store.city, store.orderer_name)):
-        raise ConfigurationError(f"{where}: name, street, postal_code, city and orderer_name must not be empty")
+    if not all(text.strip() for text in (store.name, store.street, store.city, store.orderer_name)):
+        raise ConfigurationError(f"{where}: name, street, city and orderer_name must not be empty")
+    valid(IdKind.POSTAL_CODE, store.postal_code, "postal_code")
     seen: set[str] = set()
     for a in store.articles:
         valid(IdKind.ARTICLE_NUMBER, a.article_number, "article")

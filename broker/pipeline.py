@@ -25,12 +25,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from broker import checks, rejections
-from broker.catalog import Catalog
+from broker.catalog import CHECKED, Catalog, LiveCatalog
 from broker.config import Settings
 from broker.contract import routing
 from broker.contract.dialect import DIALECTS, Parsed, ReadPolicy, read
 from broker.envelope import Delivery, Exchange, Outgoing, Replay
-from broker.handlers import Context, Registry, default_registry
+from broker.handlers import Context, Registry, default_registry, order_view
 from broker.model import messages as m
 from broker.model.codes import Side
 from broker.replays import FIRST_DELIVERY, Policy, ReplayPolicy
@@ -62,7 +62,8 @@ class Pipeline:
         replay_policy: Callable[[Replay], Policy] = ReplayPolicy,
     ) -> None:
         self.settings = settings
-        self.catalog = catalog
+        self.catalog = catalog  # HMC_CATALOG's file, under the store's register
+        self.register = LiveCatalog(catalog)
         self.registry = registry or default_registry()
         self.replay_policy = replay_policy
         self.read_policy = ReadPolicy(limits=settings.xml_limits, reserve_patterns=settings.reserve_patterns)
@@ -70,30 +71,42 @@ class Pipeline:
     def handle(self, batch: Sequence[Delivery], uow: UnitOfWork) -> None:
         """A batch: read every delivery, let the reactions prepare, then each new message in turn."""
         items = [self.read(d) for d in batch]
-        self.registry.prepare([i.parsed.message for i in items if i.parsed.message], uow, self.settings)
+        messages = [i.parsed.message for i in items if i.parsed.message]
+        self.registry.prepare(messages, uow, self.settings)
+        catalog = self._catalog(messages, uow)
         for side, direction in checks.DIRECTION.items():
             mine = [i for i in items if i.delivery.side is side]
             originals = uow.originals(direction.value, (i.message_id for i in mine if i.policy.deduplicate))
             for item in mine:
                 if not item.policy.deduplicate:
-                    self.handle_message(item, uow)
+                    self.handle_message(item, uow, catalog)
                 elif (original := originals.get(item.message_id)) is not None:
                     # A redelivery or a resend: processed once already; record it, send nothing again.
                     uow.event(original, "dedupe", "duplicate", "the same message id arrived again")
                 else:
-                    originals[item.message_id] = self.handle_message(item, uow)
+                    originals[item.message_id] = self.handle_message(item, uow, catalog)
 
-    def handle_message(self, item: Item, uow: UnitOfWork) -> NewMessage:
+    def handle_message(self, item: Item, uow: UnitOfWork, catalog: Catalog | None) -> NewMessage:
         """One new message: store -> check -> handle by type (or reject) -> settle."""
         item.policy.before_store(uow)
         row = self.store(item, uow)
         item.policy.after_store(row, uow)
-        problems = self.check(item)
-        if problems or item.parsed.message is None:
+        problems = self.check(item, catalog)
+        message = item.parsed.message
+        again = order_view.reopened(message, uow) if message is not None and not problems else None
+        if again is not None and message is not None and self._same_as_first(again, message, uow):
+            # A retry under a fresh message id: recorded, and nothing sent again (SESAM2 acts once per order).
+            uow.event(row, "validate", "ok", None, item.read_ms)
+            detail = f"order {again.order_id} was opened by message {again.first_message_id}; the same content again"
+            uow.event(row, "dedupe", "repeat", detail)
+            uow.set_status(row, "repeat")
+        elif again is not None and message is not None:
+            self.reject(row, item, [self._duplicate_order(again, message, item)], uow)
+        elif problems or message is None:
             self.reject(row, item, problems, uow)
         else:
             uow.event(row, "validate", "ok", None, item.read_ms)
-            self.registry.dispatch(self._context(row, item, item.parsed.message, uow))
+            self.registry.dispatch(self._context(row, item, message, uow))
         item.policy.settle(row, uow)
         return row
 
@@ -124,9 +137,9 @@ class Pipeline:
             replay_of=d.replay.of if d.replay else None,
         )
 
-    def check(self, item: Item) -> list[m.Problem]:
+    def check(self, item: Item, catalog: Catalog | None) -> list[m.Problem]:
         d = item.delivery
-        problems = list(item.parsed.problems) + checks.check(self.settings, self.catalog, d, item.parsed)
+        problems = list(item.parsed.problems) + checks.check(self.settings, catalog, d, item.parsed)
         for p in problems:
             if p.rule.startswith("security."):  # someone sends for a customer it does not own
                 log.warning(
@@ -153,6 +166,37 @@ class Pipeline:
         elif item.delivery.side is Side.CUSTOMER:
             uow.event(row, "reject", "unroutable", "sender unknown (and no usable reply_to): kept for inspection only")
 
+    def _catalog(self, messages: Sequence[m.Message], uow: UnitOfWork) -> Catalog | None:
+        """The catalog this batch is checked against: the store's committed register over HMC_CATALOG's file
+        (one primary-key read, and only for a batch with something to check)."""
+        if not any(isinstance(x, CHECKED) for x in messages):
+            return None
+        return self.register.current(uow.articles.version(), uow.articles.all)
+
+    # ---------------------------------------------------------------- one order per order id
+
+    def _same_as_first(self, again: order_view.Reopened, message: m.Message, uow: UnitOfWork) -> bool:
+        """Whether the message that opened the order said the same (its stored payload read again)."""
+        payload = uow.payload_of(again.first_message_id) if again.first_message_id else None
+        first = read(payload, self.read_policy).message if payload else None
+        return first is not None and order_view.same_business_content(first, message)
+
+    def _duplicate_order(self, again: order_view.Reopened, message: m.Message, item: Item) -> m.Problem:
+        found = routing.route(type(message))
+        dialect = item.parsed.dialect
+        path = (
+            dialect.binding.element_path(type(message), found.reference)
+            if dialect and found and found.reference
+            else None
+        )
+        first = f"message {again.first_message_id}" if again.first_message_id else "an earlier message"
+        return m.Problem(
+            rule="order.duplicate",
+            message=f"order {again.order_id} was already received as {first} with other content;"
+            " a change to an order needs a new order id",
+            path=path,
+        )
+
     # ---------------------------------------------------------------- the outbox
 
     def _context(self, row: NewMessage, item: Item, message: m.Message, uow: UnitOfWork) -> Context:
@@ -170,17 +214,21 @@ class Pipeline:
             return
         dialect = _SESAM2 if exchange is Exchange.SESAM2_OUT else _CUSTOMER
         header = allowed.header
+        # A customer gets the customer dialect's version it speaks (an unknown one the oldest).
+        customer = self.settings.customer(header.customer_number) if dialect is _CUSTOMER else None
+        version = customer.schema_version if customer else m.SCHEMA_VERSIONS[0] if dialect is _CUSTOMER else None
+        body = dialect.render(allowed, version)
         uow.add_outgoing(
             row,
             Outgoing(
                 exchange=exchange,
                 routing_key=routing_key,
-                body=dialect.render(allowed),
+                body=body,
                 message_id=header.message_id,
                 message_type=type(allowed).__name__,
                 correlation_id=header.correlation_id or routing.reference(allowed),
-                schema_version=header.schema_version,
-                timestamp=int(header.sent_at.timestamp()),
+                schema_version=version or header.schema_version,
+                timestamp=int((header.forwarded_at or header.sent_at).timestamp()),  # when it left the broker
             ),
         )
 

@@ -1,4 +1,4 @@
-"""Keep patient identifiers out of logs and error texts.
+"""Keep patient identifiers out of logs and error texts, and protected identities out of everything shown.
 
 mask_identifier turns one identifier into a stable token "[patient-id:xxxxxxxx]"; mask_text replaces, in
 free text, every run that passes the personnummer/samordningsnummer rules (a real date and check digit) and
@@ -20,9 +20,12 @@ import os
 import re
 import secrets
 import threading
+from xml.sax.saxutils import escape
 
 from broker.contract import identifiers
 from broker.contract.identifiers import DEFAULT_RESERVE_PATTERNS
+from broker.model import messages as m
+from broker.model.codes import AddressKind
 from broker.model.types import IdKind
 
 _KEY_ENV = "HMC_PII_KEY"
@@ -70,6 +73,43 @@ def _mask_match(match: re.Match[str]) -> str:
     if match["uuid"] or (match["pnr"] and not _is_patient_id(match[0])):
         return match[0]
     return mask_identifier(match[0])
+
+
+# What stands in for a protected patient's name and address in everything shown, exported or answered.
+WITHHELD = "[skyddad identitet]"
+
+
+def protected_texts(message: m.Message | None) -> list[str]:
+    """The texts that would reveal where a patient with protected identity lives: the patient's name and
+    every field of an address at the patient's residence; [] when the patient is not protected."""
+    patient = getattr(message, "patient", None)
+    if not isinstance(patient, m.Patient) or not patient.protected:
+        return []
+    texts = [patient.name]
+    for attr in ("delivery", "address"):
+        address = getattr(message, attr, None)
+        if isinstance(address, m.Address) and address.kind is AddressKind.PATIENT_RESIDENCE:
+            texts += [address.name, address.street, address.postal_code, address.city]
+            texts += [t for t in (address.phone, address.instructions) if t]
+    return texts
+
+
+# The flag as either dialect writes it (mapping.py: Patient.protected), for a document that did not parse.
+_FLAGGED = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:ProtectedIdentity|PATSKYDD)>\s*(?:true|1|J)\s*<")
+
+
+def flagged_protected(payload: bytes) -> bool:
+    """Whether a document says its patient is protected, read from the bytes (it may not be valid at all)."""
+    return _FLAGGED.search(payload) is not None
+
+
+def withhold_protected(text: str, message: m.Message | None) -> str:
+    """`text` (a payload, a translation) with a protected patient's name and addresses replaced by WITHHELD,
+    in plain and in XML-escaped form. Longest first, so a street that holds the city is replaced whole."""
+    for value in sorted({t for t in protected_texts(message) if t.strip()}, key=len, reverse=True):
+        for form in {value, escape(value), escape(value, {'"': "&quot;", "'": "&apos;"})}:
+            text = text.replace(form, WITHHELD)
+    return text
 
 
 def _is_patient_id(value: str) -> bool:

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Protocol
 
 import structlog
@@ -32,7 +32,7 @@ from broker.model.codes import Side
 from broker.observability import metrics
 from broker.observability.watch import QueueState, Transition, Watch
 from broker.pipeline import Pipeline
-from broker.store import queries
+from broker.store import forecasts, queries
 from broker.store.outbox import OutboxMarks
 from broker.store.tables import OutboxRow
 from broker.store.unit_of_work import Step, UnitOfWork
@@ -395,18 +395,29 @@ class Worker:
                 metrics.QUEUE_DEPTH.labels(queue_name).set(found_own[0])
                 metrics.QUEUE_CONSUMERS.labels(queue_name).set(found_own[1])
         transitions = []
+        forecasts = self._forecasts()
         for partner, queue_name in partners.items():
             found = counts.get(queue_name)
             if found is None:
                 continue
             messages, consumers = found
             age = self._oldest_age(partner, messages) if messages else 0.0
-            transition = self.watch.observe(partner, queue_name, QueueState(messages, consumers, age))
+            state = QueueState(messages, consumers, age)
+            transition = self.watch.observe(partner, queue_name, state, forecasts.get(partner))
             if transition is not None:
                 transitions.append(transition)
         if transitions and self.settings.worker_index == 0:  # one worker speaks for all on hmc.events
             self.transport.announce([_outage_event(t) for t in transitions])
         return transitions
+
+    def _forecasts(self) -> dict[str, float]:
+        """Operators' outage forecasts not yet passed (one read per look of the watch), as epoch seconds."""
+        try:
+            with self.sessions() as session:
+                found = forecasts.pending(session, datetime.now(UTC))
+        except (OperationalError, DBAPIError):
+            return {}
+        return {partner: back_by.timestamp() for partner, back_by in found.items()}
 
     def _oldest_age(self, partner: str, waiting: int) -> float:
         try:

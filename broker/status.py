@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker.config import Settings
 from broker.observability.watch import Level, QueueState, Watch
+from broker.store import forecasts
 from broker.store.queries import TypeCount, backlog, last_hour, oldest_waiting_age
 
 QueueCounts = Callable[[list[str]], dict[str, tuple[int, int] | None]]
@@ -51,6 +53,7 @@ def gather(
     with sessions() as session:
         types = last_hour(session)
         waiting = backlog(session)
+        forecast = {p: t.timestamp() for p, t in forecasts.pending(session, datetime.now(UTC)).items()}
         for partner, queue in partners.items():
             got = found.get(queue)
             if got is None:
@@ -59,7 +62,7 @@ def gather(
             messages, consumers = got
             age = oldest_waiting_age(session, partner, messages)
             # One look: with no consumer the outage is at least as old as the oldest waiting message.
-            watch.observe(partner, queue, QueueState(messages, consumers, age))
+            watch.observe(partner, queue, QueueState(messages, consumers, age), forecast.get(partner))
             level = watch.level(partner)
             outage = age if level is not Level.UP and consumers == 0 else 0.0
             out.append(PartnerStatus(partner, queue, messages, consumers, age, level.value, outage))

@@ -2,7 +2,9 @@
 
 The dialect bindings do the real mapping (names, structure, code lists, date formats); this module
 decides what the translated message's header says. Its id is derived from the source id, so a
-replay or a redelivery produces the same id and consumers can de-duplicate on it.
+replay or a redelivery produces the same id and consumers can de-duplicate on it. The origin is kept:
+SentAt and SenderSystem stay the sender's (when the prescriber ordered, from which front-end), and the
+broker's own time goes in forwarded_at.
 """
 
 from __future__ import annotations
@@ -23,13 +25,12 @@ def derived_id(source_id: str, purpose: str) -> str:
 
 
 def forward(message: Message, *, purpose: str = "translated", now: datetime | None = None) -> Message:
-    """The same business content under the broker's envelope, caused by the original message."""
+    """The same business content and origin under the broker's id, caused by the original message."""
     source = message.header
     header = dataclasses.replace(
         source,
         message_id=derived_id(source.message_id, purpose),
-        sent_at=now or datetime.now(UTC).replace(microsecond=0),
-        sender_system=BROKER_SYSTEM,
+        forwarded_at=now or datetime.now(UTC).replace(microsecond=0),
         causation_id=source.message_id,
     )
     return dataclasses.replace(message, header=header)

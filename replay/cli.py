@@ -59,8 +59,8 @@ Statuses = Annotated[
     typer.Option(
         "--status",
         "-s",
-        help="received, rejected, forwarded, delivered, answered, parked, skipped, "
-        "replayed, resolved (repeat or comma-separate)",
+        help="received, rejected, forwarded, delivered, answered, parked, skipped, repeat, "
+        "replayed, resolved (repeat the option or comma-separate)",
     ),
 ]
 Types = Annotated[list[str] | None, typer.Option("--type", "-t", help="message type, e.g. CustomerOrder (repeatable)")]

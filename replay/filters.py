@@ -21,6 +21,7 @@ STATUSES = (
     "answered",
     "parked",
     "skipped",
+    "repeat",
     "replayed",
     "resolved",
 )

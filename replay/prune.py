@@ -27,7 +27,7 @@ from broker.store.unit_of_work import now
 from replay import audit
 from replay.filters import FilterError, parse_period
 
-SETTLED = ("delivered", "answered", "skipped", "replayed", "resolved")
+SETTLED = ("delivered", "answered", "skipped", "repeat", "replayed", "resolved")
 DEFAULT_RETENTION = timedelta(days=90)
 
 

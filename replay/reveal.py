@@ -1,7 +1,8 @@
 """Patient identifiers stay masked in everything the operations commands print, unless revealed.
 
 Masked: the list shows the stored patient_ref token; payloads and diffs pass broker.privacy.mask_text,
-which replaces every personnummer-, samordningsnummer- and reservnummer-shaped run. Revealed (--reveal
+which replaces every personnummer-, samordningsnummer- and reservnummer-shaped run. A patient with protected
+identity has name and addresses withheld in every payload shown, revealed or not. Revealed (--reveal
 with --operator and --reason): the identifier is read back from the stored payload, and an audit row
 names the messages revealed.
 """
@@ -13,16 +14,21 @@ from typing import Any
 
 from broker.contract.dialect import ReadPolicy, read
 from broker.model.messages import patient_id_of
-from broker.privacy import mask_text
+from broker.privacy import WITHHELD, flagged_protected, mask_text, withhold_protected
 from broker.store import Session
 from broker.store.tables import MessageRow
 from replay import audit
 
 
 def text_of(payload: bytes | None, revealed: bool) -> str | None:
+    """A payload to print: identifiers masked unless revealed; a protected patient's name and addresses
+    withheld always (a reveal shows identifiers, never where a protected person lives)."""
     if payload is None:
         return None
-    text = payload.decode("utf-8", errors="replace")
+    message = read(payload).message
+    if message is None and flagged_protected(payload):  # invalid: which texts are personal is unknown
+        return f"{WITHHELD} (the document names a patient with protected identity and is not valid)"
+    text = withhold_protected(payload.decode("utf-8", errors="replace"), message)
     return text if revealed else mask_text(text)
 
 

@@ -10,6 +10,7 @@ every order passes the broker's catalog check too.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -24,7 +25,15 @@ from adapters.harness.world import BufferStore, Resident, Unit, World, build
 from broker.catalog import Catalog
 from broker.contract import identifiers
 from broker.model import messages as m
-from broker.model.codes import AddressKind, ArticleStatus, ArticleType, FaultSubject, Priority, WorkOrderKind
+from broker.model.codes import (
+    AddressKind,
+    ArticleStatus,
+    ArticleType,
+    CancellationReason,
+    FaultSubject,
+    Priority,
+    WorkOrderKind,
+)
 from broker.model.types import IdKind
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -46,6 +55,7 @@ DEFAULT_MIX: dict[str, float] = {
     "OrderStatusQuery": 4,
     "BufferStockReport": 3,
     "PatientAddressReply": 1,
+    "OrderWithdrawal": 1,  # customer dialect 1.1
 }
 INBOUND_NAMES = tuple(cls.__name__ for cls in m.INBOUND_TYPES)
 
@@ -142,8 +152,10 @@ class Generator:
         lines: int | None = None,
         buffer_store_id: str | None = None,
         at: datetime | None = None,
+        article: str | None = None,
     ) -> m.CustomerOrder:
-        """A patient order (variant patient/urgent: to the home; unit: to a ward) or a buffer-store order."""
+        """A patient order (variant patient/urgent: to the home; unit: to a ward) or a buffer-store order;
+        `article` puts that article on the first line."""
         w = self.world(customer)
         variant = variant or self.rng.choices(ORDER_VARIANTS, _VARIANT_WEIGHTS)[0]
         at = self._at(at)
@@ -161,6 +173,11 @@ class Generator:
             assert resident is not None
             delivery = self._home(resident)
             chosen = self._articles(lines or self.rng.choices((1, 2, 3, 4), (40, 30, 20, 10))[0])
+        if article is not None:
+            first = next((a for a in self.articles if a.article_number == article), None)
+            if first is None:
+                raise ValueError(f"article {article} is not an active article of the catalog")
+            chosen = [first, *(a for a in chosen if a is not first)][: len(chosen)]
         priority = Priority.URGENT if variant == "urgent" else Priority.NORMAL
         lead = self.rng.randint(1, 3) if priority is Priority.URGENT else self.rng.randint(5, 21)
         self._orders[w.customer].append(order_id)
@@ -359,6 +376,27 @@ class Generator:
             header=self._header(m.OrderStatusQuery, w, order_id, at, self._unit(w)), order_id=order_id
         )
 
+    def order_withdrawal(
+        self,
+        customer: str | None = None,
+        *,
+        order_id: str | None = None,
+        reason: CancellationReason = CancellationReason.CUSTOMER_REQUEST,
+        at: datetime | None = None,
+    ) -> m.OrderWithdrawal:
+        """Withdraw `order_id`, else an order of this run, else a made-up one (a customer dialect 1.1 type)."""
+        w = self.world(customer)
+        at = self._at(at)
+        earlier = self._orders[w.customer]
+        order_id = order_id or (self.rng.choice(earlier) if earlier else self._reference("WS", w.customer, at))
+        header = self._header(m.OrderWithdrawal, w, order_id, at, self._unit(w))
+        return m.OrderWithdrawal(
+            header=dataclasses.replace(header, schema_version="1.1"),
+            order_id=order_id,
+            reason=reason,
+            note=self.rng.choice(texts.WITHDRAWAL_NOTES) if self.rng.random() < 0.5 else None,
+        )
+
     def patient_address_reply(
         self,
         customer: str | None = None,
@@ -487,5 +525,6 @@ _BUILDERS = {
     "OrthopaedicReferral": "orthopaedic_referral",
     "OrderStatusQuery": "order_status_query",
     "PatientAddressReply": "patient_address_reply",
+    "OrderWithdrawal": "order_withdrawal",
 }
 assert set(_BUILDERS) == set(INBOUND_NAMES), "a generator for every inbound type"

@@ -17,12 +17,14 @@ A scenario file (JSON; the shipped ones are in adapters/harness/scenarios/) look
 A step sends one message: "from" customer (an inbound type, built by the Generator) or sesam2 (an answer,
 or one of SESAM2's own messages, built by the Sesam2Simulator); "with" sets a few options (OPTIONS lists
 them per type); "answers" names the step an answer is about (default: the latest step it can answer);
-"note" is free text for readers. Files are checked when loaded, and every problem names the file and the
+"expect": "rejected" on a customer step says the broker must refuse it (a Rejection to the customer, nothing
+to SESAM2); "note" is free text for readers. Files are checked when loaded, and every problem names the file and the
 step, so a broken scenario fails before anything is sent.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,9 +37,18 @@ from typing import Any
 
 from adapters.harness.generator import INBOUND_NAMES, ORDER_VARIANTS, Generator
 from adapters.harness.sesam2_sim import Sesam2Simulator, delivered_lines
-from broker.contract import identifiers
+from broker.catalog import Catalog
+from broker.contract import identifiers, routing
 from broker.model import messages as m
-from broker.model.codes import CancellationReason, DelayReason, FaultSubject, Priority, Side, WorkOrderKind
+from broker.model.codes import (
+    ArticleStatus,
+    CancellationReason,
+    DelayReason,
+    FaultSubject,
+    Priority,
+    Side,
+    WorkOrderKind,
+)
 from broker.model.types import IdKind
 from broker.translation import forward
 
@@ -62,7 +73,7 @@ _SUBJECT_NEEDS: dict[str, tuple[str, tuple[Any, ...], str]] = {
     "DeliveryNote": ("variant", ("buffer-store",), '"variant": "buffer-store"'),
     "FaultReportAnswer": ("answer_requested", (True,), '"answer_requested": true'),
 }
-_STEP_KEYS = {"from", "type", "with", "answers", "note"}
+_STEP_KEYS = {"from", "type", "with", "answers", "note", "expect"}
 _SCENARIO_KEYS = {"name", "description", "customer", "steps"}
 
 
@@ -93,12 +104,20 @@ def _int(low: int, high: int) -> Callable[[Any], Any]:
     return parse
 
 
+def _article(value: Any) -> str:
+    try:
+        return identifiers.check(IdKind.ARTICLE_NUMBER, value if isinstance(value, str) else "")
+    except identifiers.IdentifierError as e:
+        raise ValueError(f"must be an article number ({e.message}), not {json.dumps(value)}") from None
+
+
 _BOOL = _choice(True, False)
 _REASON = {"reason": _enum(CancellationReason)}
 
 # The options a step's "with" may set, per type, and how each value is checked.
 OPTIONS: dict[str, dict[str, Callable[[Any], Any]]] = {
-    "CustomerOrder": {"variant": _choice(*ORDER_VARIANTS), "lines": _int(1, 20)},
+    "CustomerOrder": {"variant": _choice(*ORDER_VARIANTS), "lines": _int(1, 20), "article": _article},
+    "ArticleRegisterUpdate": {"withdraw": _article},
     "BufferWithdrawal": {"lines": _int(1, 10)},
     "BufferStockReport": {"items": _int(1, 50)},
     "WorkOrder": {"kind": _enum(WorkOrderKind), "priority": _enum(Priority)},
@@ -107,6 +126,7 @@ OPTIONS: dict[str, dict[str, Callable[[Any], Any]]] = {
     "OrthopaedicReferral": {"acute": _BOOL},
     "DeliveryDelay": {"reason": _enum(DelayReason), "days": _int(1, 90), "line": _int(0, 9999)},
     "OrderCancelled": _REASON,
+    "OrderWithdrawal": _REASON,
     "WorkOrderCancelled": _REASON,
     "PickupCancelled": _REASON,
 }
@@ -119,6 +139,7 @@ class Step:
     type_name: str
     options: Mapping[str, Any] = field(default_factory=dict)
     answers: int | None = None  # the step this answer is about (resolved when loaded)
+    rejected: bool = False  # "expect": "rejected": the broker refuses it
 
 
 @dataclass(frozen=True)
@@ -218,7 +239,11 @@ def _step(number: int, raw: Any, earlier: list[Step]) -> Step:
         raise ValueError(f'{type_name} answers no earlier step: remove "answers"')
     if type_name == "InvoiceData" and not any(s.type_name == "OrderConfirmation" for s in earlier):
         raise ValueError("InvoiceData bills confirmed lines: put an OrderConfirmation step before it")
-    step = Step(number=number, side=side, type_name=type_name, options=options, answers=answers)
+    expect = raw.get("expect")
+    if expect is not None and (expect != "rejected" or side is not Side.CUSTOMER):
+        raise ValueError('"expect" can only be "rejected", on a customer step')
+    rejected = expect == "rejected"
+    step = Step(number=number, side=side, type_name=type_name, options=options, answers=answers, rejected=rejected)
     if type_name == "DeliveryDelay":
         _check_delay_line(step, earlier)
     return step
@@ -299,7 +324,9 @@ def _context(step: Step, sent: Mapping[int, m.Message]) -> dict[str, Any]:
     context: dict[str, Any] = {}
     if step.type_name == "ReturnReceipt" and isinstance(p := latest.get("PickupOrder"), m.PickupOrder):
         context["pickup"] = p
-    elif step.type_name == "OrderStatusQuery" and isinstance(o := latest.get("CustomerOrder"), m.CustomerOrder):
+    elif step.type_name == "OrderStatusQuery" and (opened := [x for x in sent.values() if _opens(x)]):
+        context["order_id"] = routing.reference(opened[-1])  # the latest order, work order, pickup...
+    elif step.type_name == "OrderWithdrawal" and isinstance(o := latest.get("CustomerOrder"), m.CustomerOrder):
         context["order_id"] = o.order_id
     elif step.type_name == "PatientAddressReply" and isinstance(
         q := latest.get("PatientAddressQuery"), m.PatientAddressQuery
@@ -311,6 +338,11 @@ def _context(step: Step, sent: Mapping[int, m.Message]) -> dict[str, Any]:
         if stores and wants_store:
             context["buffer_store_id"] = stores[-1].buffer_store_id
     return context
+
+
+def _opens(message: m.Message) -> bool:
+    found = routing.route(type(message))
+    return found is not None and found.opens_order
 
 
 def _sesam2(
@@ -338,7 +370,14 @@ def _sesam2(
         invoice = simulator.invoice_data(customer, month, lines, now=at)
         assert invoice is not None  # the month is taken from the lines
         return invoice
-    return simulator.article_register_update(now=at)
+    withdraw = step.options.get("withdraw")
+    if withdraw is None:
+        return simulator.article_register_update(now=at)
+    article = simulator.catalog.articles.get(withdraw)
+    if article is None:
+        raise ScenarioError(f"step {step.number}: article {withdraw} is not in the simulator's catalog")
+    withdrawn = dataclasses.replace(article, status=ArticleStatus.WITHDRAWN)
+    return simulator.article_register_update(Catalog({**simulator.catalog.articles, withdraw: withdrawn}), now=at)
 
 
 _SIMULATOR_METHODS = {

@@ -90,3 +90,11 @@ DELAY_NOTES: dict[DelayReason, str] = {
     DelayReason.ADAPTATION_NEEDED: "Hjälpmedlet behöver anpassas före leverans.",
     DelayReason.OTHER: "Ny leveransdag meddelas.",
 }
+
+# Why a customer system withdraws an order it sent (OrderWithdrawal, customer dialect 1.1).
+WITHDRAWAL_NOTES = (
+    "Patienten har fått hjälpmedlet via kommunen; ordern behövs inte längre.",
+    "Beställd på fel patient, ny order skickas.",
+    "Patienten har avlidit.",
+    "Behovet har upphört efter utskrivning.",
+)

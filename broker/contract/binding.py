@@ -45,15 +45,18 @@ def _unwrap(hint: Any) -> tuple[Any, bool, tuple[Any, ...]]:
 class Binding:
     """One dialect's view of every message type."""
 
-    def __init__(self, dialect: Side, namespace: str) -> None:
+    def __init__(self, dialect: Side, namespace: str, version: str | None = None) -> None:
+        """`version`: the customer dialect as that version has it (fields marked since a later one left out);
+        None: the newest, which reads every version."""
         self.dialect = dialect
         self.namespace = namespace
+        self.version = version
         self.codecs: dict[str, c.Codec] = {}
         self.roots: dict[str, Node] = {}  # root element name -> message node
         self.by_type: dict[type[Message], Node] = {}
         for tmap in TYPE_MAPS.values():
             root = tmap.path(dialect)
-            if root is None:
+            if root is None or (version is not None and _version(tmap.since) > _version(version)):
                 continue
             node = self._node("", tmap.cls, (root,), False, None, tmap.fields)
             self.roots[root] = node
@@ -123,8 +126,12 @@ class Binding:
             if isinstance(spec, G) and spec.attr == "":
                 children.append(self._node("", cls, sub, False, None, spec.fields))
                 continue
+            if isinstance(spec, F) and self.version is not None and _version(spec.since) > _version(self.version):
+                continue  # added by a later version of the customer dialect
             base, opt, meta = _unwrap(hints[spec.attr])
             if isinstance(spec, F):
+                if not sub and opt:
+                    continue  # an optional field one dialect does not carry (mapping.py says which)
                 if not sub:
                     raise TypeError(f"{cls.__name__}.{spec.attr} has no element in the {self.dialect} dialect")
                 children.append(
@@ -194,3 +201,7 @@ def _kind(meta: tuple[Any, ...]) -> IdKind | None:
 
 def _join(path: str, names: tuple[str, ...]) -> str:
     return "/".join((path, *names)) if names else path
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))

@@ -59,6 +59,9 @@ class TextCodec(Codec):
         self.type_name = f"Text{self.max_length}"
 
     def decode(self, text: str) -> object:
+        # The schema's minLength lets "   " through; a name or street of spaces only is no name.
+        if text.isspace():
+            raise DecodeError("blank", "must contain a character other than white space")
         return text
 
     def encode(self, value: object) -> str:

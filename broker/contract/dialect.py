@@ -6,6 +6,7 @@ never as an exception, so one bad message never stops the others.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,10 +14,11 @@ from re import Pattern
 
 from lxml import etree
 
-from broker.contract import identifiers, rules, safe_xml, schema
+from broker.contract import identifiers, normal_form, rules, safe_xml, schema
 from broker.contract.binding import Binding, Context
+from broker.contract.mapping import TYPE_MAPS
 from broker.model.codes import Side
-from broker.model.messages import SCHEMA_VERSION, ArticleRegisterUpdate, Message, Problem
+from broker.model.messages import SCHEMA_VERSIONS, ArticleRegisterUpdate, Message, Problem
 
 CUSTOMER_NS = "urn:x-hmc-broker:customer:v1"
 SESAM2_NS = "urn:x-hmc-broker:sesam2:v1"
@@ -39,12 +41,24 @@ class XmlDialect:
     @property
     def versions(self) -> dict[str, str]:
         """Every schema version of this dialect (the x-schema-version header's values) -> its XSD file
-        relative to the schema directory; the AsyncAPI document and the bundle enumerate these."""
-        return {SCHEMA_VERSION: self.schema_file}
+        relative to the schema directory; the AsyncAPI document and the bundle enumerate these. The customer
+        dialect's older versions have XSDs of their own beside the newest (broker/contract/generate.py);
+        SESAM2's one XSD takes every version (what 1.1 added is optional there), as its header carries the
+        version of the customer message it came from."""
+        if self.name is not Side.CUSTOMER:
+            return dict.fromkeys(SCHEMA_VERSIONS, self.schema_file)
+        older = {v: self.schema_file.replace(".xsd", f"-{v}.xsd") for v in SCHEMA_VERSIONS[:-1]}
+        return {**older, SCHEMA_VERSIONS[-1]: self.schema_file}
 
     @functools.cached_property
     def binding(self) -> Binding:
         return Binding(self.name, self.namespace)
+
+    def binding_for(self, version: str | None) -> Binding:
+        """The binding that writes `version` of this dialect (None, or the newest: the full binding)."""
+        if version is None or version == SCHEMA_VERSIONS[-1] or self.name is not Side.CUSTOMER:
+            return self.binding
+        return _versioned(self.name, self.namespace, version)
 
     @property
     def schema_path(self) -> Path:
@@ -55,10 +69,19 @@ class XmlDialect:
         """The compiled XSD; cached here because schema_path stats the file system on every call."""
         return schema.load(self.schema_path)
 
-    def render(self, message: Message) -> bytes:
-        root = self.binding.render(message)
+    def render(self, message: Message, version: str | None = None) -> bytes:
+        """The message as a document; `version`: for a customer on an older version of the customer dialect
+        (its SchemaVersion, and only the elements that version has)."""
+        if version is not None and self.name is Side.CUSTOMER and message.header.schema_version != version:
+            message = dataclasses.replace(message, header=dataclasses.replace(message.header, schema_version=version))
+        root = self.binding_for(version).render(message)
         data: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
         return data
+
+
+@functools.cache
+def _versioned(side: Side, namespace: str, version: str) -> Binding:
+    return Binding(side, namespace, version)
 
 
 DIALECTS: dict[Side, XmlDialect] = {
@@ -132,6 +155,8 @@ def read(data: bytes, policy: ReadPolicy | None = None) -> Parsed:
             )
         )
         return result
+    if normal_form.needs_normalising(data):
+        normal_form.normalise_tree(root)  # before the schema counts characters
     result.problems.extend(schema.validate(dialect.compiled_schema, root, dialect.binding.repeated))
     if result.problems:
         return result
@@ -163,8 +188,9 @@ def _claims(result: Parsed, root: etree._Element, dialect: XmlDialect) -> None:
 
 
 def _check_header(result: Parsed, message: Message) -> None:
-    """Header rules the schema cannot express: the type matches the root, and only a broadcast
-    (ArticleRegisterUpdate) may leave the customer number out."""
+    """Header rules the schema cannot express: the type matches the root, only a broadcast
+    (ArticleRegisterUpdate) may leave the customer number out, and a customer document names a version of the
+    customer dialect that has its type (elements a later version added are read whatever it names)."""
     if message.header.customer_number is None and not isinstance(message, ArticleRegisterUpdate):
         header = result.dialect.binding.header_paths if result.dialect else {}
         result.problems.append(
@@ -172,6 +198,20 @@ def _check_header(result: Parsed, message: Message) -> None:
                 rule="header.customer-number",
                 message=f"the customer number is required on {type(message).__name__}",
                 path=f"/{result.root_name}/{_local_path(header.get('customer_number', 'CustomerNumber'))}",
+            )
+        )
+        result.message = None
+    version = message.header.schema_version
+    if result.dialect is not None and result.dialect.name is Side.CUSTOMER and not _speaks(version, type(message)):
+        known = ", ".join(SCHEMA_VERSIONS)
+        since = TYPE_MAPS[type(message)].since
+        result.problems.append(
+            Problem(
+                rule="header.schema-version",
+                message=f"SchemaVersion {version[:10]} is not one of {known}"
+                if version not in SCHEMA_VERSIONS
+                else f"{type(message).__name__} is new in {since}: send SchemaVersion {since} or later",
+                path=f"/{result.root_name}/Header/SchemaVersion",
             )
         )
         result.message = None
@@ -184,6 +224,13 @@ def _check_header(result: Parsed, message: Message) -> None:
             )
         )
         result.message = None
+
+
+def _speaks(version: str, message_type: type[Message]) -> bool:
+    """Whether a customer document of `version` may be of this type (a type a later version added: no)."""
+    if version not in SCHEMA_VERSIONS:
+        return False
+    return SCHEMA_VERSIONS.index(version) >= SCHEMA_VERSIONS.index(TYPE_MAPS[message_type].since)
 
 
 def _local_path(qualified: str) -> str:

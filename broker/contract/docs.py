@@ -17,7 +17,9 @@ def _rows(specs: tuple[Spec, ...], field: str, customer: str, sesam2: str | None
         c = _join(customer, spec.customer)
         s = _join(sesam2, spec.sesam2) if sesam2 is not None else None
         if isinstance(spec, F):
-            rows.append((name, c, s or "-"))
+            # A leaf with no element in a dialect is not carried there (a group's empty path flattens it).
+            shown = f"{c} (since {spec.since})" if spec.since != "1.0" else c
+            rows.append((name, shown if spec.customer else "-", s if s and spec.sesam2 else "-"))
         else:
             suffix = "[]" if isinstance(spec, R) else ""
             rows.extend(_rows(spec.fields, name + suffix, c, s))

@@ -55,6 +55,8 @@ _PATIENT_FORMS = (
     "expected a personnummer or samordningsnummer (YYYYMMDDNNNC, YYYYMMDD-NNNC, YYMMDD-NNNC, YYMMDDNNNC,"
     " or YYMMDD+NNNC at age one hundred or more) or a reservnummer in a form this region accepts"
 )
+# Skatteverket, SKV 704 (Personnummer) and SKVM 2010:3 (samordningsnummer): the day of a samordningsnummer is
+# the birth day plus 60, and the birth number (the three digits after the date) is drawn from 001-999.
 _SAMORDNING_DAY_OFFSET = 60
 _EARLIEST_BIRTH_YEAR = 1800  # also keeps a mistyped century (e.g. 09 for 19) from passing as a date
 
@@ -169,7 +171,7 @@ def _check_personnummer(value: str, today: date) -> str:
     if match["century"]:
         year = int(match["century"] + yymmdd[:2])
     else:
-        year = _resolve_year(int(yymmdd[:2]), month, day, match["sep"] == "+", today)
+        year = _resolve_year(int(yymmdd[:2]), match["sep"] == "+", today)
     try:
         born = date(year, month, day)
     except ValueError:
@@ -178,16 +180,18 @@ def _check_personnummer(value: str, today: date) -> str:
         raise IdentifierError(f"{kind}.date", "the date part is in the future")
     if born.year < _EARLIEST_BIRTH_YEAR:
         raise IdentifierError(f"{kind}.date", "the date part is too early to be a birth date")
+    if match["serial"][:3] == "000":
+        raise IdentifierError(f"{kind}.birth-number", "the birth number (digits 7-9 of 10) must be 001-999")
     if not _luhn_valid(body):
         raise IdentifierError(f"{kind}.check-digit", "check digit does not match (Luhn)")
     return f"{year // 100:02d}{body}"
 
 
-def _resolve_year(yy: int, month: int, day: int, hundred_or_older: bool, today: date) -> int:
-    # The latest year ending in yy whose birthday is not after today; '+' means a century earlier.
+def _resolve_year(yy: int, hundred_or_older: bool, today: date) -> int:
+    # Folkbokföringslagen 18 § and SKV 704: the '-' becomes '+' from the calendar year the person turns
+    # 100, whatever the birthday. So '-' is the latest year ending in yy that is at most 99 years ago
+    # (a date later this year then fails as "in the future"), and '+' the one a century before it.
     year = today.year - (today.year - yy) % 100
-    if year == today.year and (month, day) > (today.month, today.day):
-        year -= 100
     return year - 100 if hundred_or_older else year
 
 
@@ -200,7 +204,12 @@ _GLN = re.compile(r"[0-9]{13}")
 _CUSTOMER = re.compile(r"[0-9]{4,8}")
 _ARTICLE = re.compile(r"[0-9A-Z][0-9A-Z-]{2,19}")
 _ISO9999 = re.compile(r"([0-9]{2})(?: ?([0-9]{2})(?: ?([0-9]{2}))?)?")
-_ISO9999_CLASSES = range(3, 31)  # ISO 9999 classes run 03..30 (with gaps)
+# The classes (first level) of ISO 9999:2022 "Assistive products - Classification and terminology", the
+# same as in the 2016 and 2011 editions (class 03 of the 1998 edition became 04). Codes only: the standard's
+# texts are ISO's and are not shipped.
+ISO9999_CLASSES = frozenset({"04", "05", "06", "09", "12", "15", "18", "22", "24", "27", "28", "30"})
+# Postnord's format for a Swedish postal code: five digits, the first 1-9, written NNN NN or NNNNN.
+_POSTAL_CODE = re.compile(r"([1-9][0-9]{2}) ?([0-9]{2})")
 _INDIVIDUAL = re.compile(r"[0-9A-Z][0-9A-Z/-]{0,29}")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _REFERENCE = re.compile(r"[0-9A-Za-z][0-9A-Za-z._/-]{0,34}")
@@ -255,9 +264,16 @@ def _check_article_number(value: str) -> str:
 def _check_iso9999(value: str) -> str:
     message = "expected 1 to 3 pairs of digits, optionally separated by single spaces"
     pairs = [pair for pair in _require(_ISO9999, value, "iso9999.format", message).groups() if pair]
-    if int(pairs[0]) not in _ISO9999_CLASSES:
-        raise IdentifierError("iso9999.class", "the class (first pair) must be between 03 and 30")
+    if pairs[0] not in ISO9999_CLASSES:
+        known = ", ".join(sorted(ISO9999_CLASSES))
+        raise IdentifierError("iso9999.class", f"the class (first pair) is not an ISO 9999 class ({known})")
     return " ".join(pairs)
+
+
+def _check_postal_code(value: str) -> str:
+    message = "expected a Swedish postal code: five digits, the first 1-9, as NNN NN or NNNNN"
+    match = _require(_POSTAL_CODE, value, "postal-code.format", message)
+    return f"{match[1]} {match[2]}"
 
 
 def _check_individual_number(value: str) -> str:
@@ -295,4 +311,5 @@ _CHECKS: dict[IdKind, Callable[[str], str]] = {
     IdKind.MESSAGE_ID: _check_message_id,
     IdKind.REFERENCE: _check_reference,
     IdKind.SESAM2_ORDER_NUMBER: _check_sesam2_order_number,
+    IdKind.POSTAL_CODE: _check_postal_code,
 }

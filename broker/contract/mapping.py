@@ -81,6 +81,8 @@ HEADER = G(
         F("unit_hsa_id", "SendingUnit", "AVSENH"),
         F("correlation_id", "CorrelationId", "REFID"),
         F("causation_id", "CausationId", "ORSAKID"),
+        # SESAM2 dialect only (no customer element): SKAPAD/AVSSYS stay the sender's, this is the broker's time.
+        F("forwarded_at", "", "FORMEDLAD"),
     ),
 )
 
@@ -99,7 +101,16 @@ def person(attr: str, element: str, prefix: str) -> G:
     )
 
 
-PATIENT = G("patient", "Patient", "", (F("patient_id", "PatientId", "PATNR"), F("name", "Name", "PATNAMN")))
+PATIENT = G(
+    "patient",
+    "Patient",
+    "",
+    (
+        F("patient_id", "PatientId", "PATNR"),
+        F("name", "Name", "PATNAMN"),
+        F("protected", "ProtectedIdentity", "PATSKYDD", since="1.1"),
+    ),
+)
 
 
 def address(attr: str, element: str, prefix: str) -> G:
@@ -160,6 +171,7 @@ INBOUND: tuple[TypeMap, ...] = (
                 PATIENT,
                 address("delivery", "DeliveryAddress", "LEV"),
                 F("note", "Note", "MEDDELANDE"),
+                F("cost_centre", "CostCentre", "KOSTNST", since="1.1"),
             ),
             R(
                 "lines",
@@ -227,6 +239,7 @@ INBOUND: tuple[TypeMap, ...] = (
                 F("individual_number", "IndividualNumber", "INDNR"),
                 address("address", "Address", "UTF"),
                 F("description", "Description", "BESKRIVNING"),
+                F("infection_risk", "InfectionRisk", "SMITTA", since="1.1"),
             ),
         ),
     ),
@@ -299,6 +312,20 @@ INBOUND: tuple[TypeMap, ...] = (
         ),
     ),
     TypeMap(m.OrderStatusQuery, "OrderStatusQuery", None, (HEADER, head(F("order_id", "OrderId", "")))),
+    TypeMap(
+        m.OrderWithdrawal,
+        "OrderWithdrawal",
+        "ORDERATER",
+        (
+            HEADER,
+            head(
+                F("order_id", "OrderId", "EXTORDNR"),
+                F("reason", "Reason", "ORSAK"),
+                F("note", "Note", "TEXT"),
+            ),
+        ),
+        since="1.1",
+    ),
     TypeMap(
         m.PatientAddressReply,
         "PatientAddressReply",
@@ -398,6 +425,22 @@ OUTBOUND: tuple[TypeMap, ...] = (
                 F("note", "Note", "TEXT"),
             ),
         ),
+    ),
+    TypeMap(
+        m.OrthopaedicReferralAnswer,
+        "OrthopaedicReferralAnswer",
+        "OTSVAR",
+        (
+            HEADER,
+            head(
+                F("referral_id", "ReferralId", "EXTREMNR"),
+                F("sesam2_order_number", "HmcOrderNumber", "ORDNR"),
+                F("appointment_at", "AppointmentAt", "BESOKTID"),
+                F("clinic", "Clinic", "MOTTAGNING"),
+                F("answer", "Answer", "SVAR"),
+            ),
+        ),
+        since="1.1",
     ),
     TypeMap(
         m.DeliveryReceipt,
@@ -516,6 +559,7 @@ OUTBOUND: tuple[TypeMap, ...] = (
                     F("amount", "Amount", "BELOPPORE"),
                     F("delivered_on", "DeliveredOn", "LEVDAT"),
                     F("unit_hsa_id", "UnitHsaId", "ENHHSA"),
+                    F("individual_number", "IndividualNumber", "INDNR", since="1.1"),
                 ),
             ),
         ),

@@ -111,11 +111,12 @@ def _leaf_reader(leaf: Leaf, names: Names) -> ReadStep:
     attr, optional, suffix = leaf.attr, leaf.optional, _suffix(leaf.names)
     missing = f"{leaf.names[-1]} is required"
     codec = leaf.codec
-    # Text and identifiers decode to the text itself; identifiers then go through their rule.
-    decode = None if isinstance(codec, (c.TextCodec, c.IdentifierCodec)) else codec.decode
+    # Identifiers decode to the text itself and then go through their rule; text is checked for blanks.
+    decode = None if isinstance(codec, c.IdentifierCodec) else codec.decode
     kind = leaf.id_kind
     check = identifiers.check
     mask = kind is IdKind.PATIENT
+    echo = kind is not IdKind.POSTAL_CODE  # part of an address: for a protected patient, where they live
 
     def read(el: etree._Element, first: Firsts, path: str, out: dict[str, Any], ctx: Context) -> None:
         found = first.get(tag)
@@ -139,7 +140,8 @@ def _leaf_reader(leaf: Leaf, names: Names) -> ReadStep:
             try:
                 value = check(kind, text, reserve_patterns=ctx.reserve_patterns)
             except identifiers.IdentifierError as e:
-                problem(ctx, e.rule, path + suffix, found, e.message, mask_identifier(text) if mask else text)
+                shown = mask_identifier(text) if mask else text if echo else None
+                problem(ctx, e.rule, path + suffix, found, e.message, shown)
                 return
         out[attr] = value
 

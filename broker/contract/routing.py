@@ -55,6 +55,7 @@ ROUTES: dict[type[m.Message], Route] = {
     m.FaultReport: _in("report_id", opens=True),
     m.OrthopaedicReferral: _in("referral_id", opens=True),
     m.PatientAddressReply: _in(),
+    m.OrderWithdrawal: _in("order_id"),
     m.OrderStatusQuery: Route(Target.BROKER, "order_id"),
     # SESAM2 -> customer system
     m.OrderConfirmation: _out("order_id"),
@@ -67,6 +68,7 @@ ROUTES: dict[type[m.Message], Route] = {
     m.PickupConfirmation: _out("pickup_id"),
     m.PickupCancelled: _out("pickup_id"),
     m.FaultReportAnswer: _out("report_id"),
+    m.OrthopaedicReferralAnswer: _out("referral_id"),
     m.PatientAddressQuery: _out(),
     m.InvoiceData: Route(Target.INVOICE),
     m.ArticleRegisterUpdate: Route(Target.BROADCAST),

@@ -15,11 +15,13 @@ from broker.model.messages import Message
 
 @dataclass(frozen=True)
 class F:
-    """A leaf field: one model attribute, one element in each dialect."""
+    """A leaf field: one model attribute, one element in each dialect; `since`: the customer dialect's
+    version that added it (an optional element; a customer on an older version neither sends nor gets it)."""
 
     attr: str
     customer: str
     sesam2: str
+    since: str = "1.0"
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class TypeMap:
     customer: str
     sesam2: str | None
     fields: tuple[Spec, ...]
+    since: str = "1.0"  # the customer dialect's version that added the type
 
     def path(self, dialect: Side) -> str | None:
         return self.customer if dialect is Side.CUSTOMER else self.sesam2

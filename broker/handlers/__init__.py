@@ -7,10 +7,18 @@ what is forwarded and what a status query answers see the order as this message 
 
 from __future__ import annotations
 
-from broker.handlers import buffer_stores, forwarding, invoices, order_view, prescribers, status_replies
+from broker.handlers import (
+    article_register,
+    buffer_stores,
+    forwarding,
+    invoices,
+    order_view,
+    prescribers,
+    status_replies,
+)
 from broker.handlers.registry import Context, Registry
 
-REACTIONS = (order_view, status_replies, forwarding, buffer_stores, invoices, prescribers)
+REACTIONS = (order_view, article_register, status_replies, forwarding, buffer_stores, invoices, prescribers)
 
 
 def default_registry() -> Registry:

@@ -252,6 +252,7 @@ def _replenish(
             kind=REPLENISHMENT,
             status=OrderStatus.SENT.value,
             lines=order_state.opening_lines(order),
+            opened_by=order.header.message_id,
         )
     uow.event(
         row,

@@ -17,7 +17,7 @@ from broker.model import messages as m
 from broker.model.codes import Side
 from broker.translation import forward
 
-_SESAM2 = DIALECTS[Side.SESAM2]
+_SESAM2, _CUSTOMER = DIALECTS[Side.SESAM2], DIALECTS[Side.CUSTOMER]
 
 
 def register(registry: Registry) -> None:
@@ -36,8 +36,13 @@ def to_sesam2(ctx: Context, message: m.Message) -> None:
 
 def to_customer(ctx: Context, message: m.Message) -> None:
     customer = message.header.customer_number
-    if ctx.settings.customer(customer) is None:
+    configured = ctx.settings.customer(customer)
+    if configured is None:
         ctx.park("route", f"customer number {customer} is not configured; nobody to deliver to")
+        return
+    if type(message) not in _CUSTOMER.binding_for(configured.schema_version).by_type:
+        name, version = type(message).__name__, configured.schema_version
+        ctx.park("route", f"customer {customer} speaks customer dialect {version}, which has no {name}")
         return
     ctx.send(forward(message), Exchange.CUSTOMER_OUT, f"{customer}.{type(message).__name__}")
     ctx.set_status("forwarded")

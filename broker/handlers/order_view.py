@@ -8,6 +8,7 @@ dropped. OrderStatusQuery reads it (broker/handlers/status_replies.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from broker.config import Settings
@@ -46,7 +47,47 @@ def open_order(ctx: Context, message: m.Message) -> None:
             kind=type(message).__name__,
             status=OrderStatus.SENT.value,
             lines=order_state.opening_lines(message),
+            opened_by=message.header.message_id,
         )
+
+
+@dataclass(frozen=True)
+class Reopened:
+    """An opening message for an order the view holds already, opened by another message id."""
+
+    order_id: str
+    first_message_id: str | None  # None: opened before the view recorded it (migration 0005)
+
+
+def reopened(message: m.Message, uow: UnitOfWork) -> Reopened | None:
+    """Whether this opening message names an order already opened by another message (one order per order
+    id: a customer system that retries with a fresh MessageId must not make SESAM2 act twice).
+
+    The batch's orders are in memory already (load_orders): no query and no work beyond a dict lookup. The
+    orders table's primary key keeps the order unique between workers: of two batches opening it at once
+    one fails to commit, and its retry finds the order here."""
+    found = routing.route(type(message))
+    key = order_key(message) if found is not None and found.opens_order else None
+    order = uow.orders.get(*key) if key is not None else None
+    if order is None or order.opened_by == message.header.message_id:  # new, or its opener's own replay
+        return None
+    return Reopened(order.order_id, order.opened_by)
+
+
+# Envelope, not business content: a retry gets a new id and time, and may come in a newer schema version.
+_NO_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def same_business_content(first: m.Message, again: m.Message) -> bool:
+    """Whether two messages say the same thing: the models compared without the header's id, time and
+    version. The models are canonical (identifiers normalised, text in NFC, times compared as instants), so
+    spacing, prefixes or element order the schema allows do not make two documents differ. Only run for a
+    reopened order (rare): hashing every opening message's content cost 60-100 us each."""
+
+    def business(message: m.Message) -> m.Message:
+        return replace(message, header=replace(message.header, message_id="", sent_at=_NO_TIME, schema_version=""))
+
+    return type(first) is type(again) and business(first) == business(again)
 
 
 def correlate(ctx: Context, message: m.Message) -> None:

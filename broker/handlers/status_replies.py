@@ -14,7 +14,7 @@ from broker.handlers.registry import Context, Registry
 from broker.model import messages as m
 from broker.model.codes import OrderStatus
 from broker.store.tables import OrderRow
-from broker.translation import forward
+from broker.translation import BROKER_SYSTEM, forward
 
 
 def register(registry: Registry) -> None:
@@ -34,10 +34,14 @@ def answer(ctx: Context, query: m.OrderStatusQuery) -> None:
 
 
 def status_reply(query: m.OrderStatusQuery, order: OrderRow | None) -> m.OrderStatusReply:
+    # The broker's own answer: its time and its name, not the query's (forward() keeps the sender's).
     header = replace(
         forward(query, purpose="status-reply").header,
         message_type="OrderStatusReply",
         correlation_id=query.order_id,
+        sent_at=datetime.now(UTC).replace(microsecond=0),
+        sender_system=BROKER_SYSTEM,
+        forwarded_at=None,
     )
     if order is None:
         return m.OrderStatusReply(

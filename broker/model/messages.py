@@ -51,6 +51,9 @@ from broker.model.types import (
 )
 
 SCHEMA_VERSION = "1.0"
+# The customer dialect's versions, oldest first: each adds optional elements only (broker/contract/mapping.py
+# marks what came when), so a reader of the newest accepts them all.
+SCHEMA_VERSIONS = ("1.0", "1.1")
 
 # ---------------------------------------------------------------- envelope header
 
@@ -68,6 +71,9 @@ class Header:
     unit_hsa_id: HsaId | None = None  # the sending unit, for customer-side messages
     correlation_id: Reference | None = None  # the order (or work order, pickup, report) it belongs to
     causation_id: MessageId | None = None  # the message that caused this one
+    # When the broker forwarded it: sent_at and sender_system stay the origin's (when the prescriber ordered,
+    # from which front-end). Carried in the SESAM2 dialect; None on what the broker has not forwarded.
+    forwarded_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -96,6 +102,9 @@ class Person:
 class Patient:
     patient_id: PatientId
     name: Name
+    # Skyddade personuppgifter (sekretessmarkering, skyddad folkbokföring): the name and the patient's
+    # addresses never appear in what the broker shows, exports or answers (broker/privacy.py). None: not stated.
+    protected: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -167,6 +176,7 @@ class InvoiceLine:
     amount: Decimal
     delivered_on: date | None = None
     unit_hsa_id: HsaId | None = None
+    individual_number: IndividualNumber | None = None  # the rented device's serial number (1.1)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -212,6 +222,7 @@ class CustomerOrder(Message):
     patient: Patient | None = None  # absent on orders to a buffer store
     requested_delivery_date: date | None = None
     note: Description | None = None
+    cost_centre: Code | None = None  # the orderer's cost centre (kostnadsställe) to charge (1.1)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -252,6 +263,7 @@ class WorkOrder(Message):
     patient: Patient | None = None
     address: Address | None = None
     requested_date: date | None = None
+    infection_risk: bool | None = None  # smittrisk: the technician takes precautions (1.1)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -308,6 +320,16 @@ class OrthopaedicReferral(Message):
     requested_service: Line
     clinical_information: Description
     requested_date: date | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderWithdrawal(Message):
+    """Återkallelse (1.1): the customer system withdraws an order it sent; SESAM2 answers with OrderCancelled."""
+
+    direction = Direction.INBOUND
+    order_id: Reference
+    reason: CancellationReason
+    note: Line | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -430,6 +452,18 @@ class PickupConfirmation(Message):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class OrthopaedicReferralAnswer(Message):
+    """Svar på OT-remiss (1.1): when and where orthopaedic technical services see the patient."""
+
+    direction = Direction.OUTBOUND
+    referral_id: Reference
+    sesam2_order_number: Sesam2OrderNumber
+    answer: Description
+    appointment_at: datetime | None = None
+    clinic: Name | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PickupCancelled(Message):
     direction = Direction.OUTBOUND
     pickup_id: Reference
@@ -500,6 +534,7 @@ INBOUND_TYPES: tuple[type[Message], ...] = (
     OrthopaedicReferral,
     OrderStatusQuery,
     PatientAddressReply,
+    OrderWithdrawal,
 )
 OUTBOUND_TYPES: tuple[type[Message], ...] = (
     OrderStatusReply,
@@ -513,6 +548,7 @@ OUTBOUND_TYPES: tuple[type[Message], ...] = (
     PickupConfirmation,
     PickupCancelled,
     FaultReportAnswer,
+    OrthopaedicReferralAnswer,
     InvoiceData,
     ArticleRegisterUpdate,
     PatientAddressQuery,

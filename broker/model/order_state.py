@@ -23,6 +23,7 @@ _STATUS_AFTER: dict[type[m.Message], OrderStatus] = {
     m.PickupCancelled: OrderStatus.CANCELLED,
     m.ReturnReceipt: OrderStatus.DELIVERED,
     m.FaultReportAnswer: OrderStatus.DELIVERED,
+    m.OrthopaedicReferralAnswer: OrderStatus.CONFIRMED,
 }
 
 
@@ -62,6 +63,10 @@ def apply(lines: dict[str, Any], message: m.Message) -> dict[str, Any]:
             entry["status"] = status.value
             if isinstance(message, m.DeliveryDelay):
                 entry["delivery_date"] = message.new_delivery_date.isoformat()
+            elif isinstance(message, m.PickupConfirmation):
+                # The date SESAM2 collects the devices: a status query answers it per device line (the
+                # reply's delivery date), so "confirmed" comes with its date.
+                entry["delivery_date"] = message.pickup_date.isoformat()
     return out
 
 

@@ -27,6 +27,7 @@ class IdKind(StrEnum):
     MESSAGE_ID = "message-id"
     REFERENCE = "reference"  # order numbers and other business references
     SESAM2_ORDER_NUMBER = "sesam2-order-number"
+    POSTAL_CODE = "postal-code"  # Swedish, NNN NN
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ Phone = Annotated[str, Text(35)]
 Line = Annotated[str, Text(200)]
 Description = Annotated[str, Text(4000)]
 Url = Annotated[str, Text(500)]
-PostalCode = Annotated[str, Text(10)]
+PostalCode = Annotated[str, Identifier(IdKind.POSTAL_CODE)]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 A partner is *down* when nobody consumes its queue, or when its oldest waiting message is older than
 `stale_after_s`. The broker keeps accepting and storing messages meanwhile (store and forward); the watch
 warns after `warn_after_s` and raises the reserve-routine flag after `reserve_after_s` (the region's
-4-hour paper routine), as a metric, an event on hmc.events and a log line to alert on. When the partner
+4-hour paper routine), as a metric, an event on hmc.events and a log line to alert on; unless an operator
+recorded a forecast (`hmc-broker forecast`) that has not passed: the routine is "four hours and still no
+forecast", so a forecast holds it back until its time. When the partner
 consumes again the flags clear and the queue drains in order.
 
 The outage length survives a worker restart: with no consumer it is at least the age of the oldest
@@ -59,8 +61,11 @@ class Watch:
     _down_since: dict[str, float] = field(default_factory=dict)
     _level: dict[str, Level] = field(default_factory=dict)
 
-    def observe(self, partner: str, queue: str, state: QueueState) -> Transition | None:
-        """Record one look at a partner's queue; the change of level, if any."""
+    def observe(
+        self, partner: str, queue: str, state: QueueState, forecast_back_by: float | None = None
+    ) -> Transition | None:
+        """Record one look at a partner's queue; the change of level, if any. `forecast_back_by` (epoch
+        seconds): when an operator's forecast says the partner is back; before then no reserve routine."""
         now = self.clock()
         metrics.QUEUE_DEPTH.labels(queue).set(state.messages)
         metrics.QUEUE_CONSUMERS.labels(queue).set(state.consumers)
@@ -72,7 +77,7 @@ class Watch:
         else:
             self._down_since.pop(partner, None)
             outage = 0.0
-        level = self._level_for(down, outage)
+        level = self._level_for(down, outage, forecast_back_by is not None and now < forecast_back_by)
         metrics.PARTNER_UP.labels(partner).set(0 if down else 1)
         metrics.OUTAGE_SECONDS.labels(partner).set(outage)
         metrics.RESERVE_ROUTINE.labels(partner).set(1 if level is Level.RESERVE_ROUTINE else 0)
@@ -87,10 +92,10 @@ class Watch:
     def level(self, partner: str) -> Level:
         return self._level.get(partner, Level.UP)
 
-    def _level_for(self, down: bool, outage: float) -> Level:
+    def _level_for(self, down: bool, outage: float, forecast: bool = False) -> Level:
         if not down:
             return Level.UP
-        if outage >= self.thresholds.reserve_after_s:
+        if outage >= self.thresholds.reserve_after_s and not forecast:
             return Level.RESERVE_ROUTINE
         if outage >= self.thresholds.warn_after_s:
             return Level.WARNING

@@ -43,7 +43,8 @@ class MessageRow(Base):
     order_ref: Mapped[str | None] = mapped_column(String(64))  # the customer's order, work-order, pickup... id
     # Keyed hash (the store's own key, see unit_of_work.patient_ref), never the identifier; None once pruned.
     patient_ref: Mapped[str | None] = mapped_column(String(40))
-    # received, rejected, forwarded, delivered, answered, parked; replays: skipped (all of it had gone out
+    # received, rejected, forwarded, delivered, answered, parked, repeat (an order's content again under a new
+    # message id: nothing sent); replays: skipped (all of it had gone out
     # already); resolved by an operator: replayed (a later replay went through), resolved (closed by hand).
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=1)
@@ -145,6 +146,10 @@ class OrderRow(Base):
     lines: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # line number -> line state
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The message id that opened it: the same order id under another message id is a repeat when its business
+    # content is the same, else refused (order.duplicate). The primary key makes the order unique, also between
+    # workers. None on orders opened before migration 0005.
+    opened_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class BufferStockRow(Base):
@@ -360,6 +365,39 @@ class AccountRow(Base):
     last_used_at: Mapped[datetime | None]
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)  # since the last success: login throttling
     locked_until: Mapped[datetime | None]
+
+
+class ArticleRow(Base):
+    """The article register (artikelregister): imported from an export, kept current by SESAM2's
+    ArticleRegisterUpdate in the transaction that routes it. `article` holds the model's fields as text."""
+
+    __tablename__ = "articles"
+    article_number: Mapped[str] = mapped_column(String(20), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # active / withdrawn
+    article: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(100))  # "update <message id>" or "import <file>"
+
+
+class RegisterVersionRow(Base):
+    """A counter per register, raised by every change: a worker reloads its cached register when it moved."""
+
+    __tablename__ = "register_versions"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
+class OutageForecastRow(Base):
+    """An operator's forecast for a partner's outage ("SESAM2 back by 10:00"): while it has not passed, the
+    reserve routine is held back (Skåne's routine: four hours and still no forecast)."""
+
+    __tablename__ = "outage_forecasts"
+    partner: Mapped[str] = mapped_column(String(40), primary_key=True)
+    back_by: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+    operator: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
 
 
 # The tables as Core sees them, for the hot path's statements that need none of the ORM's bookkeeping.

@@ -19,6 +19,7 @@ from broker.contract import identifiers
 from broker.envelope import Outgoing
 from broker.model.types import IdKind
 from broker.store import messages
+from broker.store.articles import Articles
 from broker.store.buffer_stock import BufferStock
 from broker.store.invoices import Invoices
 from broker.store.orders import Orders
@@ -172,6 +173,7 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
         self.orders = Orders(self.session)
+        self.articles = Articles(self.session)
         self.buffer_stock = BufferStock(self.session)
         self.invoices = Invoices(self.session)
         self.publish_marks = OutboxMarks(self.session)
@@ -256,6 +258,15 @@ class UnitOfWork:
                     )
                 )
                 row.written = current
+
+    def payload_of(self, message_id: str) -> bytes | None:
+        """The payload an original message (not a replay) was stored with: this unit's own, else the store's.
+        Read only for an order opened again under another message id (rare): one query then."""
+        for row in self.messages:
+            if row.message_id == message_id and row.replay_of is None:
+                return row.payload
+        found = next((r for r in messages.with_message_id(self.session, message_id) if r.replay_of is None), None)
+        return found.payload if found is not None else None
 
     def patient_ref(self, patient_id: str, reserve_patterns: Sequence[Pattern[str]]) -> str:
         return patient_ref(store_key(self.session), patient_id, reserve_patterns)

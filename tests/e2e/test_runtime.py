@@ -38,7 +38,7 @@ from tests.support.fixtures import Store
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CUSTOMERS = (
-    Customer("1001", "Region Skåne", "websesam-skane", invoice=True),
+    Customer("1001", "Region Skåne", "websesam-skane", invoice=True, schema_version="1.1"),  # 1.1 beside 1.0
     Customer("1002", "Region Halland", "websesam-halland"),
     Customer("2040", "Västerby kommun"),
 )
@@ -155,7 +155,7 @@ def test_every_inbound_type_reaches_sesam2_translated(settings: Settings, runnin
         assert parsed.ok and parsed.dialect is DIALECTS[Side.SESAM2], parsed.problems
         assert props.message_id == parsed.message.header.message_id  # type: ignore[union-attr]
         assert props.delivery_mode == 2 and props.content_type == "application/xml"
-        assert props.headers["x-schema-version"] == "1.0"
+        assert props.headers["x-schema-version"] == parsed.message.header.schema_version  # type: ignore[union-attr]
     assert nothing_more(pika_channel, names.sesam2_queue)
     orders = sum(1 for p in INBOUND if p.name.startswith("CustomerOrder"))
     assert forwarded() - before == orders, "hmc_messages_total moves as messages flow"

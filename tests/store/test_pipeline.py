@@ -21,7 +21,7 @@ from tests.support.fixtures import Store
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CUSTOMERS = (
-    Customer("1001", "Region Skåne", "websesam-skane", invoice=True),
+    Customer("1001", "Region Skåne", "websesam-skane", invoice=True, schema_version="1.1"),  # 1.1 beside 1.0
     Customer("1002", "Region Halland", "websesam-halland"),
     Customer("2040", "Västerby kommun"),
 )

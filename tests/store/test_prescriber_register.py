@@ -66,7 +66,9 @@ def test_batches_widen_first_and_last_seen_and_add_up_counts(
 
     def at(when: object, name: str, n: int) -> m.CustomerOrder:
         header = dataclasses.replace(order.header, message_id=f"00000000-0000-4000-8000-00000000000{n}", sent_at=when)
-        return dataclasses.replace(order, header=header, prescriber=dataclasses.replace(order.prescriber, name=name))
+        prescriber = dataclasses.replace(order.prescriber, name=name)
+        # Three orders (one order id each: the same id with other content would be refused as order.duplicate).
+        return dataclasses.replace(order, header=header, order_id=f"{order.order_id}-{n}", prescriber=prescriber)
 
     run(sessions, env, at(order.header.sent_at, "Anna Lindqvist", 1), at(late, "Anna Lindqvist-Berg", 2))
     run(sessions, env, at(early, "Anna L", 3))  # an older message, processed later

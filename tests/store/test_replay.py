@@ -161,7 +161,7 @@ def test_a_bulk_replay_snapshots_its_ids_and_resumes_where_it_stopped(broker: Br
             broker.receive(
                 body.replace(
                     b"58156064-d632-45b6-90ad-f49cc0ab6b60", f"58156064-d632-45b6-90ad-f49cc0ab6b6{n}".encode()
-                )
+                ).replace(b"WS-1002-2026-004817", f"WS-1002-2026-00481{n}".encode())  # five orders, not one
             ).id
         )
     broker.park_after_failed_publishes()
@@ -178,7 +178,9 @@ def test_a_bulk_replay_snapshots_its_ids_and_resumes_where_it_stopped(broker: Br
     # A message parked after the snapshot is not part of the job.
     broker.transport.publish_ok = False
     late = broker.receive(
-        body.replace(b"58156064-d632-45b6-90ad-f49cc0ab6b60", b"58156064-d632-45b6-90ad-f49cc0ab6b69")
+        body.replace(b"58156064-d632-45b6-90ad-f49cc0ab6b60", b"58156064-d632-45b6-90ad-f49cc0ab6b69").replace(
+            b"WS-1002-2026-004817", b"WS-1002-2026-004819"
+        )
     )
     broker.park_after_failed_publishes()
     broker.transport.publish_ok = True

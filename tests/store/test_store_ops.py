@@ -29,6 +29,7 @@ PATIENT = "194503079818"  # synthetic, in the fixture
 
 def _order(n: int, customer: str = "1002", quantity: int = 1) -> bytes:
     body = ORDER.read_bytes().replace(ORDER_ID.encode(), f"58156064-d632-45b6-90ad-{n:012d}".encode())
+    body = body.replace(b"WS-1002-2026-004817", f"WS-1002-2026-{n:06d}".encode())  # an order of its own each
     body = body.replace(b"<CustomerNumber>1002<", f"<CustomerNumber>{customer}<".encode())
     return body.replace(b"<Quantity>1</Quantity>", f"<Quantity>{quantity}</Quantity>".encode(), 1)
 

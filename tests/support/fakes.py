@@ -111,6 +111,26 @@ class FakeOrders:
         return row
 
 
+class FakeArticles:
+    """The article register in a dict (the real one: broker/store/articles.py); version 0: no register."""
+
+    def __init__(self) -> None:
+        self.articles: dict[str, Any] = {}
+        self.versions = 0
+
+    def version(self) -> int:
+        return self.versions
+
+    def all(self) -> list[Any]:
+        return list(self.articles.values())
+
+    def put(self, articles: Iterable[Any], by: str) -> int:
+        written = {a.article_number: a for a in articles}
+        self.articles.update(written)
+        self.versions += 1
+        return len(written)
+
+
 class FakeBufferStock:
     """Buffer stock, its ledger and replenishments in lists (the real one: broker/store/buffer_stock.py)."""
 
@@ -195,6 +215,7 @@ class FakeUnitOfWork(UnitOfWork):
     def __init__(self) -> None:
         super().__init__(session_factory=None, relay_grace_s=30.0)  # type: ignore[arg-type]
         self.orders = FakeOrders()  # type: ignore[assignment]
+        self.articles = FakeArticles()  # type: ignore[assignment]
         self.buffer_stock = FakeBufferStock()  # type: ignore[assignment]
         self.invoices = FakeInvoices()  # type: ignore[assignment]
         self.prescribers = FakePrescribers()  # type: ignore[assignment]
@@ -211,6 +232,10 @@ class FakeUnitOfWork(UnitOfWork):
     def commit(self) -> None:
         self.flush()
         self.committed += 1
+
+    def payload_of(self, message_id: str) -> bytes | None:
+        found = [r for r in (*self.stored, *self.messages) if r.message_id == message_id and r.replay_of is None]
+        return found[0].payload if found else None
 
     def flush(self) -> None:
         for row in self.messages:

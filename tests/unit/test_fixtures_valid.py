@@ -20,12 +20,12 @@ from broker.cli import app, format_problem
 from broker.contract.dialect import DIALECTS, Parsed, ReadPolicy, XmlDialect, read
 from broker.model.codes import Side
 from broker.model.messages import MESSAGE_TYPES, Message
-from broker.translation import BROKER_SYSTEM, forward
+from broker.translation import forward
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 OTHER = {Side.CUSTOMER: Side.SESAM2, Side.SESAM2: Side.CUSTOMER}
 # The envelope fields that translation renews; everything else must survive it unchanged.
-RENEWED = {"message_id": "", "sent_at": datetime(1970, 1, 1, tzinfo=UTC), "sender_system": "", "causation_id": None}
+RENEWED = {"message_id": "", "causation_id": None, "forwarded_at": None}
 TRANSLATED_AT = datetime(2026, 11, 20, 11, 30, 5, tzinfo=UTC)
 # The CLI reads its policy from HMC_* variables; unset them so the defaults the fixtures are written for apply.
 CLEAN_ENV: dict[str, str | None] = {
@@ -166,12 +166,15 @@ def test_translation_keeps_business_content(dialect: Side, path: Path) -> None:
     assert back.message is not None
     assert type(back.message) is type(source)
     assert business_content(back.message) == business_content(source)
-    # The renewed envelope itself survives the other dialect too.
+    # The renewed envelope survives the other dialect too, and the origin is kept: the sender's SentAt and
+    # SenderSystem; the broker's time goes to SESAM2 in a field of its own (FORMEDLAD).
     header = back.message.header
     assert header.message_id == forwarded.header.message_id != source.header.message_id
-    assert header.sent_at == TRANSLATED_AT
-    assert header.sender_system == BROKER_SYSTEM
+    assert (header.sent_at, header.sender_system) == (source.header.sent_at, source.header.sender_system)
+    assert header.forwarded_at == (TRANSLATED_AT if target.name is Side.SESAM2 else None)
     assert header.causation_id == source.header.message_id
+    if target.name is Side.SESAM2:
+        assert b"<FORMEDLAD>" in translated
 
 
 # ---------------------------------------------------------------- the CLI

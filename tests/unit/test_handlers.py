@@ -8,6 +8,7 @@ test_buffer_stores.py).
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -197,3 +198,45 @@ def test_a_new_reaction_is_one_registration_and_runs_after_the_others() -> None:
         Pipeline(SETTINGS, registry=registry).handle([from_customer(order)], uow)
         uow.commit()
     assert seen == [(order.order_id, "forwarded")], "registered last, it sees the message forwarded"
+
+
+def test_a_retry_under_a_new_id_is_a_repeat_and_other_content_is_refused() -> None:
+    uow = FakeUnitOfWork()
+    order = fixture(ORDER)
+    assert isinstance(order, m.CustomerOrder)
+    retry = dataclasses.replace(order, header=dataclasses.replace(order.header, message_id=str(uuid.uuid4())))
+    changed = dataclasses.replace(
+        retry, header=dataclasses.replace(retry.header, message_id=str(uuid.uuid4())), note="Another note"
+    )
+    handle(uow, from_customer(order))
+    handle(uow, from_customer(retry), from_customer(changed))
+    assert [r.status for r in uow.stored] == ["forwarded", "repeat", "rejected"]
+    assert [o.message_type for o in uow.sent] == ["CustomerOrder", "Rejection"]
+    assert "order.duplicate" in (uow.stored[2].last_error or "") and order.header.message_id in (
+        uow.stored[2].last_error or ""
+    )
+
+
+def test_a_confirmed_pickup_answers_a_status_query_with_its_pickup_date() -> None:
+    """The seed's "search pickup with pickup date": confirmed, and when (each device line's date)."""
+    uow = FakeUnitOfWork()
+    pickup = fixture("customer/valid/PickupOrder-two-devices.xml")
+    assert isinstance(pickup, m.PickupOrder)
+    handle(uow, from_customer(pickup))
+    header = dataclasses.replace(
+        pickup.header, message_id=str(uuid.uuid4()), message_type="PickupConfirmation", sender_system="SESAM2"
+    )
+    confirmation = m.PickupConfirmation(
+        header=header, pickup_id=pickup.pickup_id, sesam2_order_number="4000054321", pickup_date=date(2026, 12, 9)
+    )
+    handle(uow, from_sesam2(confirmation))
+    query = m.OrderStatusQuery(
+        header=dataclasses.replace(pickup.header, message_id=str(uuid.uuid4()), message_type="OrderStatusQuery"),
+        order_id=pickup.pickup_id,
+    )
+    handle(uow, from_customer(query))
+    reply = read(uow.sent[-1].body).message
+    assert isinstance(reply, m.OrderStatusReply) and reply.status is OrderStatus.CONFIRMED
+    assert [line.delivery_date for line in reply.lines] == [date(2026, 12, 9)] * len(pickup.devices)
+    # The broker's own answer: its name and time, not the query's.
+    assert reply.header.sender_system == "HMC-Broker" and reply.header.sent_at > query.header.sent_at

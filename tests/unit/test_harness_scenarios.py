@@ -14,7 +14,7 @@ from adapters.harness.generator import STOCKHOLM, Generator
 from adapters.harness.sesam2_sim import Sesam2Simulator
 from broker.contract.dialect import DIALECTS
 from broker.model import messages as m
-from broker.model.codes import Side
+from broker.model.codes import ArticleStatus, Side
 from broker.translation import derived_id
 from tests.support.harness import valid
 
@@ -48,7 +48,8 @@ def test_a_shipped_scenario_yields_valid_messages_in_a_sensible_order(name: str,
     for step, (side, message) in zip(scenario.steps, sent, strict=True):
         dialect = DIALECTS[Side.CUSTOMER if side is Side.CUSTOMER else Side.SESAM2]
         assert valid(dialect.render(message)).message == message
-        assert message.header.customer_number == "1002"
+        # A register update is a broadcast: it names no customer.
+        assert message.header.customer_number == (None if step.type_name == "ArticleRegisterUpdate" else "1002")
         if step.answers is not None:
             subject = by_step[step.answers]
             assert message.header.correlation_id == subject.header.correlation_id
@@ -172,3 +173,25 @@ def test_broken_json_and_unknown_names(tmp_path: Path) -> None:
         scenarios.find(str(path))
     with pytest.raises(scenarios.ScenarioError, match=r"no such file, nor a shipped scenario .*order-delay-delivery"):
         scenarios.find("no-such-scenario")
+
+
+def test_the_register_scenario_withdraws_the_article_the_orders_name() -> None:
+    scenario = scenarios.find("article-withdrawn")
+    g = Generator(7, customers=("1002",), start=START)
+    first, update, again = (x for _, x in scenarios.run(scenario, g, Sesam2Simulator(7), customer="1002"))
+    assert isinstance(first, m.CustomerOrder) and isinstance(again, m.CustomerOrder)
+    assert isinstance(update, m.ArticleRegisterUpdate)
+    assert first.lines[0].article_number == again.lines[0].article_number == "181210"
+    statuses = {a.article_number: a.status for a in update.articles}
+    assert statuses["181210"] is ArticleStatus.WITHDRAWN
+    assert [s.rejected for s in scenario.steps] == [False, False, True]
+
+
+def test_the_withdrawal_scenario_withdraws_the_order_it_sent() -> None:
+    scenario = scenarios.find("order-withdrawal")
+    g = Generator(8, customers=("1002",), start=START)
+    order, _, withdrawal, cancelled = (x for _, x in scenarios.run(scenario, g, Sesam2Simulator(8), customer="1002"))
+    assert isinstance(order, m.CustomerOrder) and isinstance(withdrawal, m.OrderWithdrawal)
+    assert isinstance(cancelled, m.OrderCancelled)
+    assert withdrawal.order_id == cancelled.order_id == order.order_id
+    assert withdrawal.header.schema_version == "1.1"

@@ -84,7 +84,8 @@ def personnummer(draw: st.DrawFn, day_offset: int = 0) -> tuple[date, str]:
 
 
 def is_hundred(born: date, today: date = TODAY) -> bool:
-    return (born.year + 100, born.month, born.day) <= (today.year, today.month, today.day)
+    # SKV 704: '+' from the calendar year the person turns 100, not from the birthday.
+    return born.year + 100 <= today.year
 
 
 def ten_digit_forms(born: date, normalised: str) -> list[str]:
@@ -115,9 +116,14 @@ def hsa_ids(draw: st.DrawFn) -> str:
     return draw(st.sampled_from(["SE", "se"])) + draw(organisation_numbers()) + "-" + draw(hsa_suffixes)
 
 
+# The classes of ISO 9999:2022 (unchanged since the 2011 edition), written out again here so the test
+# does not read the list it checks.
+ISO9999_CLASSES = ["04", "05", "06", "09", "12", "15", "18", "22", "24", "27", "28", "30"]
+
+
 @st.composite
 def iso9999_codes(draw: st.DrawFn) -> tuple[str, list[str]]:
-    pairs = [f"{draw(st.integers(3, 30)):02d}"]
+    pairs = [draw(st.sampled_from(ISO9999_CLASSES))]
     pairs += draw(st.lists(st.text(DIGITS, min_size=2, max_size=2), max_size=2))
     text = pairs[0]
     for pair in pairs[1:]:
@@ -146,6 +152,7 @@ VALID: dict[IdKind, st.SearchStrategy[str]] = {
     IdKind.MESSAGE_ID: st.uuids().map(str).flatmap(lambda u: st.sampled_from([u, u.upper()])),
     IdKind.REFERENCE: st.from_regex(r"[0-9A-Za-z][0-9A-Za-z._/-]{0,34}", fullmatch=True),
     IdKind.SESAM2_ORDER_NUMBER: st.from_regex(r"[0-9]{10}", fullmatch=True),
+    IdKind.POSTAL_CODE: st.from_regex(r"[1-9][0-9]{2} ?[0-9]{2}", fullmatch=True),
 }
 kinds_and_values = st.sampled_from(list(IdKind)).flatmap(lambda kind: st.tuples(st.just(kind), VALID[kind]))
 
@@ -201,12 +208,31 @@ def test_ten_digit_forms_resolve_the_century() -> None:
     assert patient("121212+1212") == "191212121212"
 
 
-def test_ten_digit_century_depends_on_the_birthday_this_year() -> None:
-    # Born 1926-01-20: still 99 on 2026-01-15, so '-' means 1926; on 2026-01-10 they turned 100.
-    payload = "260120980"
+def test_ten_digit_century_follows_the_calendar_year_not_the_birthday() -> None:
+    # Folkbokföringslagen 18 § / SKV 704: the separator becomes '+' in the calendar year the person turns 100.
+    # Born 1926-12-31: read in 2026 (before the birthday) they already write '+', and it means 1926.
+    payload = "261231123"
+    plus = f"{payload[:6]}+{payload[6:]}{luhn_digit(payload)}"
     dash = f"{payload[:6]}-{payload[6:]}{luhn_digit(payload)}"
-    assert patient(dash).startswith("1926")
-    assert check(IdKind.PATIENT, dash, today=date(2026, 1, 25)).startswith("2026")
+    assert check(IdKind.PATIENT, plus, today=date(2026, 12, 7)).startswith("1926")
+    # With '-' the same digits can only be 2026-12-31: still in the future on 7 December.
+    assert rule_of(IdKind.PATIENT, dash, today=date(2026, 12, 7)) == "personnummer.date"
+    # On 2025-12-31 the person is 98 going on 99 and writes '-': 1926.
+    assert check(IdKind.PATIENT, dash, today=date(2025, 12, 31)).startswith("1926")
+
+
+@given(personnummer(), st.dates(min_value=date(1990, 1, 1), max_value=date(2099, 12, 31)))
+def test_the_separator_rule_by_calendar_year(drawn: tuple[date, str], today: date) -> None:
+    """SKV 704: '-' until the year before the 100th birthday's year, '+' from that year on; the 10-digit
+    form written by that rule always reads back as the same 12 digits."""
+    born, normalised = drawn
+    if born > today:
+        return
+    sep = "+" if born.year + 100 <= today.year else "-"
+    if today.year - born.year >= 200:
+        return  # beyond what ten digits can say
+    ten = f"{normalised[2:8]}{sep}{normalised[8:]}"
+    assert check(IdKind.PATIENT, ten, today=today) == normalised
 
 
 def test_bad_check_digit() -> None:
@@ -322,6 +348,17 @@ def test_one_changed_digit_breaks_the_samordningsnummer_check_digit(
     assert patient_rule(replace_at(normalised, index, other_digit(normalised[index], shift))) == (
         "samordningsnummer.check-digit"
     )
+
+
+@given(personnummer(), st.sampled_from([0, 60]))
+def test_birth_number_000_is_refused(drawn: tuple[date, str], offset: int) -> None:
+    # Skatteverket (SKV 704; SKVM 2010:3 for samordningsnummer): the birth number is drawn from 001-999.
+    born, _ = drawn
+    payload = f"{born:%y%m}{born.day + offset:02d}000"
+    kind = "samordningsnummer" if offset else "personnummer"
+    assert patient_rule(f"{born.year // 100}{payload}{luhn_digit(payload)}") == f"{kind}.birth-number"
+    ok = f"{born:%y%m}{born.day + offset:02d}001"
+    assert patient(f"{born.year // 100}{ok}{luhn_digit(ok)}").endswith(ok + luhn_digit(ok))
 
 
 @given(st.dates(min_value=TODAY + timedelta(days=1), max_value=date(2098, 12, 31)), test_serials)
@@ -444,9 +481,34 @@ def test_iso9999_format(value: str) -> None:
     assert rule_of(IdKind.ISO9999, value) == "iso9999.format"
 
 
-@given(st.integers(0, 99).filter(lambda cls: not 3 <= cls <= 30), st.sampled_from(["", "22", " 22 06"]))
+@given(
+    st.integers(0, 99).filter(lambda cls: f"{cls:02d}" not in ISO9999_CLASSES),
+    st.sampled_from(["", "22", " 22 06"]),
+)
 def test_iso9999_class(cls: int, rest: str) -> None:
+    # 03 (the 1998 edition's therapy class, now 04), 07, 29 and the like are no class of the standard.
     assert rule_of(IdKind.ISO9999, f"{cls:02d}{rest}") == "iso9999.class"
+
+
+# --- postal code (Postnord: five digits, first 1-9, NNN NN) ------------------------------------------
+
+
+@given(st.from_regex(r"[1-9][0-9]{4}", fullmatch=True), st.booleans())
+def test_postal_code_is_written_nnn_nn(digits: str, spaced: bool) -> None:
+    value = f"{digits[:3]} {digits[3:]}" if spaced else digits
+    assert check(IdKind.POSTAL_CODE, value) == f"{digits[:3]} {digits[3:]}"
+
+
+@given(st.one_of(st.from_regex(r"0[0-9]{2} ?[0-9]{2}", fullmatch=True), st.text(DIGITS + " ABC-", max_size=12)))
+def test_postal_code_format(value: str) -> None:
+    if re.fullmatch(r"[1-9][0-9]{2} ?[0-9]{2}", value.strip()):
+        return
+    assert rule_of(IdKind.POSTAL_CODE, value) == "postal-code.format"
+
+
+@pytest.mark.parametrize("value", ["ABCDE", "1", "012 34", "123  45", "123-45", "1234", "123456"])
+def test_postal_code_examples(value: str) -> None:
+    assert rule_of(IdKind.POSTAL_CODE, value) == "postal-code.format"
 
 
 @given(VALID[IdKind.CUSTOMER_NUMBER])

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import date
+from pathlib import Path
+from xml.sax.saxutils import escape
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.privacy import mask_identifier, mask_text
+from broker.contract.dialect import DIALECTS, read
+from broker.model.codes import Side
+from broker.model.messages import MESSAGE_TYPES, Patient
+from broker.privacy import flagged_protected, mask_identifier, mask_text, protected_texts, withhold_protected
+from tests.support.profiles import at_most
+from tests.support.strategies import messages
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "customer" / "valid"
 
 TOKEN = re.compile(r"\[patient-id:[0-9a-f]{8}\]")
 SAME_PERSON = ["191212121212", "19121212-1212", "121212-1212", "1212121212", "121212+1212", " 1212121212 "]
@@ -162,3 +172,35 @@ def test_scanning_runs_finds_what_scanning_the_whole_text_finds(text: str) -> No
     from broker.privacy import _IN_RUN, _mask_match
 
     assert mask_text(text) == _IN_RUN.sub(_mask_match, text)
+
+
+# --- protected identity (skyddade personuppgifter) ---------------------------------------------------
+
+WITH_PATIENT = sorted(
+    (t for t in MESSAGE_TYPES.values() if "patient" in {f.name for f in dataclasses.fields(t)}),
+    key=lambda t: t.__name__,
+)
+
+
+@pytest.mark.parametrize("side", list(Side))
+@pytest.mark.parametrize("cls", WITH_PATIENT, ids=lambda t: t.__name__)
+@settings(max_examples=at_most(5), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_protected_patient_is_withheld_from_any_rendering(cls: type, side: Side, data: st.DataObject) -> None:
+    message = data.draw(messages(cls))
+    patient = message.patient or Patient(patient_id="191212121212", name="Tolvan Tolvansson")  # type: ignore[attr-defined]
+    message = dataclasses.replace(message, patient=dataclasses.replace(patient, protected=True))
+    if cls not in DIALECTS[side].binding.by_type:
+        return
+    shown = withhold_protected(DIALECTS[side].render(message).decode(), message)
+    secrets = [t for t in protected_texts(message) if t.strip()]
+    assert patient.name in secrets
+    # Element text as a whole: a short secret (a city "A") may also be a substring of other content.
+    assert not [t for t in secrets if f">{escape(t)}<" in shown]
+    assert flagged_protected(DIALECTS[side].render(message))
+
+
+def test_an_unprotected_patient_is_not_withheld() -> None:
+    order = read((FIXTURES / "CustomerOrder-patient-urgent.xml").read_bytes()).message
+    assert protected_texts(order) == []
+    assert withhold_protected("Elsa Karlsson", order) == "Elsa Karlsson"

@@ -1,0 +1,105 @@
+"""Protected identity (#17): for a patient flagged ProtectedIdentity, name and addresses never appear in
+any output channel (logs, the store's events, the wire tap, Rejections, `messages list/show/export`, revealed
+or not); SESAM2 receives the flag, and the name and address it needs to deliver."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from broker.bootstrap import store as open_store
+from broker.config import Settings
+from broker.contract.dialect import read
+from broker.envelope import Exchange
+from broker.model import messages as m
+from broker.runtime import Worker
+from broker.store.tables import EventRow, MessageRow
+from replay.cli import register
+from tests.support.commands import run_command
+from tests.support.fakes import FakeTransport
+from tests.support.replaying import CUSTOMERS, ORDER, Broker
+
+# Everything that says who the patient is or where they live, as the fixture has it.
+SECRETS = ("Elsa Karlsson", "Björkvägen 14", "753 29", "Uppsala", "070-123 45 67", "Portkod 4711")
+PROTECTED = ORDER.read_bytes().replace(
+    b"<Name>Elsa Karlsson</Name>\n  </Patient>",
+    b"<Name>Elsa Karlsson</Name>\n    <ProtectedIdentity>true</ProtectedIdentity>\n  </Patient>",
+)
+# The same order, invalid (a postal code that is no Swedish one, a note too long): it is rejected.
+INVALID = (
+    PROTECTED.replace(b"58156064-d632-45b6-90ad-f49cc0ab6b60", b"58156064-d632-45b6-90ad-f49cc0ab6b61")
+    .replace(b"<PostalCode>753 29</PostalCode>", b"<PostalCode>053 29</PostalCode>")
+    .replace(b"<Note>", b"<Note>" + b"x" * 4001, 1)
+)
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.sqlite'}"
+
+
+@pytest.fixture
+def tapped(db_url: str) -> Broker:
+    settings = Settings(db_url=db_url, customers=CUSTOMERS, publish_attempts=2, wire_tap=True)
+    transport = FakeTransport()
+    sessions = open_store(settings)
+    return Broker(settings, transport, Worker(settings, transport, sessions), sessions)  # type: ignore[arg-type]
+
+
+def cli(db_url: str, *args: str) -> str:
+    return run_command(register, db_url, *args)
+
+
+def leaks(text: str) -> list[str]:
+    return [s for s in SECRETS if s in text]
+
+
+def test_the_fixture_is_protected_and_sesam2_gets_the_flag_and_the_address() -> None:
+    message = read(PROTECTED).message
+    assert isinstance(message, m.CustomerOrder) and message.patient and message.patient.protected is True
+    assert leaks(PROTECTED.decode()) == list(SECRETS)  # the test would see every one of them
+
+
+def test_no_output_channel_shows_a_protected_identity(
+    tapped: Broker, db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    ok = tapped.receive(PROTECTED)
+    rejected = tapped.receive(INVALID)
+    assert (ok.status, rejected.status) == ("delivered", "rejected")
+
+    to_sesam2 = [o for o in tapped.transport.published if o.exchange is Exchange.SESAM2_OUT]
+    (translated,) = to_sesam2  # SESAM2 needs name and address to deliver, and learns they are protected
+    assert b"<PATSKYDD>J</PATSKYDD>" in translated.body and b"Elsa Karlsson" in translated.body
+
+    channels: dict[str, str] = {"logs": caplog.text}
+    others = [o for o in tapped.transport.published if o.exchange is not Exchange.SESAM2_OUT]
+    channels["wire tap and Rejection"] = "\n".join(o.body.decode() for o in others)
+    assert any(o.message_type == "Rejection" for o in others)
+    with tapped.sessions() as session:
+        channels["events"] = "\n".join(e.detail or "" for e in session.scalars(select(EventRow)))
+        channels["last errors"] = "\n".join(r.last_error or "" for r in session.scalars(select(MessageRow)))
+    channels["list"] = cli(db_url, "messages", "list", "--json")
+    for pk in (ok.id, rejected.id):
+        channels[f"show {pk}"] = cli(db_url, "messages", "show", str(pk), "--json")
+        channels[f"show {pk} revealed"] = cli(
+            db_url, "messages", "show", str(pk), "--reveal", "--operator", "anna.k", "--reason", "INC-1", "--json"
+        )
+    out = tmp_path / "case.jsonl"
+    for name, reveal in (("export", ()), ("export revealed", ("--reveal",))):
+        audited = ("--operator", "anna.k", "--reason", "INC-1")
+        cli(db_url, "messages", "export", "--customer", "1002", "--out", str(out), *reveal, *audited)
+        channels[name] = out.read_text()
+
+    assert {name: leaks(text) for name, text in channels.items() if leaks(text)} == {}
+    # What is shown still says something was there.
+    assert "[skyddad identitet]" in json.loads(channels[f"show {ok.id}"])["payload"]
+
+
+def test_an_unprotected_patient_is_shown_as_before(tapped: Broker, db_url: str) -> None:
+    row = tapped.receive(ORDER.read_bytes())
+    assert "Elsa Karlsson" in json.loads(cli(db_url, "messages", "show", str(row.id), "--json"))["payload"]
