@@ -16,6 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adapters.contract import bundle
+from adapters.contract.generate import ASYNCAPI_JSON
+from broker.contract.dialect import schema_dir
 from console import operations as ops
 from console import replays
 from console.accounts import Identity
@@ -152,6 +155,18 @@ async def export_prescribers(request: Request, console: Console, identity: Ident
         return download(ops.export_prescribers(session, console.settings, identity, body))
 
 
+@api
+async def contract(request: Request, console: Console, identity: Identity, body: dict[str, Any]) -> Response:
+    """The AsyncAPI document of the broker's AMQP contract (any role: it holds no data, only the contract)."""
+    return Response((schema_dir() / ASYNCAPI_JSON).read_bytes(), media_type="application/json")
+
+
+@api
+async def contract_bundle(request: Request, console: Console, identity: Identity, body: dict[str, Any]) -> Response:
+    """The versioned schema bundle a customer system downloads (as `hmc-broker contract --bundle X.zip` writes it)."""
+    return attachment(bundle.zipped(), f"{bundle.bundle_name()}.zip", "application/zip")
+
+
 async def openapi(request: Request) -> Response:
     return Response(OPENAPI.read_bytes(), media_type="application/json")
 
@@ -174,4 +189,6 @@ ROUTES = [
     Route("/messages/export", export_messages, methods=["POST"]),
     Route("/exports/invoice", export_invoice, methods=["POST"]),
     Route("/exports/prescribers", export_prescribers, methods=["POST"]),
+    Route("/contract", contract, methods=["GET"]),
+    Route("/contract/bundle", contract_bundle, methods=["GET"]),
 ]

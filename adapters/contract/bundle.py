@@ -10,6 +10,7 @@ wheel), so the bundle is what the broker runs. The zip is byte-for-byte reproduc
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import zipfile
 from importlib.metadata import version as installed_version
@@ -50,18 +51,25 @@ def contents(source: Path | None = None) -> dict[str, bytes]:
     return files
 
 
+def zipped() -> bytes:
+    """The bundle as a zip file's bytes (one top folder inside): what `--bundle X.zip` writes and the console serves."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, data in sorted(contents().items()):
+            info = zipfile.ZipInfo(f"{bundle_name()}/{name}", date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            z.writestr(info, data)
+    return buffer.getvalue()
+
+
 def write(target: Path) -> Path:
     """The bundle at `target`: a zip file when it ends in .zip (one top folder inside), else a directory."""
-    files = contents()
     if target.suffix == ".zip":
         target.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as z:
-            for name, data in sorted(files.items()):
-                info = zipfile.ZipInfo(f"{bundle_name()}/{name}", date_time=_ZIP_TIME)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                z.writestr(info, data)
+        target.write_bytes(zipped())
         return target
+    files = contents()
     for name, data in files.items():
         path = target / name
         path.parent.mkdir(parents=True, exist_ok=True)

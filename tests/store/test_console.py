@@ -337,6 +337,26 @@ def test_a_service_account_uses_its_bearer_token_within_its_roles(broker: Broker
     assert http.get("/flow", headers=auth).status_code == 303  # a token is for the API, not the pages
 
 
+def test_an_integrator_downloads_the_contract_and_its_bundle_with_any_role(broker: Broker) -> None:
+    """#19's bundle "from the console if present": a viewer's token gets the AsyncAPI document and the zip that
+    `hmc-broker contract --bundle` writes; without a token, nothing."""
+    import io
+    import zipfile
+
+    reader = add_service(broker, "integrator", "viewer")
+    http = client(app_of(broker))
+    assert http.get("/api/v1/contract/bundle").status_code == 401
+    auth = {"Authorization": f"Bearer {reader}"}
+    document = http.get("/api/v1/contract", headers=auth)
+    assert document.status_code == 200 and document.json()["asyncapi"].startswith("3.")
+    got = http.get("/api/v1/contract/bundle", headers=auth)
+    assert got.status_code == 200 and got.headers["content-type"] == "application/zip"
+    assert "attachment" in got.headers["content-disposition"]
+    names = zipfile.ZipFile(io.BytesIO(got.content)).namelist()
+    top = names[0].split("/")[0]
+    assert {f"{top}/manifest.json", f"{top}/asyncapi.yaml", f"{top}/customer/v1/customer-1.0.xsd"} <= set(names)
+
+
 # ---------------------------------------------------------------- pages show text
 
 
