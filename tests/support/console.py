@@ -69,11 +69,13 @@ def session_csrf(http: TestClient) -> str:
 
 def parked(broker: Broker, message_id: str | None = None) -> int:
     """A customer order whose forwarding to SESAM2 failed until the outbox gave up: parked. Another
-    `message_id` makes another order (the same one twice is de-duplicated)."""
+    `message_id` makes another order, under an order id of its own (the same message twice is de-duplicated,
+    and the same order under another message id is a repeat)."""
     broker.transport.publish_ok = False
     body = ORDER.read_bytes()
     if message_id is not None:
         body = body.replace(b"58156064-d632-45b6-90ad-f49cc0ab6b60", message_id.encode())
+        body = body.replace(b"WS-1002-2026-004817", f"WS-1002-2026-{message_id[-6:]}".encode())
     row = broker.receive(body, Side.CUSTOMER)
     broker.park_after_failed_publishes()
     broker.transport.publish_ok = True
