@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 IDLE_S = 0.25  # the longest an idle worker waits for a message before its loop looks at the relay
 BLOCKED_POLL_S = 0.25  # how often a worker blocked by RabbitMQ looks whether it is unblocked
 SETTLE_AFTER_S = 0.005  # a batch in flight is settled when nothing new arrived for this long
+# Publish failures that say nothing about the message (the connection or channel went, no confirm came, the
+# server nacked it): worth sending again at once. Unroutable is not: the relay's backoff and budget decide.
+_LOST_ON_THE_WAY = ("connection", "channel", "timeout", "nacked")
 MARKS_EVERY_S = 1.0  # confirmed outbox rows are marked sent at least this often (and by settle())
 MARKS_AT_ONCE = 1000  # ... or as soon as this many are waiting
 GAUGE_INTERVAL_S = 5.0  # how often the store's gauges (backlog, parked, rejected) are refreshed
@@ -181,6 +184,7 @@ class Worker:
         self.relay_grace_s = settings.confirm_timeout_s * 2 + 5
         self._marks = Marks()  # publish outcomes not yet recorded
         self._last_marks = 0.0  # when the oldest of them was added
+        self._again: list[tuple[int, Outgoing]] = []  # rows whose publish was lost on the way: sent again first
         self._in_flight: tuple[Committed, InFlight] | None = None  # a committed batch whose confirms are due
         self._stop_observing = threading.Event()
 
@@ -218,6 +222,7 @@ class Worker:
                     # message at a trickle (1.5-3 ms here), and a mark recorded late only matters after the
                     # relay's grace (relay_grace_s, tens of seconds).
                     self._settle_in_flight()
+                    self._send_again()
                 if time.monotonic() - self._last_relay >= 1.0:
                     self.settle()
                     self.relay()
@@ -257,11 +262,16 @@ class Worker:
         """
         committed = self._commit(batch)
         self._settle_in_flight()
+        # Rows of the batch before whose publish failed on the way (a connection lost) go first: later messages
+        # of the same orders are in this batch, and the relay's backoff would let them overtake.
+        again, self._again = self._again, []
+        committed.written = again + committed.written
         self._in_flight = (committed, self.transport.send([out for _, out in committed.written] + committed.taps))
 
     def settle(self) -> None:
         """Finish the batch in flight and record every publish outcome not yet recorded."""
         self._settle_in_flight()
+        self._send_again()
         if not self._marks.sent and not self._marks.failed:
             return
         for attempt in self._db_retrying():
@@ -326,6 +336,8 @@ class Worker:
             self._last_marks = time.monotonic()  # the age of the oldest unrecorded mark
         self._marks.sent.extend(marks.sent)  # recorded with a later commit (_marks_due), or by settle()
         self._marks.failed.extend(marks.failed)
+        lost = {row_id for row_id, error in marks.failed if error.startswith(_LOST_ON_THE_WAY)}
+        self._again.extend((row_id, out) for row_id, out in committed.written if row_id in lost)
         self.transport.acknowledge(committed.batch)  # only now: every message's state is committed and sent
         self.counters.batches += 1
         self.counters.messages += len(committed.batch)
@@ -337,6 +349,18 @@ class Worker:
             metrics.PROCESSING_SECONDS.observe(committed.handled_s)
         if len(committed.stored) < len(committed.batch):
             metrics.MESSAGES.labels("any", "any", "duplicate").inc(len(committed.batch) - len(committed.stored))
+
+    def _send_again(self) -> None:
+        """Publish at once, and wait for, the rows whose publish failed on the way (see step()); once: if that
+        fails too, the relay tries again with backoff. Not while RabbitMQ blocks publishing (an alarm): that
+        would only wait out the confirm timeout and use up the rows' attempts; they go first once unblocked."""
+        if not self._again or self.transport.blocked():
+            return
+        again, self._again = self._again, []
+        if again:
+            marks = self._count(again, self.transport.publish([out for _, out in again]))
+            self._marks.sent.extend(marks.sent)
+            self._marks.failed.extend(marks.failed)
 
     def _db_retrying(self) -> Retrying:
         return Retrying(

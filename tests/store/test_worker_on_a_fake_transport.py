@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,13 +14,13 @@ from sqlalchemy import event, select, update
 from broker.bootstrap import store as open_store
 from broker.config import Customer, Settings
 from broker.contract.dialect import read
-from broker.envelope import Delivery, Exchange
+from broker.envelope import Delivery, Exchange, Outgoing
 from broker.model import messages as m
 from broker.model.codes import Side
 from broker.runtime import Worker
 from broker.store.tables import MessageRow, OutboxRow
 from tests.support.deliveries import customer_delivery
-from tests.support.fakes import FakeTransport, Taken
+from tests.support.fakes import FakeTransport, Result, Sent, Taken
 from tests.support.fixtures import Store
 
 ORDER = Path(__file__).resolve().parents[1] / "fixtures/customer/valid/CustomerOrder-patient-urgent.xml"
@@ -328,3 +329,45 @@ def test_a_worker_blocked_by_rabbitmq_takes_no_new_work_until_unblocked(settings
     worker.run(until=lambda: next(rounds, None) is None)
     assert transport.received > 0 and transport.published, "processed once unblocked"
     assert metrics.AMQP_BLOCKED._value.get() == 0
+
+
+def test_a_publish_lost_with_the_connection_goes_out_again_ahead_of_the_next_batch(settings: Settings) -> None:
+    """A batch's publish fails on the way (the connection to RabbitMQ went): its rows are sent again at once,
+    first in the next batch's send, so that later messages of the same orders cannot overtake them while the
+    relay's backoff runs (found by killing the RabbitMQ node the workers were connected to)."""
+
+    class LosesOnce(FakeTransport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sends: list[list[str]] = []
+
+        def send(self, batch: Sequence[Outgoing]) -> Sent:
+            self.sends.append([o.message_id for o in batch if o.message_type == "CustomerOrder"])
+            if len(self.sends) == 1:
+                return Sent([Result(False, "connection: Connection reset by peer") for _ in batch])
+            return super().send(batch)
+
+    transport = LosesOnce()
+    worker = Worker(settings, transport, open_store(settings))
+    worker.step([Taken(_order(1), transport.acked)])
+    worker.step([Taken(_order(2), transport.acked)])
+    worker.settle()
+    first, second = transport.sends
+    assert len(first) == 1 and second[0] == first[0] and len(second) == 2, "order 1 again, ahead of order 2"
+    with worker.sessions() as session:
+        assert list(session.scalars(select(OutboxRow.status))) == ["sent", "sent"]
+
+
+def test_an_unroutable_publish_is_left_to_the_relay(settings: Settings) -> None:
+    """Sending again at once is for publishes lost on the way; an unroutable one (a missing queue) would only
+    use up its attempts: the relay's backoff takes it."""
+    transport = FakeTransport(publish_ok=False)
+    worker = Worker(settings, transport, open_store(settings))
+    worker.step([Taken(_order(1), transport.acked)])
+    transport.publish_ok = True
+    worker.step([Taken(_order(2), transport.acked)])
+    worker.settle()
+    orders = [o for o in transport.published if o.message_type == "CustomerOrder"]
+    assert len(orders) == 1, "only order 2; order 1 waits for the relay"
+    with worker.sessions() as session:
+        assert sorted(session.scalars(select(OutboxRow.status))) == ["pending", "sent"]
