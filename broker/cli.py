@@ -363,6 +363,7 @@ def run() -> None:
     from broker.config import Settings, safe_url
     from broker.observability.http import serve
     from broker.observability.logs import configure as configure_logs
+    from broker.runtime import prepare_process
 
     settings = Settings.from_env()
     configure_logs(settings.log_level, settings.log_format)  # type: ignore[arg-type]
@@ -381,6 +382,7 @@ def run() -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     typer.echo(f"worker consuming on {safe_url(settings.amqp_url)}, store {safe_url(settings.db_url)}", err=True)
+    prepare_process()
     w.run()
     typer.echo(f"stopped after {w.counters.messages} messages", err=True)
 
