@@ -80,12 +80,17 @@ WITHHELD = "[skyddad identitet]"
 
 
 def protected_texts(message: m.Message | None) -> list[str]:
-    """The texts that would reveal where a patient with protected identity lives: the patient's name and
-    every field of an address at the patient's residence; [] when the patient is not protected."""
+    """The texts that would reveal where a patient with protected identity lives: the patient's name, the
+    population-register address and every field of an address at the patient's residence; [] when the
+    patient is not protected."""
     patient = getattr(message, "patient", None)
     if not isinstance(patient, m.Patient) or not patient.protected:
         return []
     texts = [patient.name]
+    registered = patient.registered_address
+    if registered is not None:
+        texts += [registered.street, registered.postal_code, registered.city]
+        texts += [registered.care_of] if registered.care_of else []
     for attr in ("delivery", "address"):
         address = getattr(message, attr, None)
         if isinstance(address, m.Address) and address.kind is AddressKind.PATIENT_RESIDENCE:

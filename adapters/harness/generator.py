@@ -160,7 +160,7 @@ class Generator:
         variant = variant or self.rng.choices(ORDER_VARIANTS, _VARIANT_WEIGHTS)[0]
         at = self._at(at)
         order_id = self._reference("WS", w.customer, at)
-        prescriber, unit = self._staff(w), self._unit(w)
+        prescriber, unit = self._prescriber(w), self._unit(w)
         resident = None if variant == "buffer-store" else self._resident(w)
         if variant == "buffer-store":
             store = self._store(w, buffer_store_id)
@@ -221,7 +221,7 @@ class Generator:
             withdrawal_id=withdrawal_id,
             buffer_store_id=store.store_id,
             withdrawn_at=at - timedelta(minutes=self.rng.randint(5, 240)),
-            prescriber=self._staff(w),
+            prescriber=self._prescriber(w),
             patient=self._resident(w).patient,
             lines=self._devices(chosen),
         )
@@ -272,7 +272,7 @@ class Generator:
             work_order_id=work_order_id,
             kind=kind,
             priority=priority,
-            prescriber=self._staff(w),
+            prescriber=self._prescriber(w),
             article_number=article.article_number,
             individual_number=self._individual() if article.article_type is ArticleType.MAIN_AID else None,
             description=self.rng.choice(texts.WORK_ORDER_DESCRIPTIONS[kind]),
@@ -357,7 +357,7 @@ class Generator:
             header=self._header(m.OrthopaedicReferral, w, referral_id, at, self._unit(w)),
             referral_id=referral_id,
             acute=acute,
-            prescriber=self._staff(w),
+            prescriber=self._prescriber(w),
             patient=self._resident(w).patient,
             requested_service=self.rng.choice(texts.REFERRAL_SERVICES),
             clinical_information=self.rng.choice(texts.CLINICAL_INFORMATION),
@@ -444,6 +444,10 @@ class Generator:
 
     def _staff(self, w: World) -> m.Person:
         return self.rng.choice(w.staff)
+
+    def _prescriber(self, w: World) -> m.Prescriber:
+        staff = self._staff(w)
+        return m.Prescriber(hsa_id=staff.hsa_id, name=staff.name, phone=staff.phone)
 
     def _unit(self, w: World) -> Unit:
         return self.rng.choice(w.units)
