@@ -80,11 +80,19 @@ WITHHELD = "[skyddad identitet]"
 
 
 def protected_texts(message: m.Message | None) -> list[str]:
-    """The texts that would reveal where a patient with protected identity lives: the patient's name, the
-    population-register address and every field of an address at the patient's residence; [] when the
-    patient is not protected."""
+    """The texts that would reveal where a patient with protected identity lives (identity_texts); [] when
+    the patient is not protected."""
     patient = getattr(message, "patient", None)
     if not isinstance(patient, m.Patient) or not patient.protected:
+        return []
+    return identity_texts(message)
+
+
+def identity_texts(message: m.Message | None) -> list[str]:
+    """Who the message's patient is and where they live, flag or no flag: the patient's name, the
+    population-register address and every field of an address at the patient's residence."""
+    patient = getattr(message, "patient", None)
+    if not isinstance(patient, m.Patient):
         return []
     texts = [patient.name]
     registered = patient.registered_address
@@ -109,9 +117,14 @@ def flagged_protected(payload: bytes) -> bool:
 
 
 def withhold_protected(text: str, message: m.Message | None) -> str:
-    """`text` (a payload, a translation) with a protected patient's name and addresses replaced by WITHHELD,
-    in plain and in XML-escaped form. Longest first, so a street that holds the city is replaced whole."""
-    for value in sorted({t for t in protected_texts(message) if t.strip()}, key=len, reverse=True):
+    """`text` (a payload, a translation) with a protected patient's name and addresses replaced by WITHHELD."""
+    return withhold(text, protected_texts(message))
+
+
+def withhold(text: str, texts: list[str]) -> str:
+    """`text` with each of `texts` replaced by WITHHELD, in plain and in XML-escaped form. Longest first, so a
+    street that holds the city is replaced whole."""
+    for value in sorted({t for t in texts if t.strip()}, key=len, reverse=True):
         for form in {value, escape(value), escape(value, {'"': "&quot;", "'": "&apos;"})}:
             text = text.replace(form, WITHHELD)
     return text

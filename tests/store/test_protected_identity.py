@@ -9,7 +9,9 @@ import logging
 from pathlib import Path
 
 import pytest
+import typer
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from broker.bootstrap import store as open_store
 from broker.config import Settings
@@ -18,6 +20,7 @@ from broker.envelope import Exchange
 from broker.model import messages as m
 from broker.runtime import Worker
 from broker.store.tables import EventRow, MessageRow
+from replay import edit as editing
 from replay.cli import register
 from tests.support.commands import run_command
 from tests.support.fakes import FakeTransport
@@ -103,3 +106,43 @@ def test_no_output_channel_shows_a_protected_identity(
 def test_an_unprotected_patient_is_shown_as_before(tapped: Broker, db_url: str) -> None:
     row = tapped.receive(ORDER.read_bytes())
     assert "Elsa Karlsson" in json.loads(cli(db_url, "messages", "show", str(row.id), "--json"))["payload"]
+
+
+@pytest.mark.parametrize("flag_kept", [True, False])
+def test_an_edit_s_diff_withholds_a_protected_identity(
+    tapped: Broker, db_url: str, tmp_path: Path, flag_kept: bool
+) -> None:
+    """`replay --edit` (here --payload) prints the edit's diff and keeps it with the replay and the audit trail:
+    for a protected patient the diff's lines hold name and address, before the edit and after it (also when
+    the edit takes the flag away)."""
+    tapped.transport.publish_ok = False
+    pk = tapped.receive(PROTECTED).id
+    tapped.park_after_failed_publishes()
+    edited = PROTECTED.replace("Björkvägen 14 lgh 1102".encode(), "Lindvägen 3".encode())
+    if not flag_kept:
+        edited = edited.replace(b"<ProtectedIdentity>true</ProtectedIdentity>", b"")
+    payload = tmp_path / "edited.xml"
+    payload.write_bytes(edited)
+    app = typer.Typer()
+    register(app)
+    result = CliRunner().invoke(
+        app,
+        ["replay", str(pk), "--payload", str(payload), "--dry-run", "--operator", "anna.k", "--reason", "INC-2"],
+        env={"HMC_DB_URL": db_url, "HMC_CUSTOMERS": "1002:Halland:websesam-halland"},
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    printed = result.output + result.stderr
+    assert "@@" in printed and "[skyddad identitet]" in printed  # the diff is shown, its personal texts withheld
+    trail = cli(db_url, "audit", "--json")
+    assert "[skyddad identitet]" in trail
+    for shown in (printed, trail):
+        assert leaks(shown) == [] and "Lindvägen 3" not in shown
+
+
+def test_an_edit_that_leaves_a_protected_document_invalid_has_its_diff_withheld_whole() -> None:
+    broken = PROTECTED.replace("Björkvägen 14 lgh 1102".encode(), "Lindvägen 3".encode()).replace(b"<Priority>", b"<X>")
+    diff = editing.unified_diff(PROTECTED, broken, "message.xml")
+    assert diff.startswith("[skyddad identitet]") and leaks(diff) == [] and "Lindvägen" not in diff
+    plain = ORDER.read_bytes()  # no flag: the diff is the operator's as before
+    assert "Elsa Karlsson" in editing.unified_diff(plain, plain.replace(b"Elsa", b"Else"), "message.xml")
