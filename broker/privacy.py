@@ -107,6 +107,17 @@ def identity_texts(message: m.Message | None) -> list[str]:
     return texts
 
 
+def inherited_texts(message: m.Message | None, opening: m.Message | None) -> list[str]:
+    """What to withhold from a message about an order whose opening message names a protected patient, when the
+    message says nothing of the patient itself (SESAM2's answers carry no patient, so no flag of their own): that
+    patient's name and addresses wherever they appear (a note, an answer), and who signed for a delivery at the
+    home (the patient, or someone who lives there). [] when the opening message's patient is not protected."""
+    if not protected_texts(opening):
+        return []
+    signed = getattr(message, "signed_by", None)
+    return identity_texts(opening) + ([signed] if isinstance(signed, str) else [])
+
+
 # The flag as either dialect writes it (mapping.py: Patient.protected), for a document that did not parse.
 _FLAGGED = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:ProtectedIdentity|PATSKYDD)>\s*(?:true|1|J)\s*<")
 

@@ -18,6 +18,7 @@ from broker.config import Settings
 from broker.contract.dialect import read
 from broker.envelope import Exchange
 from broker.model import messages as m
+from broker.model.codes import Side
 from broker.runtime import Worker
 from broker.store.tables import EventRow, MessageRow
 from replay import edit as editing
@@ -146,3 +147,57 @@ def test_an_edit_that_leaves_a_protected_document_invalid_has_its_diff_withheld_
     assert diff.startswith("[skyddad identitet]") and leaks(diff) == [] and "Lindvägen" not in diff
     plain = ORDER.read_bytes()  # no flag: the diff is the operator's as before
     assert "Elsa Karlsson" in editing.unified_diff(plain, plain.replace(b"Elsa", b"Else"), "message.xml")
+
+
+RECEIPT = (
+    Path(__file__).resolve().parents[1] / "fixtures/sesam2/valid/DeliveryReceipt-signed-at-home.xml"
+).read_bytes()
+
+
+def receipt_for_the_order(signed_by: str, note_order: str = "WS-1002-2026-004817") -> bytes:
+    """SESAM2's receipt of the delivery of the fixture's order: no patient in it, so no flag of its own."""
+    return (
+        RECEIPT.replace(b"<KUNDNR>1001<", b"<KUNDNR>1002<")
+        .replace(b"WS-1001-2026-011290", note_order.encode())
+        .replace(b"Tolvan Tolvansson", signed_by.encode())
+    )
+
+
+@pytest.mark.parametrize("order_protected", [True, False])
+def test_sesam2_s_answer_about_a_protected_patient_s_order_is_withheld_too(
+    tapped: Broker, db_url: str, tmp_path: Path, order_protected: bool
+) -> None:
+    """SESAM2's answers name no patient, so they cannot carry the flag: the protection of the order's opening
+    message holds for every message about that order, routed to the customer or parked (here: one the customer
+    gets, and one whose publish failed until it was parked)."""
+    tapped.receive(PROTECTED if order_protected else ORDER.read_bytes())
+    delivered = tapped.receive(receipt_for_the_order("Elsa Karlsson"), Side.SESAM2, "DeliveryReceipt")
+    assert delivered.status == "delivered", delivered.last_error
+    # Signed by someone who lives there: withheld as well (it says who shares the protected home).
+    tapped.transport.publish_ok = False
+    relative = tapped.receive(
+        receipt_for_the_order("Maria Karlsson").replace(b"b224b8b2-7499-42ce", b"b224b8b2-7499-42cf"),
+        Side.SESAM2,
+        "DeliveryReceipt",
+    )
+    tapped.park_after_failed_publishes()
+    assert tapped.row(relative.id).status == "parked"
+    channels = {f"show {pk}": cli(db_url, "messages", "show", str(pk), "--json") for pk in (delivered.id, relative.id)}
+    channels |= {
+        f"show {pk} revealed": cli(
+            db_url, "messages", "show", str(pk), "--reveal", "--operator", "anna.k", "--reason", "INC-3", "--json"
+        )
+        for pk in (delivered.id, relative.id)
+    }
+    out = tmp_path / "case.jsonl"
+    cli(db_url, "messages", "export", "--customer", "1002", "--out", str(out), "--operator", "anna.k", "--reason", "x")
+    channels["export"] = out.read_text()
+    shown = {name: [s for s in ("Elsa Karlsson", "Maria Karlsson") if s in text] for name, text in channels.items()}
+    if order_protected:
+        assert shown == {name: [] for name in channels}
+        answer = json.loads(channels[f"show {delivered.id}"])
+        assert "<SignedBy>[skyddad identitet]</SignedBy>" in answer["published"][0]["body"]  # to the customer
+        assert "<SIGNERAD>[skyddad identitet]</SIGNERAD>" in answer["payload"]
+    else:  # an unprotected patient's answers are shown as before
+        assert shown[f"show {delivered.id}"] == ["Elsa Karlsson"] and shown[f"show {relative.id}"] == ["Maria Karlsson"]
+        assert shown["export"] == ["Elsa Karlsson", "Maria Karlsson"]
