@@ -83,7 +83,10 @@ class Generator:
         *,
         start: datetime | None = None,
         clock: Callable[[], datetime] | None = None,
+        versions: Mapping[str, str] | None = None,
     ) -> None:
+        """`versions`: the customer dialect's version each customer's system writes (`SchemaVersion`), as the
+        broker is configured for it; 1.0 for a customer not named."""
         if not customers:
             raise ValueError("at least one customer number is needed")
         for customer in customers:
@@ -98,6 +101,7 @@ class Generator:
         if not self.articles:
             raise ValueError("the catalog has no active article to order")
         self.customers = tuple(customers)
+        self.versions = dict(versions or {})
         self.worlds: dict[str, World] = {c: build(seed, c) for c in self.customers}
         self._time = stockholm_time(start or datetime.now(STOCKHOLM))
         self._clock = clock
@@ -435,6 +439,7 @@ class Generator:
             customer_number=w.customer,
             unit_hsa_id=unit.hsa_id,
             correlation_id=correlation_id,
+            schema_version=self.versions.get(w.customer, m.SCHEMA_VERSION),
         )
 
     def _reference(self, kind: str, customer: str, at: datetime) -> str:
