@@ -40,6 +40,7 @@ def invoice_tables(invoice: InvoiceRow) -> list[Table]:
             _day(line.get("rental_from")),
             _day(line.get("rental_to")),
             line.get("credits_invoice"),
+            line.get("cost_centre"),
         )
         for line in lines
     ]
@@ -84,6 +85,7 @@ def invoice_tables(invoice: InvoiceRow) -> list[Table]:
                 "Hyra från",
                 "Hyra till",
                 "Krediterar faktura",  # a credit line: negative quantity and amount
+                "Kostnadsställe",
             ),
             detail,
         ),

@@ -76,6 +76,7 @@ def _line(line: m.InvoiceLine) -> dict[str, Any]:
         "rental_from": line.rental_from.isoformat() if line.rental_from else None,
         "rental_to": line.rental_to.isoformat() if line.rental_to else None,
         "credits_invoice": line.credits_invoice,
+        "cost_centre": line.cost_centre,
     }
 
 

@@ -210,6 +210,7 @@ class InvoiceLine:
     rental_from: date | None = None
     rental_to: date | None = None
     credits_invoice: Reference | None = None
+    cost_centre: Code | None = None  # the order's cost centre, so the region's finance can allocate the line (1.1)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -297,6 +298,7 @@ class WorkOrder(Message):
     address: Address | None = None
     requested_date: date | None = None
     infection_risk: bool | None = None  # smittrisk: the technician takes precautions (1.1)
+    cost_centre: Code | None = None  # the kostnadsställe a chargeable work order is charged to (1.1)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -275,6 +275,7 @@ def test_a_credit_line_and_a_rental_period_are_exported_with_their_own_columns(
         date(2026, 11, 30),
     )
     assert (credit["Antal"], credit["Belopp"], credit["Krediterar faktura"]) == (-1, -1450, "FU-1002-202610")
+    assert (rental["Kostnadsställe"], credit["Kostnadsställe"]) == ("KST-4410", None)
     with sessions() as session:  # kept, though a 1.0 customer is not sent it (parked: 1.0 has no credit lines)
         (kept,) = session.scalars(select(InvoiceRow)).all()
         assert kept.lines[1]["credits_invoice"] == "FU-1002-202610"

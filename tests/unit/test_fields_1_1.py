@@ -73,6 +73,14 @@ def test_the_registered_address_home_municipality_and_prescriber_reach_sesam2() 
     assert isinstance(back, m.CustomerOrder) and back.patient == order.patient and back.prescriber == order.prescriber
 
 
+def test_a_work_order_s_cost_centre_reaches_sesam2() -> None:
+    order = fixture("customer/valid/WorkOrder-special-adaptation.xml")
+    assert isinstance(order, m.WorkOrder)
+    order = dataclasses.replace(order, cost_centre="KST-4410")
+    assert b"<KOSTNST>KST-4410</KOSTNST>" in in_sesam2(order)
+    assert b"CostCentre" not in CUSTOMER.render(order, "1.0") and b"<CostCentre>" in CUSTOMER.render(order, "1.1")
+
+
 def test_infection_risk_on_a_pickup_and_an_incident_on_a_fault_report_reach_sesam2() -> None:
     pickup = fixture("customer/valid/PickupOrder-infection-risk.xml")
     assert isinstance(pickup, m.PickupOrder) and pickup.infection_risk is True
@@ -95,10 +103,11 @@ def test_a_credit_line_with_quantity_minus_one_and_a_rental_period_cross_both_wa
     invoice = fixture("sesam2/valid/InvoiceData-credit-and-rental.xml")
     assert isinstance(invoice, m.InvoiceData)
     rental, credit = invoice.lines
-    assert (rental.rental_from, rental.rental_to, rental.individual_number) == (
+    assert (rental.rental_from, rental.rental_to, rental.individual_number, rental.cost_centre) == (
         date(2026, 11, 1),
         date(2026, 11, 30),
         "HMC0048213",
+        "KST-4410",
     )
     assert (credit.quantity, credit.amount, credit.credits_invoice) == (-1, Decimal("-1450.00"), "FU-1002-202610")
     to_customer = CUSTOMER.render(forward(invoice), "1.1")
