@@ -90,7 +90,9 @@ def protected_texts(message: m.Message | None) -> list[str]:
 
 def identity_texts(message: m.Message | None) -> list[str]:
     """Who the message's patient is and where they live, flag or no flag: the patient's name, the
-    population-register address and every field of an address at the patient's residence."""
+    population-register address and every field of an address at the patient's residence. Not the home
+    municipality: it is what pays, and with skyddad folkbokföring Skatteverket keeps the person registered
+    where they were (the municipality does not say where they live); Rejections do not echo it."""
     patient = getattr(message, "patient", None)
     if not isinstance(patient, m.Patient):
         return []

@@ -223,3 +223,11 @@ def test_a_protected_patient_s_registered_address_is_withheld(protected: bool) -
     shown = withhold_protected(CUSTOMER.render(order).decode(), order)
     assert ("Storgatan 3" in shown, "952 31" in shown, "Kalix" in shown) == (not protected,) * 3
     assert ("Storgatan 3" in protected_texts(order)) is protected
+
+
+def test_a_wrong_home_municipality_is_refused_naming_its_rule_but_not_its_value() -> None:
+    body = (FIXTURES / "customer/valid/CustomerOrder-registered-address-elsewhere.xml").read_bytes()
+    parsed = read(body.replace(b"<HomeMunicipality>2514<", b"<HomeMunicipality>0280<"))
+    (problem,) = parsed.problems
+    assert (problem.rule, problem.path) == ("municipality-code.county", "/CustomerOrder/Patient/HomeMunicipality")
+    assert problem.value is None  # where a patient is registered is not echoed, as an address is not
