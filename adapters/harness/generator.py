@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.catalog_file import DEMO_CATALOG, load_catalog
 from adapters.harness import synthetic as syn
-from adapters.harness import texts
+from adapters.harness import texts, version_fields
 from adapters.harness.world import BufferStore, Resident, Unit, World, build
 from broker.catalog import Catalog
 from broker.contract import identifiers
@@ -117,7 +117,12 @@ class Generator:
         builder: Callable[..., m.Message] | None = getattr(self, _BUILDERS.get(type_name, ""), None)
         if builder is None:
             raise ValueError(f"no generator for {type_name!r}; inbound types: {', '.join(INBOUND_NAMES)}")
-        return builder(customer, **options)
+        message = builder(customer, **options)
+        if self.versions.get(message.header.customer_number or "", m.SCHEMA_VERSION) != m.SCHEMA_VERSION:
+            # The customer's system writes a later version than 1.0: it fills in that version's elements too.
+            rng = random.Random(f"{self.seed}/version-fields/{message.header.message_id}")
+            message = version_fields.enrich(message, rng)
+        return message
 
     def mix(self, n: int, weights: Mapping[str, float] | None = None) -> Iterator[m.Message]:
         """`n` messages of a realistic mix (DEFAULT_MIX unless `weights`), customers chosen at random."""
