@@ -211,16 +211,18 @@ ISO9999_CLASSES = frozenset({"04", "05", "06", "09", "12", "15", "18", "22", "24
 # Postnord's format for a Swedish postal code: five digits, the first 1-9, written NNN NN or NNNNN.
 _POSTAL_CODE = re.compile(r"([1-9][0-9]{2}) ?([0-9]{2})")
 # SCB's kommunkod (Kommunindelning, SCB): four digits, the county's code (länskod) and the municipality's two
-# within it (never 00, which stands for the county). The counties as of 2007 (Västra Götaland 14, Skåne 12;
-# 02, 11, 15 and 16 were merged away in 1997-1998); a change of municipalities comes with new codes here.
+# within it (never 00, which stands for the county). The counties since 1998: Skåne (12) took in 11 in 1997,
+# Västra Götaland (14) took in 15 and 16 in 1998, and 02 went into 01 in 1968. A change of counties comes
+# with new codes here; new municipalities within a county need none.
 _MUNICIPALITY = re.compile(r"([0-9]{2})([0-9]{2})")
 COUNTY_CODES = frozenset(
     {"01", "03", "04", "05", "06", "07", "08", "09", "10", "12", "13", "14"}
     | {"17", "18", "19", "20", "21", "22", "23", "24", "25"}
 )
-# Förskrivarkod: the region gives it with the right to prescribe devices; its form is the region's (webSesam
-# holds regional codes, Socialstyrelsen's 7-digit förskrivarkod is for medicines), so only the shape is checked:
-# 1-12 letters or digits, upper-cased. No check digit is computed: none is published for the regional codes.
+# Förskrivarkod: the region gives it with the right to prescribe devices, and its form is the region's (the
+# national 7-digit förskrivarkod of Socialstyrelsen is for medicines, and not every device prescriber has one),
+# so only the shape is checked: 1-12 letters or digits, upper-cased. No check digit is computed: none is
+# common to the regions' codes.
 _PRESCRIBER_CODE = re.compile(r"[0-9A-Z]{1,12}")
 _INDIVIDUAL = re.compile(r"[0-9A-Z][0-9A-Z/-]{0,29}")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
