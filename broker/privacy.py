@@ -80,18 +80,44 @@ WITHHELD = "[skyddad identitet]"
 
 
 def protected_texts(message: m.Message | None) -> list[str]:
-    """The texts that would reveal where a patient with protected identity lives: the patient's name and
-    every field of an address at the patient's residence; [] when the patient is not protected."""
+    """The texts that would reveal where a patient with protected identity lives (identity_texts); [] when
+    the patient is not protected."""
     patient = getattr(message, "patient", None)
     if not isinstance(patient, m.Patient) or not patient.protected:
         return []
+    return identity_texts(message)
+
+
+def identity_texts(message: m.Message | None) -> list[str]:
+    """Who the message's patient is and where they live, flag or no flag: the patient's name, the
+    population-register address and every field of an address at the patient's residence. Not the home
+    municipality: it is what pays, and with skyddad folkbokföring Skatteverket keeps the person registered
+    where they were (the municipality does not say where they live); Rejections do not echo it."""
+    patient = getattr(message, "patient", None)
+    if not isinstance(patient, m.Patient):
+        return []
     texts = [patient.name]
+    registered = patient.registered_address
+    if registered is not None:
+        texts += [registered.street, registered.postal_code, registered.city]
+        texts += [registered.care_of] if registered.care_of else []
     for attr in ("delivery", "address"):
         address = getattr(message, attr, None)
         if isinstance(address, m.Address) and address.kind is AddressKind.PATIENT_RESIDENCE:
             texts += [address.name, address.street, address.postal_code, address.city]
             texts += [t for t in (address.phone, address.instructions) if t]
     return texts
+
+
+def inherited_texts(message: m.Message | None, opening: m.Message | None) -> list[str]:
+    """What to withhold from a message about an order whose opening message names a protected patient, when the
+    message says nothing of the patient itself (SESAM2's answers carry no patient, so no flag of their own): that
+    patient's name and addresses wherever they appear (a note, an answer), and who signed for a delivery at the
+    home (the patient, or someone who lives there). [] when the opening message's patient is not protected."""
+    if not protected_texts(opening):
+        return []
+    signed = getattr(message, "signed_by", None)
+    return identity_texts(opening) + ([signed] if isinstance(signed, str) else [])
 
 
 # The flag as either dialect writes it (mapping.py: Patient.protected), for a document that did not parse.
@@ -104,9 +130,14 @@ def flagged_protected(payload: bytes) -> bool:
 
 
 def withhold_protected(text: str, message: m.Message | None) -> str:
-    """`text` (a payload, a translation) with a protected patient's name and addresses replaced by WITHHELD,
-    in plain and in XML-escaped form. Longest first, so a street that holds the city is replaced whole."""
-    for value in sorted({t for t in protected_texts(message) if t.strip()}, key=len, reverse=True):
+    """`text` (a payload, a translation) with a protected patient's name and addresses replaced by WITHHELD."""
+    return withhold(text, protected_texts(message))
+
+
+def withhold(text: str, texts: list[str]) -> str:
+    """`text` with each of `texts` replaced by WITHHELD, in plain and in XML-escaped form. Longest first, so a
+    street that holds the city is replaced whole."""
+    for value in sorted({t for t in texts if t.strip()}, key=len, reverse=True):
         for form in {value, escape(value), escape(value, {'"': "&quot;", "'": "&apos;"})}:
             text = text.replace(form, WITHHELD)
     return text

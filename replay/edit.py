@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from broker.contract.dialect import Parsed, ReadPolicy, read
+from broker.privacy import WITHHELD, flagged_protected, identity_texts, withhold
 
 
 class EditRefused(ValueError):
@@ -66,7 +67,23 @@ def check(original: bytes, edited: bytes, policy: ReadPolicy | None = None) -> N
             )
 
 
-def unified_diff(original: bytes, edited: bytes, name: str) -> str:
+def unified_diff(original: bytes, edited: bytes, name: str, policy: ReadPolicy | None = None) -> str:
+    """The edit as a diff, which the operator is shown and the replay keeps: for a patient with protected
+    identity, before or after the edit (an edit may take the flag away, or change the street), the name and
+    addresses of both sides are withheld, as in every listing and export. When a side that names a
+    protected patient is not valid, which texts are personal is unknown: the diff is withheld whole."""
+    stored, changed = read(original, policy), read(edited, policy)
+    texts: list[str] = []
+    if _protected(stored, original) or _protected(changed, edited):
+        if stored.message is None or changed.message is None:
+            return f"{WITHHELD} (the edit concerns a patient with protected identity and a side is not valid)\n"
+        texts = identity_texts(stored.message) + identity_texts(changed.message)
     before = original.decode("utf-8", errors="replace").splitlines(keepends=True)
     after = edited.decode("utf-8", errors="replace").splitlines(keepends=True)
-    return "".join(difflib.unified_diff(before, after, f"stored/{name}", f"edited/{name}"))
+    # Diffed first, withheld after: a changed street still shows as a changed line, without either street.
+    return withhold("".join(difflib.unified_diff(before, after, f"stored/{name}", f"edited/{name}")), texts)
+
+
+def _protected(parsed: Parsed, payload: bytes) -> bool:
+    patient = getattr(parsed.message, "patient", None)
+    return bool(getattr(patient, "protected", False)) or flagged_protected(payload)

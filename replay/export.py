@@ -38,7 +38,7 @@ def export(
     for row in messages.in_chunks(session, ids, CHUNK):
         patient = reveal.patient_in(row.payload) if revealed else None
         record = {**summary(row, patient), "properties": reveal.properties_view(row.properties, revealed)}
-        record["payload"] = reveal.text_of(row.payload, revealed)
+        record["payload"] = reveal.text_of(row.payload, revealed, reveal.opening_of(session, row))
         out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         written += 1
     return written

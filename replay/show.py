@@ -33,6 +33,7 @@ def details(session: Session, key: str, *, reveal_for: audit.Actor | None = None
     events = messages.steps(session, pks)
     outbox = messages.published(session, pks)
     patient = reveal.patient_in(row.payload) if revealed else None
+    opening = reveal.opening_of(session, row)  # an answer about a protected patient's order
     return {
         "message": summary(row, patient),
         "properties": reveal.properties_view(row.properties, revealed),
@@ -71,10 +72,10 @@ def details(session: Session, key: str, *, reveal_for: audit.Actor | None = None
                 "error": o.last_error,
                 "created_at": utc(o.created_at).isoformat(),
                 "sent_at": utc(o.sent_at).isoformat() if o.sent_at else None,
-                "body": reveal.text_of(o.body or None, revealed),
+                "body": reveal.text_of(o.body or None, revealed, opening),
             }
             for o in outbox
         ],
-        "payload": reveal.text_of(row.payload, revealed),
+        "payload": reveal.text_of(row.payload, revealed, opening),
         "revealed": revealed,
     }

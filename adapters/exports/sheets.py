@@ -15,6 +15,10 @@ from broker.handlers import invoices, prescribers
 from broker.store.tables import InvoiceRow, PrescriberRow
 
 
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
 def invoice_tables(invoice: InvoiceRow) -> list[Table]:
     """The detail lines, totals per article and per billing form, and the invoice's total."""
     lines = invoice.lines
@@ -30,8 +34,13 @@ def invoice_tables(invoice: InvoiceRow) -> list[Table]:
             int(line["quantity"]),
             Decimal(line["unit_price"]),
             Decimal(line["amount"]),
-            date.fromisoformat(line["delivered_on"]) if line.get("delivered_on") else None,
+            _day(line.get("delivered_on")),
             line.get("unit_hsa_id"),
+            line.get("individual_number"),
+            _day(line.get("rental_from")),
+            _day(line.get("rental_to")),
+            line.get("credits_invoice"),
+            line.get("cost_centre"),
         )
         for line in lines
     ]
@@ -72,6 +81,11 @@ def invoice_tables(invoice: InvoiceRow) -> list[Table]:
                 "Belopp",
                 "Leveransdatum",
                 "Enhet (HSA-id)",
+                "Individnummer",
+                "Hyra från",
+                "Hyra till",
+                "Krediterar faktura",  # a credit line: negative quantity and amount
+                "Kostnadsställe",
             ),
             detail,
         ),

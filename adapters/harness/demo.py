@@ -64,6 +64,7 @@ DEMO_CUSTOMERS = (
         invoice=True,
         invoice_exporters=("demo.ekonom",),
         buffer_stores=DEMO_BUFFER_STORES,
+        schema_version="1.1",  # the customer dialect 1.1 beside 1.0: its referrals are answered
     ),
     Customer("1002", "Region Halland (webSesam)", "websesam-halland"),
     Customer("2040", "Västerby kommun", "vasterby-kommun"),
@@ -92,7 +93,8 @@ class Demo:
         self.seed = seed
         catalog = load_catalog(DEMO_CATALOG)
         numbers = [c.number for c in settings.customers]
-        self.generator = Generator(seed, catalog, numbers)
+        versions = {c.number: c.schema_version for c in settings.customers}
+        self.generator = Generator(seed, catalog, numbers, versions=versions)
         self.sesam2 = Sesam2Simulator(seed, catalog=catalog)
         self.account = Account()
         self.delivered: dict[str, list[DeliveredLine]] = {}

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.catalog_file import DEMO_CATALOG, load_catalog
 from adapters.harness import synthetic as syn
-from adapters.harness import texts
+from adapters.harness import texts, version_fields
 from adapters.harness.world import BufferStore, Resident, Unit, World, build
 from broker.catalog import Catalog
 from broker.contract import identifiers
@@ -83,7 +83,10 @@ class Generator:
         *,
         start: datetime | None = None,
         clock: Callable[[], datetime] | None = None,
+        versions: Mapping[str, str] | None = None,
     ) -> None:
+        """`versions`: the customer dialect's version each customer's system writes (`SchemaVersion`), as the
+        broker is configured for it; 1.0 for a customer not named."""
         if not customers:
             raise ValueError("at least one customer number is needed")
         for customer in customers:
@@ -98,6 +101,7 @@ class Generator:
         if not self.articles:
             raise ValueError("the catalog has no active article to order")
         self.customers = tuple(customers)
+        self.versions = dict(versions or {})
         self.worlds: dict[str, World] = {c: build(seed, c) for c in self.customers}
         self._time = stockholm_time(start or datetime.now(STOCKHOLM))
         self._clock = clock
@@ -113,7 +117,12 @@ class Generator:
         builder: Callable[..., m.Message] | None = getattr(self, _BUILDERS.get(type_name, ""), None)
         if builder is None:
             raise ValueError(f"no generator for {type_name!r}; inbound types: {', '.join(INBOUND_NAMES)}")
-        return builder(customer, **options)
+        message = builder(customer, **options)
+        if self.versions.get(message.header.customer_number or "", m.SCHEMA_VERSION) != m.SCHEMA_VERSION:
+            # The customer's system writes a later version than 1.0: it fills in that version's elements too.
+            rng = random.Random(f"{self.seed}/version-fields/{message.header.message_id}")
+            message = version_fields.enrich(message, rng)
+        return message
 
     def mix(self, n: int, weights: Mapping[str, float] | None = None) -> Iterator[m.Message]:
         """`n` messages of a realistic mix (DEFAULT_MIX unless `weights`), customers chosen at random."""
@@ -160,7 +169,7 @@ class Generator:
         variant = variant or self.rng.choices(ORDER_VARIANTS, _VARIANT_WEIGHTS)[0]
         at = self._at(at)
         order_id = self._reference("WS", w.customer, at)
-        prescriber, unit = self._staff(w), self._unit(w)
+        prescriber, unit = self._prescriber(w), self._unit(w)
         resident = None if variant == "buffer-store" else self._resident(w)
         if variant == "buffer-store":
             store = self._store(w, buffer_store_id)
@@ -221,7 +230,7 @@ class Generator:
             withdrawal_id=withdrawal_id,
             buffer_store_id=store.store_id,
             withdrawn_at=at - timedelta(minutes=self.rng.randint(5, 240)),
-            prescriber=self._staff(w),
+            prescriber=self._prescriber(w),
             patient=self._resident(w).patient,
             lines=self._devices(chosen),
         )
@@ -272,7 +281,7 @@ class Generator:
             work_order_id=work_order_id,
             kind=kind,
             priority=priority,
-            prescriber=self._staff(w),
+            prescriber=self._prescriber(w),
             article_number=article.article_number,
             individual_number=self._individual() if article.article_type is ArticleType.MAIN_AID else None,
             description=self.rng.choice(texts.WORK_ORDER_DESCRIPTIONS[kind]),
@@ -357,7 +366,7 @@ class Generator:
             header=self._header(m.OrthopaedicReferral, w, referral_id, at, self._unit(w)),
             referral_id=referral_id,
             acute=acute,
-            prescriber=self._staff(w),
+            prescriber=self._prescriber(w),
             patient=self._resident(w).patient,
             requested_service=self.rng.choice(texts.REFERRAL_SERVICES),
             clinical_information=self.rng.choice(texts.CLINICAL_INFORMATION),
@@ -435,6 +444,7 @@ class Generator:
             customer_number=w.customer,
             unit_hsa_id=unit.hsa_id,
             correlation_id=correlation_id,
+            schema_version=self.versions.get(w.customer, m.SCHEMA_VERSION),
         )
 
     def _reference(self, kind: str, customer: str, at: datetime) -> str:
@@ -444,6 +454,10 @@ class Generator:
 
     def _staff(self, w: World) -> m.Person:
         return self.rng.choice(w.staff)
+
+    def _prescriber(self, w: World) -> m.Prescriber:
+        staff = self._staff(w)
+        return m.Prescriber(hsa_id=staff.hsa_id, name=staff.name, phone=staff.phone)
 
     def _unit(self, w: World) -> Unit:
         return self.rng.choice(w.units)

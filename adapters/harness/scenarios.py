@@ -64,6 +64,7 @@ ANSWERS: dict[str, tuple[str, ...]] = {
     "PickupConfirmation": ("PickupOrder",),
     "PickupCancelled": ("PickupOrder",),
     "FaultReportAnswer": ("FaultReport",),
+    "OrthopaedicReferralAnswer": ("OrthopaedicReferral",),
 }
 SESAM2_OWN = ("PatientAddressQuery", "InvoiceData", "ArticleRegisterUpdate")
 SESAM2_NAMES = (*ANSWERS, *SESAM2_OWN)
@@ -391,5 +392,6 @@ _SIMULATOR_METHODS = {
     "PickupConfirmation": "pickup_confirmation",
     "PickupCancelled": "pickup_cancelled",
     "FaultReportAnswer": "fault_report_answer",
+    "OrthopaedicReferralAnswer": "orthopaedic_referral_answer",
 }
 assert set(_SIMULATOR_METHODS) == set(ANSWERS)

@@ -24,6 +24,7 @@ from adapters.harness import texts
 from adapters.harness.generator import STOCKHOLM, stockholm_time
 from broker.catalog import Catalog
 from broker.contract import routing
+from broker.contract.dialect import speaks
 from broker.model import messages as m
 from broker.model.codes import AddressKind, ArticleType, BillingForm, CancellationReason, DelayReason, Priority
 from broker.translation import derived_id
@@ -37,7 +38,9 @@ _SERIES: dict[type[m.Message], str] = {
     m.BufferWithdrawal: "45",
     m.PickupOrder: "63",
     m.WorkOrder: "72",
+    m.OrthopaedicReferral: "81",
 }
+_REFERRAL_ANSWER = m.OrthopaedicReferralAnswer
 Order = m.CustomerOrder | m.BufferWithdrawal
 
 
@@ -141,7 +144,11 @@ class Sesam2Simulator:
             return [self.pickup_cancelled(message, now=now) if cancel else self.pickup_confirmation(message, now=now)]
         if isinstance(message, m.FaultReport) and message.answer_requested:
             return [self.fault_report_answer(message, now=now)]
-        return []  # referrals, return receipts, stock reports, address replies: SESAM2 registers them silently
+        if isinstance(message, m.OrthopaedicReferral) and speaks(message.header.schema_version, _REFERRAL_ANSWER):
+            # The referral's SchemaVersion says what its sender reads: a 1.0 system has no answer type for it
+            # (the broker would park one), so SESAM2 answers referrals sent in 1.1 or later.
+            return [self.orthopaedic_referral_answer(message, now=now)]
+        return []  # 1.0 referrals, return receipts, stock reports, address replies: registered silently
 
     # ------------------------------------------------------------ answers to orders
 
@@ -309,6 +316,28 @@ class Sesam2Simulator:
             answered_at=sent,
             answered_by=rng.choice(("Kundtjänst HMC", "Teknisk service HMC", syn.full_name(rng))),
             answer=texts.FAULT_ANSWERS[report.subject],
+        )
+
+    def orthopaedic_referral_answer(
+        self, referral: m.OrthopaedicReferral, *, now: datetime | None = None
+    ) -> m.OrthopaedicReferralAnswer:
+        """When and where orthopaedic technical services see the patient: an acute referral the next business
+        day, a planned one in one to four weeks, never before the date the prescriber asked for."""
+        rng, sent = self._rng(referral, "referral"), self._now(now)
+        received_on = referral.header.sent_at.astimezone(STOCKHOLM).date()
+        day = _business_days(received_on, 1 if referral.acute else rng.randint(5, 20))
+        if referral.requested_date and referral.requested_date > day:
+            day = _business_days(referral.requested_date, 0)
+        hour, minute = rng.choice((8, 9, 10, 11, 13, 14, 15)), rng.choice((0, 15, 30, 45))
+        appointment = datetime(day.year, day.month, day.day, hour, minute, tzinfo=STOCKHOLM)
+        clinic = rng.choice(texts.OT_CLINICS)
+        return m.OrthopaedicReferralAnswer(
+            header=self._header(m.OrthopaedicReferralAnswer, referral, sent),
+            referral_id=referral.referral_id,
+            sesam2_order_number=sesam2_order_number(referral),
+            answer=texts.REFERRAL_ANSWERS[referral.acute].format(service=referral.requested_service, clinic=clinic),
+            appointment_at=appointment,
+            clinic=clinic,
         )
 
     # ------------------------------------------------------------ what SESAM2 sends on its own

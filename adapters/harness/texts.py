@@ -75,6 +75,16 @@ CLINICAL_INFORMATION = (
     "Lymfödem efter operation, omfång ökat 4 cm på tre veckor.",
     "Amputerad 2019, stumpen har minskat i volym, protesen glappar.",
 )
+OT_CLINICS = (
+    "Ortopedteknik, Akademiska sjukhuset",
+    "Ortopedtekniska mottagningen, Lund",
+    "Ortopedteknik Halmstad",
+)
+# SESAM2's answer to a referral, by whether it was acute.
+REFERRAL_ANSWERS: dict[bool, str] = {
+    True: "Akut remiss mottagen: {service}. Patienten ges tid nästa vardag hos {clinic}; kallelse skickas.",
+    False: "Remissen är mottagen och bedömd: {service}. Patienten kallas till {clinic}.",
+}
 CANCELLATION_NOTES: dict[CancellationReason, str] = {
     CancellationReason.ARTICLE_DISCONTINUED: "Artikeln har utgått ur sortimentet, välj ersättningsartikel.",
     CancellationReason.NOT_DELIVERABLE: "Kan inte levereras inom avtalad tid, lägg ny order.",

@@ -126,9 +126,11 @@ class Binding:
             if isinstance(spec, G) and spec.attr == "":
                 children.append(self._node("", cls, sub, False, None, spec.fields))
                 continue
-            if isinstance(spec, F) and self.version is not None and _version(spec.since) > _version(self.version):
+            if isinstance(spec, F | G) and self._later(spec.since):
                 continue  # added by a later version of the customer dialect
             base, opt, meta = _unwrap(hints[spec.attr])
+            if isinstance(spec, F) and spec.before is not None and self._later(spec.before[0]):
+                base, _, meta = _unwrap(spec.before[1])  # the narrower type the older version published
             if isinstance(spec, F):
                 if not sub and opt:
                     continue  # an optional field one dialect does not carry (mapping.py says which)
@@ -151,6 +153,10 @@ class Binding:
                 bounds = next((x for x in meta if isinstance(x, Items)), Items())
                 children.append(self._node(spec.attr, item_cls, sub, bounds.min == 0, bounds, spec.fields))
         return Node(attr, cls, names, self._q(names), optional, items, tuple(children))
+
+    def _later(self, since: str) -> bool:
+        """Whether `since` is later than the version this binding writes (never, for the newest)."""
+        return self.version is not None and _version(since) > _version(self.version)
 
     # ---------------------------------------------------------------- parse
 

@@ -202,7 +202,7 @@ def _check_header(result: Parsed, message: Message) -> None:
         )
         result.message = None
     version = message.header.schema_version
-    if result.dialect is not None and result.dialect.name is Side.CUSTOMER and not _speaks(version, type(message)):
+    if result.dialect is not None and result.dialect.name is Side.CUSTOMER and not speaks(version, type(message)):
         known = ", ".join(SCHEMA_VERSIONS)
         since = TYPE_MAPS[type(message)].since
         result.problems.append(
@@ -226,7 +226,7 @@ def _check_header(result: Parsed, message: Message) -> None:
         result.message = None
 
 
-def _speaks(version: str, message_type: type[Message]) -> bool:
+def speaks(version: str, message_type: type[Message]) -> bool:
     """Whether a customer document of `version` may be of this type (a type a later version added: no)."""
     if version not in SCHEMA_VERSIONS:
         return False

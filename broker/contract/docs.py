@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from broker.contract.mapping import SESAM2_CODES, TYPE_MAPS
-from broker.contract.spec import F, R, Spec
+from broker.contract.spec import F, G, R, Spec
 
 
 def _join(base: str, path: str) -> str:
@@ -19,10 +19,18 @@ def _rows(specs: tuple[Spec, ...], field: str, customer: str, sesam2: str | None
         if isinstance(spec, F):
             # A leaf with no element in a dialect is not carried there (a group's empty path flattens it).
             shown = f"{c} (since {spec.since})" if spec.since != "1.0" else c
+            if spec.before is not None:
+                shown += f" (widened in {spec.before[0]})"
             rows.append((name, shown if spec.customer else "-", s if s and spec.sesam2 else "-"))
         else:
             suffix = "[]" if isinstance(spec, R) else ""
-            rows.extend(_rows(spec.fields, name + suffix, c, s))
+            group = _rows(spec.fields, name + suffix, c, s)
+            if isinstance(spec, G) and spec.since != "1.0":  # a group a later version added: all of it since then
+                group = [
+                    (n, f"{cc} (since {spec.since})" if cc != "-" and "since" not in cc else cc, ss)
+                    for n, cc, ss in group
+                ]
+            rows.extend(group)
     return rows
 
 

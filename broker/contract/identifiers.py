@@ -220,6 +220,20 @@ _ISO9999 = re.compile(r"([0-9]{2})(?: ?([0-9]{2})(?: ?([0-9]{2}))?)?")
 ISO9999_CLASSES = frozenset({"04", "05", "06", "09", "12", "15", "18", "22", "24", "27", "28", "30"})
 # Postnord's format for a Swedish postal code: five digits, the first 1-9, written NNN NN or NNNNN.
 _POSTAL_CODE = re.compile(r"([1-9][0-9]{2}) ?([0-9]{2})")
+# SCB's kommunkod (Kommunindelning, SCB): four digits, the county's code (länskod) and the municipality's two
+# within it (never 00, which stands for the county). The counties since 1998: Skåne (12) took in 11 in 1997,
+# Västra Götaland (14) took in 15 and 16 in 1998, and 02 went into 01 in 1968. A change of counties comes
+# with new codes here; new municipalities within a county need none.
+_MUNICIPALITY = re.compile(r"([0-9]{2})([0-9]{2})")
+COUNTY_CODES = frozenset(
+    {"01", "03", "04", "05", "06", "07", "08", "09", "10", "12", "13", "14"}
+    | {"17", "18", "19", "20", "21", "22", "23", "24", "25"}
+)
+# Förskrivarkod: the region gives it with the right to prescribe devices, and its form is the region's (the
+# national 7-digit förskrivarkod of Socialstyrelsen is for medicines, and not every device prescriber has one),
+# so only the shape is checked: 1-12 letters or digits, upper-cased. No check digit is computed: none is
+# common to the regions' codes.
+_PRESCRIBER_CODE = re.compile(r"[0-9A-Z]{1,12}")
 _INDIVIDUAL = re.compile(r"[0-9A-Z][0-9A-Z/-]{0,29}")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _REFERENCE = re.compile(r"[0-9A-Za-z][0-9A-Za-z._/-]{0,34}")
@@ -286,6 +300,21 @@ def _check_postal_code(value: str) -> str:
     return f"{match[1]} {match[2]}"
 
 
+def _check_municipality_code(value: str) -> str:
+    match = _require(_MUNICIPALITY, value, "municipality-code.format", "expected SCB's kommunkod: four digits")
+    if match[1] not in COUNTY_CODES:
+        raise IdentifierError("municipality-code.county", "the first two digits are not a Swedish county's code")
+    if match[2] == "00":
+        raise IdentifierError("municipality-code.format", "the last two digits name the municipality: not 00")
+    return value
+
+
+def _check_prescriber_code(value: str) -> str:
+    upper = value.upper()
+    _require(_PRESCRIBER_CODE, upper, "prescriber-code.format", "expected 1-12 letters (A-Z) or digits")
+    return upper
+
+
 def _check_individual_number(value: str) -> str:
     upper = value.upper()
     message = "expected 1-30 characters: a letter or digit, then letters, digits, '/' or '-'"
@@ -322,4 +351,6 @@ _CHECKS: dict[IdKind, Callable[[str], str]] = {
     IdKind.REFERENCE: _check_reference,
     IdKind.SESAM2_ORDER_NUMBER: _check_sesam2_order_number,
     IdKind.POSTAL_CODE: _check_postal_code,
+    IdKind.MUNICIPALITY_CODE: _check_municipality_code,
+    IdKind.PRESCRIBER_CODE: _check_prescriber_code,
 }

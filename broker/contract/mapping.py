@@ -21,10 +21,13 @@ from broker.model.codes import (
     CancellationReason,
     DelayReason,
     FaultSubject,
+    Incident,
     OrderStatus,
     Priority,
+    Profession,
     WorkOrderKind,
 )
+from broker.model.types import Quantity
 
 # ---------------------------------------------------------------- SESAM2 code lists
 
@@ -61,6 +64,18 @@ SESAM2_CODES: dict[type, dict[str, str]] = {
         DelayReason.OTHER: "OVR",
     },
     FaultSubject: {FaultSubject.PRODUCT: "PROD", FaultSubject.SERVICE: "TJST"},
+    Profession: {
+        Profession.OCCUPATIONAL_THERAPIST: "AT",  # arbetsterapeut
+        Profession.PHYSIOTHERAPIST: "FT",  # fysioterapeut
+        Profession.NURSE: "SSK",  # sjuksköterska
+        Profession.DISTRICT_NURSE: "DSK",  # distriktssköterska
+        Profession.DOCTOR: "LAK",  # läkare
+        Profession.SPEECH_THERAPIST: "LOG",  # logoped
+        Profession.AUDIOLOGIST: "AUD",  # audionom
+        Profession.OPTICIAN: "OPT",  # optiker
+        Profession.OTHER: "OVR",
+    },
+    Incident: {Incident.NEAR_MISS: "TILLB", Incident.INJURY: "SKADA"},  # tillbud, negativ händelse
     ArticleStatus: {ArticleStatus.ACTIVE: "A", ArticleStatus.WITHDRAWN: "U"},
     OrderStatus: {s: s.name[:4] for s in OrderStatus},  # not exchanged with SESAM2; listed for completeness
 }
@@ -87,8 +102,8 @@ HEADER = G(
 )
 
 
-def person(attr: str, element: str, prefix: str) -> G:
-    """A person in HSA terms; SESAM2 flattens it into HEAD with a role prefix (FSK, BEST, RAPP)."""
+def person(attr: str, element: str, prefix: str, *more: F, since: str = "1.0") -> G:
+    """A person in HSA terms; SESAM2 flattens it into HEAD with a role prefix (FSK, BEST, RAPP, HANDL)."""
     return G(
         attr,
         element,
@@ -97,9 +112,20 @@ def person(attr: str, element: str, prefix: str) -> G:
             F("hsa_id", "HsaId", f"{prefix}HSA"),
             F("name", "Name", f"{prefix}NAMN"),
             F("phone", "Phone", f"{prefix}TEL"),
+            *more,
         ),
+        since,
     )
 
+
+# The prescriber (förskrivare) with what the region knows them by: förskrivarkod and profession (1.1).
+PRESCRIBER = person(
+    "prescriber",
+    "Prescriber",
+    "FSK",
+    F("prescriber_code", "PrescriberCode", "FSKKOD", since="1.1"),
+    F("profession", "Profession", "FSKYRKE", since="1.1"),
+)
 
 PATIENT = G(
     "patient",
@@ -109,6 +135,21 @@ PATIENT = G(
         F("patient_id", "PatientId", "PATNR"),
         F("name", "Name", "PATNAMN"),
         F("protected", "ProtectedIdentity", "PATSKYDD", since="1.1"),
+        # Folkbokföring (1.1): the registered address, as distinct from where the patient stays (the delivery
+        # or pickup address), and the home municipality that pays (SCB's kommunkod).
+        G(
+            "registered_address",
+            "RegisteredAddress",
+            "",
+            (
+                F("care_of", "CareOf", "PATFBCO"),
+                F("street", "Street", "PATFBGATA"),
+                F("postal_code", "PostalCode", "PATFBPOSTNR"),
+                F("city", "City", "PATFBORT"),
+            ),
+            since="1.1",
+        ),
+        F("home_municipality", "HomeMunicipality", "PATKOMMUN", since="1.1"),
     ),
 )
 
@@ -166,7 +207,7 @@ INBOUND: tuple[TypeMap, ...] = (
                 F("order_id", "OrderId", "EXTORDNR"),
                 F("priority", "Priority", "PRIO"),
                 F("requested_delivery_date", "RequestedDeliveryDate", "ONSKLEVDAT"),
-                person("prescriber", "Prescriber", "FSK"),
+                PRESCRIBER,
                 person("orderer", "Orderer", "BEST"),
                 PATIENT,
                 address("delivery", "DeliveryAddress", "LEV"),
@@ -198,7 +239,7 @@ INBOUND: tuple[TypeMap, ...] = (
                 F("withdrawal_id", "WithdrawalId", "EXTORDNR"),
                 F("buffer_store_id", "BufferStoreId", "BUFFNR"),
                 F("withdrawn_at", "WithdrawnAt", "UTTAGTID"),
-                person("prescriber", "Prescriber", "FSK"),
+                PRESCRIBER,
                 PATIENT,
             ),
             device_lines("lines", "Lines/Line"),
@@ -233,13 +274,14 @@ INBOUND: tuple[TypeMap, ...] = (
                 F("kind", "Kind", "AOTYP"),
                 F("priority", "Priority", "PRIO"),
                 F("requested_date", "RequestedDate", "ONSKDAT"),
-                person("prescriber", "Prescriber", "FSK"),
+                PRESCRIBER,
                 PATIENT,
                 F("article_number", "ArticleNumber", "ARTNR"),
                 F("individual_number", "IndividualNumber", "INDNR"),
                 address("address", "Address", "UTF"),
                 F("description", "Description", "BESKRIVNING"),
                 F("infection_risk", "InfectionRisk", "SMITTA", since="1.1"),
+                F("cost_centre", "CostCentre", "KOSTNST", since="1.1"),
             ),
         ),
     ),
@@ -256,6 +298,7 @@ INBOUND: tuple[TypeMap, ...] = (
                 PATIENT,
                 address("address", "PickupAddress", "HAMT"),
                 F("note", "Note", "MEDDELANDE"),
+                F("infection_risk", "InfectionRisk", "SMITTA", since="1.1"),
             ),
             device_lines("devices", "Devices/Device"),
         ),
@@ -291,6 +334,7 @@ INBOUND: tuple[TypeMap, ...] = (
                 F("individual_number", "IndividualNumber", "INDNR"),
                 PATIENT,
                 F("description", "Description", "FELBESKR"),
+                F("incident", "Incident", "AVVIKELSE", since="1.1"),
             ),
         ),
     ),
@@ -304,7 +348,7 @@ INBOUND: tuple[TypeMap, ...] = (
                 F("referral_id", "ReferralId", "EXTREMNR"),
                 F("acute", "Acute", "AKUT"),
                 F("requested_date", "RequestedDate", "ONSKDAT"),
-                person("prescriber", "Prescriber", "FSK"),
+                PRESCRIBER,
                 PATIENT,
                 F("requested_service", "RequestedService", "TJANST"),
                 F("clinical_information", "ClinicalInformation", "KLININFO"),
@@ -554,12 +598,16 @@ OUTBOUND: tuple[TypeMap, ...] = (
                     F("article_number", "ArticleNumber", "ARTNR"),
                     F("article_name", "ArticleName", "BENAMNING"),
                     F("billing_form", "BillingForm", "DEBFORM"),
-                    F("quantity", "Quantity", "ANTAL"),
+                    F("quantity", "Quantity", "ANTAL", before=("1.1", Quantity)),
                     F("unit_price", "UnitPrice", "APRISORE"),
                     F("amount", "Amount", "BELOPPORE"),
                     F("delivered_on", "DeliveredOn", "LEVDAT"),
                     F("unit_hsa_id", "UnitHsaId", "ENHHSA"),
                     F("individual_number", "IndividualNumber", "INDNR", since="1.1"),
+                    F("rental_from", "RentalFrom", "HYRFROM", since="1.1"),
+                    F("rental_to", "RentalTo", "HYRTOM", since="1.1"),
+                    F("credits_invoice", "CreditsInvoice", "KREDITERAR", since="1.1"),
+                    F("cost_centre", "CostCentre", "KOSTNST", since="1.1"),
                 ),
             ),
         ),
@@ -595,7 +643,14 @@ OUTBOUND: tuple[TypeMap, ...] = (
         m.PatientAddressQuery,
         "PatientAddressQuery",
         "ADRFRAGA",
-        (HEADER, head(F("query_id", "QueryId", "FRAGANR"), F("patient_id", "PatientId", "PATNR"))),
+        (
+            HEADER,
+            head(
+                F("query_id", "QueryId", "FRAGANR"),
+                F("patient_id", "PatientId", "PATNR"),
+                person("requested_by", "RequestedBy", "HANDL", since="1.1"),  # the HMC user who asks
+            ),
+        ),
     ),
     TypeMap(
         m.Rejection,

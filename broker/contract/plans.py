@@ -116,7 +116,8 @@ def _leaf_reader(leaf: Leaf, names: Names) -> ReadStep:
     kind = leaf.id_kind
     check = identifiers.check
     mask = kind is IdKind.PATIENT
-    echo = kind is not IdKind.POSTAL_CODE  # part of an address: for a protected patient, where they live
+    # Part of an address (for a protected patient, where they live), or of where they are registered: not echoed.
+    echo = kind not in (IdKind.POSTAL_CODE, IdKind.MUNICIPALITY_CODE)
 
     def read(el: etree._Element, first: Firsts, path: str, out: dict[str, Any], ctx: Context) -> None:
         found = first.get(tag)

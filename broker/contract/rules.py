@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from broker.model import messages as m
-from broker.model.codes import AddressKind
+from broker.model.codes import AddressKind, BillingForm
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,43 @@ def _invoice_sums(message: m.Message) -> Iterator[Breach]:
         yield Breach("invoice.total", "total_amount", f"total is not the sum of the lines ({total})")
 
 
+def _invoice_lines(message: m.Message) -> Iterator[Breach]:
+    """Credit lines and rental periods (1.1). A credit line (kreditering) takes back what an earlier invoice
+    charged: its quantity is negative (-1 for one device), so its amount is too, and it names the invoice it
+    credits; a line that names one is a credit line. A charge is for at least one; nothing is charged for 0.
+    A rental period is the days a rental line charges for, both inclusive; only rental lines have one."""
+    if not isinstance(message, m.InvoiceData):
+        return
+    for i, line in enumerate(message.lines, start=1):
+        at = f"lines[{i}]"
+        if line.quantity == 0:
+            yield Breach("invoice.quantity", f"{at}.quantity", "a line charges or credits at least one")
+        elif line.quantity < 0 and line.credits_invoice is None:
+            yield Breach(
+                "invoice.credit",
+                f"{at}.credits_invoice",
+                "a negative quantity is a credit line: name the invoice it credits",
+            )
+        elif line.quantity > 0 and line.credits_invoice is not None:
+            yield Breach("invoice.credit", f"{at}.quantity", "a credit line's quantity is negative")
+        if line.credits_invoice is not None and line.credits_invoice == message.invoice_number:
+            yield Breach(
+                "invoice.credit", f"{at}.credits_invoice", "a credit line credits an earlier invoice, not its own"
+            )
+        if (line.rental_from is None) != (line.rental_to is None):
+            missing = "rental_to" if line.rental_to is None else "rental_from"
+            yield Breach("invoice.rental-period", f"{at}.{missing}", "a rental period has a first and a last day")
+        elif line.rental_from is not None and line.rental_to is not None:
+            if line.rental_to < line.rental_from:
+                yield Breach("invoice.rental-period", f"{at}.rental_to", "the rental period ends before it starts")
+            if line.billing_form is not BillingForm.RENTAL:
+                yield Breach("invoice.rental-period", f"{at}.rental_from", "only a rental line has a rental period")
+
+
 _RULES: tuple[Callable[[m.Message], Iterator[Breach]], ...] = (
     _addresses,
     _patient_delivery,
     _line_numbers,
     _invoice_sums,
+    _invoice_lines,
 )

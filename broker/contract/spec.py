@@ -8,6 +8,7 @@ into its HEAD record).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from broker.model.codes import Side
 from broker.model.messages import Message
@@ -16,22 +17,26 @@ from broker.model.messages import Message
 @dataclass(frozen=True)
 class F:
     """A leaf field: one model attribute, one element in each dialect; `since`: the customer dialect's
-    version that added it (an optional element; a customer on an older version neither sends nor gets it)."""
+    version that added it (an optional element; a customer on an older version neither sends nor gets it).
+    `before`: (version, type) when a version widened the field's type: the customer dialect's versions older
+    than that one keep the narrower type (as published), the newest and SESAM2's take the model's."""
 
     attr: str
     customer: str
     sesam2: str
     since: str = "1.0"
+    before: tuple[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class G:
-    """A nested value object (a person, a patient, an address)."""
+    """A nested value object (a person, a patient, an address); `since` as for F (an optional group)."""
 
     attr: str
     customer: str
     sesam2: str
     fields: tuple[Spec, ...]
+    since: str = "1.0"
 
 
 @dataclass(frozen=True)

@@ -275,6 +275,7 @@ def replenishment_order(
     basis = f"{cause_id}/{store.store_id}/{article.article_number}"
     order_id = "PF-" + uuid.uuid5(_ORDER_IDS, basis).hex[:20].upper()  # påfyllning
     person = m.Person(hsa_id=store.orderer_hsa_id, name=store.orderer_name)
+    prescriber = m.Prescriber(hsa_id=store.orderer_hsa_id, name=store.orderer_name)
     return m.CustomerOrder(
         header=m.Header(
             message_id=derived_id(basis, "replenishment"),
@@ -288,7 +289,7 @@ def replenishment_order(
         ),
         order_id=order_id,
         priority=Priority.NORMAL,
-        prescriber=person,
+        prescriber=prescriber,
         orderer=person,
         delivery=m.Address(
             kind=AddressKind.BUFFER_STORE,

@@ -58,9 +58,23 @@ def to_invoice_consumers(ctx: Context, message: m.InvoiceData) -> None:
     if not configured.invoice:
         ctx.park("route", f"customer {customer} has no invoice permission")
         return
+    if any(line.credits_invoice for line in message.lines) and not _says(configured.schema_version, "credits_invoice"):
+        version = configured.schema_version
+        ctx.park("route", f"customer {customer} speaks customer dialect {version}, which has no credit lines")
+        return
     ctx.send(forward(message), Exchange.INVOICE, configured.number)
     ctx.set_status("forwarded")
     ctx.step("route", "ok", f"to customer {customer}")
+
+
+def _says(version: str, line_field: str) -> bool:
+    """Whether `version` of the customer dialect has this field of an invoice line: a credit line (negative
+    quantity, the invoice it credits) written in 1.0 would break the 1.0 schema the customer validates with."""
+    try:
+        _CUSTOMER.binding_for(version).element_path(m.InvoiceData, f"lines.{line_field}")
+    except KeyError:
+        return False
+    return True
 
 
 def to_every_customer(ctx: Context, message: m.ArticleRegisterUpdate) -> None:

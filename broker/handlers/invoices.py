@@ -72,6 +72,11 @@ def _line(line: m.InvoiceLine) -> dict[str, Any]:
         "amount": str(line.amount),
         "delivered_on": line.delivered_on.isoformat() if line.delivered_on else None,
         "unit_hsa_id": line.unit_hsa_id,
+        "individual_number": line.individual_number,
+        "rental_from": line.rental_from.isoformat() if line.rental_from else None,
+        "rental_to": line.rental_to.isoformat() if line.rental_to else None,
+        "credits_invoice": line.credits_invoice,
+        "cost_centre": line.cost_centre,
     }
 
 

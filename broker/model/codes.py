@@ -73,6 +73,28 @@ class FaultSubject(StrEnum):
     SERVICE = "service"
 
 
+class Profession(StrEnum):
+    """The prescriber's profession (yrke): who may prescribe which devices is a regional rule keyed on it."""
+
+    OCCUPATIONAL_THERAPIST = "occupational-therapist"  # arbetsterapeut
+    PHYSIOTHERAPIST = "physiotherapist"  # fysioterapeut
+    NURSE = "nurse"  # sjuksköterska
+    DISTRICT_NURSE = "district-nurse"  # distriktssköterska
+    DOCTOR = "doctor"  # läkare
+    SPEECH_THERAPIST = "speech-therapist"  # logoped
+    AUDIOLOGIST = "audiologist"  # audionom
+    OPTICIAN = "optician"  # optiker (synhjälpmedel)
+    OTHER = "other"
+
+
+class Incident(StrEnum):
+    """Avvikelse on a fault report: the fault caused, or could have caused, harm (an incident the manufacturer
+    and Läkemedelsverket are told of, EU MDR 2017/745 art. 87); absent: none reported."""
+
+    NEAR_MISS = "near-miss"  # tillbud: could have caused an injury
+    INJURY = "injury"  # negativ händelse: an injury happened
+
+
 class ArticleStatus(StrEnum):
     ACTIVE = "active"
     WITHDRAWN = "withdrawn"

@@ -21,8 +21,10 @@ from broker.model.codes import (
     DelayReason,
     Direction,
     FaultSubject,
+    Incident,
     OrderStatus,
     Priority,
+    Profession,
     WorkOrderKind,
 )
 from broker.model.types import (
@@ -33,16 +35,19 @@ from broker.model.types import (
     Gln,
     HsaId,
     IndividualNumber,
+    InvoiceQuantity,
     Iso9999Code,
     Items,
     Line,
     LineNumber,
     MessageId,
     Month,
+    MunicipalityCode,
     Name,
     PatientId,
     Phone,
     PostalCode,
+    PrescriberCode,
     Quantity,
     Reference,
     Sesam2OrderNumber,
@@ -91,11 +96,31 @@ class Message:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Person:
-    """A prescriber (förskrivare), orderer (beställare) or reporter, identified by HSA-id."""
+    """An orderer (beställare), reporter or HMC user, identified by HSA-id."""
 
     hsa_id: HsaId
     name: Name
     phone: Phone | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Prescriber(Person):
+    """A prescriber (förskrivare), with (1.1) the förskrivarkod the region gave with the right to prescribe
+    devices, and the profession, on which the region's prescribing rules depend."""
+
+    prescriber_code: PrescriberCode | None = None
+    profession: Profession | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RegisteredAddress:
+    """The patient's folkbokföringsadress (1.1): where the population register has them, which decides the
+    home municipality; it may differ from where they stay (a short-term home, a relative's)."""
+
+    street: Line
+    postal_code: PostalCode
+    city: Name
+    care_of: Name | None = None  # c/o
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -105,6 +130,10 @@ class Patient:
     # Skyddade personuppgifter (sekretessmarkering, skyddad folkbokföring): the name and the patient's
     # addresses never appear in what the broker shows, exports or answers (broker/privacy.py). None: not stated.
     protected: bool | None = None
+    # 1.1: the population-register address (the protected flag withholds it too), and the home municipality
+    # (folkbokföringskommun, SCB's kommunkod) that pays for the device.
+    registered_address: RegisteredAddress | None = None
+    home_municipality: MunicipalityCode | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -171,12 +200,17 @@ class InvoiceLine:
     article_number: ArticleNumber
     article_name: Name
     billing_form: BillingForm
-    quantity: Quantity
+    quantity: InvoiceQuantity  # negative on a credit line only (1.1)
     unit_price: Decimal
     amount: Decimal
     delivered_on: date | None = None
     unit_hsa_id: HsaId | None = None
     individual_number: IndividualNumber | None = None  # the rented device's serial number (1.1)
+    # 1.1: the days a rental line charges for (both inclusive), and on a credit line the invoice it credits.
+    rental_from: date | None = None
+    rental_to: date | None = None
+    credits_invoice: Reference | None = None
+    cost_centre: Code | None = None  # the order's cost centre, so the region's finance can allocate the line (1.1)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -215,7 +249,7 @@ class CustomerOrder(Message):
     direction = Direction.INBOUND
     order_id: Reference
     priority: Priority
-    prescriber: Person
+    prescriber: Prescriber
     delivery: Address
     lines: Annotated[list[OrderLine], Items(1, 999)]
     orderer: Person | None = None
@@ -233,7 +267,7 @@ class BufferWithdrawal(Message):
     withdrawal_id: Reference
     buffer_store_id: Reference
     withdrawn_at: datetime
-    prescriber: Person
+    prescriber: Prescriber
     patient: Patient
     lines: Annotated[list[DeviceLine], Items(1, 999)]
 
@@ -256,7 +290,7 @@ class WorkOrder(Message):
     work_order_id: Reference
     kind: WorkOrderKind
     priority: Priority
-    prescriber: Person
+    prescriber: Prescriber
     article_number: ArticleNumber
     description: Description
     individual_number: IndividualNumber | None = None
@@ -264,6 +298,7 @@ class WorkOrder(Message):
     address: Address | None = None
     requested_date: date | None = None
     infection_risk: bool | None = None  # smittrisk: the technician takes precautions (1.1)
+    cost_centre: Code | None = None  # the kostnadsställe a chargeable work order is charged to (1.1)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -278,6 +313,7 @@ class PickupOrder(Message):
     devices: Annotated[list[DeviceLine], Items(1, 999)]
     requested_date: date | None = None
     note: Description | None = None
+    infection_risk: bool | None = None  # smittrisk: the driver takes precautions, the devices are cleaned apart (1.1)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -306,6 +342,7 @@ class FaultReport(Message):
     article_number: ArticleNumber | None = None
     individual_number: IndividualNumber | None = None
     patient: Patient | None = None
+    incident: Incident | None = None  # avvikelse: the fault caused or could have caused harm (1.1)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -315,7 +352,7 @@ class OrthopaedicReferral(Message):
     direction = Direction.INBOUND
     referral_id: Reference
     acute: bool
-    prescriber: Person
+    prescriber: Prescriber
     patient: Patient
     requested_service: Line
     clinical_information: Description
@@ -510,6 +547,7 @@ class PatientAddressQuery(Message):
     direction = Direction.OUTBOUND
     query_id: Reference
     patient_id: PatientId
+    requested_by: Person | None = None  # the HMC user who asks (1.1): the customer's staff know whom to answer
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -28,6 +28,8 @@ class IdKind(StrEnum):
     REFERENCE = "reference"  # order numbers and other business references
     SESAM2_ORDER_NUMBER = "sesam2-order-number"
     POSTAL_CODE = "postal-code"  # Swedish, NNN NN
+    MUNICIPALITY_CODE = "municipality-code"  # SCB's kommunkod, NNNN
+    PRESCRIBER_CODE = "prescriber-code"  # förskrivarkod
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ Sesam2OrderNumber = Annotated[str, Identifier(IdKind.SESAM2_ORDER_NUMBER)]
 
 LineNumber = Annotated[int, Range(1, 9999)]
 Quantity = Annotated[int, Range(1, 99999)]
+# An invoice line's quantity (1.1): negative on a credit line, which names the invoice it credits
+# (broker/contract/rules.py); 1.0 keeps Quantity (broker/contract/mapping.py: F.before).
+InvoiceQuantity = Annotated[int, Range(-99999, 99999)]
 StockQuantity = Annotated[int, Range(0, 999999)]
 
 Name = Annotated[str, Text(100)]
@@ -79,6 +84,8 @@ Line = Annotated[str, Text(200)]
 Description = Annotated[str, Text(4000)]
 Url = Annotated[str, Text(500)]
 PostalCode = Annotated[str, Identifier(IdKind.POSTAL_CODE)]
+MunicipalityCode = Annotated[str, Identifier(IdKind.MUNICIPALITY_CODE)]
+PrescriberCode = Annotated[str, Identifier(IdKind.PRESCRIBER_CODE)]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import ColumnElement, insert, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from broker.store.tables import EVENTS, EventRow, MessageRow, OutboxRow
+from broker.store.tables import EVENTS, EventRow, MessageRow, OrderRow, OutboxRow
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,18 @@ def of_order(session: Session, customer: str, order_id: str) -> list[MessageRow]
     """The messages about one order of a customer (its correlation id), oldest first."""
     query = select(MessageRow).where(MessageRow.correlation_id == order_id, MessageRow.customer_number == customer)
     return list(session.scalars(query.order_by(MessageRow.id)))
+
+
+def opening(session: Session, customer: str, order_id: str) -> MessageRow | None:
+    """The stored message that opened an order (the order view's opened_by), its first row with a payload."""
+    query = (
+        select(MessageRow)
+        .join(OrderRow, OrderRow.opened_by == MessageRow.message_id)
+        .where(OrderRow.customer_number == customer, OrderRow.order_id == order_id, MessageRow.payload.is_not(None))
+        .order_by(MessageRow.id)
+        .limit(1)
+    )
+    return session.scalars(query).first()
 
 
 def steps(session: Session, pks: Iterable[int]) -> list[EventRow]:

@@ -19,12 +19,19 @@ from broker.bootstrap import store
 from broker.cli import app
 from broker.config import Customer, Settings
 from broker.contract.dialect import read
+from broker.contract.mapping import TYPE_MAPS
 from broker.model.codes import Side
+from broker.model.messages import MESSAGE_TYPES, SCHEMA_VERSIONS
 from broker.runtime import Worker
 from broker.store.tables import MessageRow
 from tests.support.amqp import nothing_more, take
 
 CUSTOMER = "1001"
+
+
+def _version_for(name: str) -> str:
+    steps = scenarios.find(name).steps
+    return max((TYPE_MAPS[MESSAGE_TYPES[s.type_name]].since for s in steps), key=SCHEMA_VERSIONS.index)
 
 
 @pytest.mark.parametrize("name", sorted(scenarios.shipped()))
@@ -33,7 +40,8 @@ def test_scenario_end_to_end(name: str, amqp_url: str, postgres_url: str, prefix
         amqp_url=amqp_url,
         db_url=postgres_url,
         prefix=prefix,
-        customers=(Customer(CUSTOMER, invoice=True),),
+        # A scenario with a type of customer dialect 1.1 (an OrthopaedicReferralAnswer) needs a 1.1 customer.
+        customers=(Customer(CUSTOMER, invoice=True, schema_version=_version_for(name)),),
         catalog=str(DEMO_CATALOG),
         batch_wait_ms=5,
         http_port=0,

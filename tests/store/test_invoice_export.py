@@ -254,3 +254,29 @@ def test_totals_per_article_and_billing_form_equal_the_sum_of_lines(
     assert len(detail.rows) == len(lines) and ("Stämmer", "ja") in summary.rows
     text = csv_bytes([per_form]).decode("utf-8-sig")
     assert sum(Decimal(r[2].replace(",", ".")) for r in list(csv.reader(io.StringIO(text), delimiter=";"))[1:]) == total
+
+
+def test_a_credit_line_and_a_rental_period_are_exported_with_their_own_columns(
+    sessions: sessionmaker[Session], env: dict[str, str], hmc: Run, tmp_path: Path
+) -> None:
+    credited = read((FIXTURE.parent / "InvoiceData-credit-and-rental.xml").read_bytes()).message
+    assert isinstance(credited, m.InvoiceData)
+    header = dataclasses.replace(credited.header, customer_number="1001")  # the customer with a 1.0 default
+    receive(sessions, env, dataclasses.replace(credited, header=header))
+    code, output = hmc("invoice", "export", "--customer", "1001", "--month", "2026-11", "--operator", "anna.andersson")
+    assert code == 0, output
+    sheet = load_workbook(tmp_path / "fakturaunderlag-1001-2026-11.xlsx")["Fakturarader"]
+    heading = next(sheet.iter_rows(max_row=1, values_only=True))
+    rows = [dict(zip(heading, row, strict=True)) for row in sheet.iter_rows(min_row=2, values_only=True)]
+    rental, credit = rows
+    assert (rental["Individnummer"], rental["Hyra från"].date(), rental["Hyra till"].date()) == (  # type: ignore[union-attr]
+        "HMC0048213",
+        date(2026, 11, 1),
+        date(2026, 11, 30),
+    )
+    assert (credit["Antal"], credit["Belopp"], credit["Krediterar faktura"]) == (-1, -1450, "FU-1002-202610")
+    assert (rental["Kostnadsställe"], credit["Kostnadsställe"]) == ("KST-4410", None)
+    with sessions() as session:  # kept, though a 1.0 customer is not sent it (parked: 1.0 has no credit lines)
+        (kept,) = session.scalars(select(InvoiceRow)).all()
+        assert kept.lines[1]["credits_invoice"] == "FU-1002-202610"
+        assert session.scalars(select(OutboxRow)).all() == []

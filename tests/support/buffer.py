@@ -40,7 +40,7 @@ SETTINGS = Settings(
     wire_tap=False,
 )
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
-PRESCRIBER = m.Person(hsa_id="SE2321000016-P4Q8", name="Anna Lindqvist")
+PRESCRIBER = m.Prescriber(hsa_id="SE2321000016-P4Q8", name="Anna Lindqvist")
 
 
 def header(message_type: str, *, customer: str = "1001", correlation: str | None = None) -> m.Header:

@@ -17,10 +17,19 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
-from broker.contract.identifiers import ISO9999_CLASSES
+from broker.contract.identifiers import COUNTY_CODES, ISO9999_CLASSES
 from broker.contract.mapping import TYPE_MAPS
-from broker.model.codes import AddressKind
-from broker.model.messages import Address, ArticleRegisterUpdate, CustomerOrder, Header, InvoiceData, Message, Patient
+from broker.model.codes import AddressKind, BillingForm
+from broker.model.messages import (
+    Address,
+    ArticleRegisterUpdate,
+    CustomerOrder,
+    Header,
+    InvoiceData,
+    InvoiceLine,
+    Message,
+    Patient,
+)
 from broker.model.types import Identifier, IdKind, Items, MonthPrecision, Range, Text
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -90,6 +99,10 @@ IDENTIFIERS: dict[IdKind, st.SearchStrategy[str]] = {
     IdKind.REFERENCE: st.from_regex(r"[0-9A-Za-z][0-9A-Za-z._/-]{0,34}", fullmatch=True),
     IdKind.SESAM2_ORDER_NUMBER: st.from_regex(r"[0-9]{10}", fullmatch=True),
     IdKind.POSTAL_CODE: st.from_regex(r"[1-9][0-9]{2} [0-9]{2}", fullmatch=True),
+    IdKind.MUNICIPALITY_CODE: st.tuples(st.sampled_from(sorted(COUNTY_CODES)), st.integers(1, 99)).map(
+        lambda c: f"{c[0]}{c[1]:02d}"
+    ),
+    IdKind.PRESCRIBER_CODE: st.from_regex(r"[0-9A-Z]{1,12}", fullmatch=True),
 }
 
 # Letters a Swedish text holds, plus the characters XML must escape.
@@ -175,13 +188,30 @@ def _conform(message: Any) -> Any:
         changes["patient"] = message.patient or Patient(patient_id="191212121212", name="Tolvan Tolvansson")
     if isinstance(message, InvoiceData):
         lines = [
-            dataclasses.replace(x, amount=(x.unit_price * x.quantity).quantize(Decimal("0.01"))) for x in message.lines
+            dataclasses.replace(x, amount=(x.unit_price * x.quantity).quantize(Decimal("0.01")))
+            for x in (_invoice_line(message.invoice_number, x) for x in message.lines)
         ]
         lines = [x for x in lines if abs(x.amount) < 10**11]
-        lines = lines or [dataclasses.replace(message.lines[0], quantity=1, amount=message.lines[0].unit_price)]
+        first = _invoice_line(message.invoice_number, dataclasses.replace(message.lines[0], quantity=1))
+        lines = lines or [dataclasses.replace(first, amount=first.unit_price)]
         changes["lines"] = lines
         changes["total_amount"] = sum((x.amount for x in lines), Decimal("0.00"))
     return dataclasses.replace(message, **changes) if changes else message
+
+
+def _invoice_line(invoice_number: str, line: InvoiceLine) -> InvoiceLine:
+    """A line that keeps the credit and rental rules: a negative quantity names another invoice it credits,
+    a positive one none; only a rental line has a rental period, whole and in order."""
+    quantity = line.quantity or 1
+    credits = (line.credits_invoice if line.credits_invoice != invoice_number else None) if quantity < 0 else None
+    if quantity < 0 and credits is None:
+        credits = f"{invoice_number[:30]}-K"
+    first, last = line.rental_from, line.rental_to
+    if line.billing_form is not BillingForm.RENTAL or first is None or last is None:
+        first = last = None
+    elif last < first:
+        first, last = last, first
+    return dataclasses.replace(line, quantity=quantity, credits_invoice=credits, rental_from=first, rental_to=last)
 
 
 def messages(cls: type[Message]) -> st.SearchStrategy[Message]:

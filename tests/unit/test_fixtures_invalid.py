@@ -296,7 +296,7 @@ def _valid_customer_order() -> bytes:
         header=header,
         order_id="WS-2026-000123",
         priority=Priority.NORMAL,
-        prescriber=m.Person(hsa_id="SE2321000016-A12B", name="Anna Andersson"),
+        prescriber=m.Prescriber(hsa_id="SE2321000016-A12B", name="Anna Andersson"),
         delivery=m.Address(
             kind=AddressKind.UNIT, name="Vårdcentralen", street="Storgatan 1", postal_code="123 45", city="Stockholm"
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
 from collections import Counter
@@ -171,3 +172,36 @@ def test_bad_arguments_are_refused_clearly() -> None:
         generator(1).message("InvoiceData")
     with pytest.raises(identifiers.IdentifierError, match="customer-number"):
         Generator(1, customers=("12",))
+
+
+def _business(message: m.Message) -> m.Message:
+    """Without what a customer's version changes: SchemaVersion and the 1.1 elements."""
+    blank: dict[str, Any] = {"header": dataclasses.replace(message.header, schema_version="1.0")}
+    for attr in ("cost_centre", "infection_risk", "incident"):
+        if hasattr(message, attr):
+            blank[attr] = None
+    if isinstance(prescriber := getattr(message, "prescriber", None), m.Prescriber):
+        blank["prescriber"] = dataclasses.replace(prescriber, prescriber_code=None, profession=None)
+    if isinstance(patient := getattr(message, "patient", None), m.Patient):
+        blank["patient"] = dataclasses.replace(patient, home_municipality=None, registered_address=None)
+    return dataclasses.replace(message, **blank)
+
+
+def test_a_1_1_customer_s_system_writes_1_1_and_fills_in_its_elements() -> None:
+    plain = list(Generator(21, customers=("1001", "1002"), start=START).mix(300))
+    mixed = list(Generator(21, customers=("1001", "1002"), start=START, versions={"1001": "1.1"}).mix(300))
+    # The same traffic: a 1.0 customer's messages unchanged, a 1.1 customer's the same but for its version's parts.
+    assert [x for x in plain if x.header.customer_number == "1002"] == [
+        x for x in mixed if x.header.customer_number == "1002"
+    ]
+    assert [_business(x) for x in plain] == [_business(x) for x in mixed]
+    skane = [x for x in mixed if x.header.customer_number == "1001"]
+    assert {x.header.schema_version for x in skane} == {"1.1"}
+    prescribed = [x.prescriber for x in skane if isinstance(getattr(x, "prescriber", None), m.Prescriber)]  # type: ignore[attr-defined]
+    assert prescribed and all(p.prescriber_code and p.profession for p in prescribed)
+    patients = [p for x in skane if isinstance(p := getattr(x, "patient", None), m.Patient)]
+    assert patients and all(p.home_municipality for p in patients)
+    assert any(p.registered_address for p in patients)
+    for message in skane:  # what a 1.1 system sends is valid 1.1, and reaches SESAM2 whole
+        assert valid(CUSTOMER.render(message)).message == message
+    assert all(x.header.schema_version == "1.0" for x in plain if not isinstance(x, m.OrderWithdrawal))

@@ -78,7 +78,9 @@ def test_what_sesam2_answers_to_each_type() -> None:
     assert _types(sim.answer(received(g.fault_report(answer_requested=True)))) == ["FaultReportAnswer"]
     assert sim.answer(received(g.fault_report(answer_requested=False))) == []
     for name in ("OrthopaedicReferral", "ReturnReceipt", "BufferStockReport", "PatientAddressReply"):
-        assert sim.answer(received(g.message(name))) == [], name
+        assert sim.answer(received(g.message(name))) == [], name  # a 1.0 referral: its sender has no answer type
+    on_1_1 = Generator(4, start=START, versions={"1001": "1.1"})
+    assert _types(sim.answer(received(on_1_1.orthopaedic_referral()))) == ["OrthopaedicReferralAnswer"]
 
     cancelling = Sesam2Simulator(4, CANCEL_ALL)
     assert _types(cancelling.answer(home)) == ["OrderCancelled"]
@@ -185,3 +187,27 @@ def test_behaviour_ratios_are_checked() -> None:
 
 def test_every_inbound_type_is_covered() -> None:
     assert {type(x).__name__ for x in inbound(3, 400)} >= set(INBOUND_NAMES) - {"OrderStatusQuery"}
+
+
+@settings(max_examples=at_most(30), deadline=None)
+@given(seed=seeds, acute=st.booleans())
+def test_sesam2_answers_a_referral_sent_in_1_1_with_an_appointment(seed: int, acute: bool) -> None:
+    g = Generator(seed, customers=("1001", "1002"), start=START, versions={"1001": "1.1", "1002": "1.0"})
+    sim = Sesam2Simulator(seed)
+    new, old = (received(g.orthopaedic_referral(customer, acute=acute)) for customer in ("1001", "1002"))
+    assert isinstance(new, m.OrthopaedicReferral) and new.header.schema_version == "1.1"
+    assert sim.answer(old, now=NOW) == []  # 1.0 has no OrthopaedicReferralAnswer: the broker would park it
+    (answer,) = sim.answer(new, now=NOW)
+    assert isinstance(answer, m.OrthopaedicReferralAnswer)
+    assert valid(SESAM2.render(answer)).message == answer
+    assert valid(CUSTOMER.render(forward(answer), "1.1")).message is not None
+    assert answer.referral_id == new.referral_id and answer.header.correlation_id == new.header.correlation_id
+    assert answer.sesam2_order_number == sesam2_order_number(new) and answer.sesam2_order_number.startswith("81")
+    assert answer.appointment_at is not None and answer.clinic and answer.clinic in answer.answer
+    seen = answer.appointment_at.astimezone(STOCKHOLM).date()
+    sent = new.header.sent_at.astimezone(STOCKHOLM).date()
+    assert seen > sent and seen.weekday() < 5
+    if acute:
+        assert (seen - sent).days <= 3  # the next business day (over a weekend at most)
+    assert new.requested_date is None or seen >= new.requested_date
+    assert sim.answer(new, now=NOW) == [answer]  # a function of the referral: a redelivery gets the same answer

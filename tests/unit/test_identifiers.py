@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from stdnum import luhn
 
 from broker.contract.identifiers import (
+    COUNTY_CODES,
     DEFAULT_RESERVE_PATTERNS,
     IdentifierError,
     PatientIdKind,
@@ -153,6 +154,10 @@ VALID: dict[IdKind, st.SearchStrategy[str]] = {
     IdKind.REFERENCE: st.from_regex(r"[0-9A-Za-z][0-9A-Za-z._/-]{0,34}", fullmatch=True),
     IdKind.SESAM2_ORDER_NUMBER: st.from_regex(r"[0-9]{10}", fullmatch=True),
     IdKind.POSTAL_CODE: st.from_regex(r"[1-9][0-9]{2} ?[0-9]{2}", fullmatch=True),
+    IdKind.MUNICIPALITY_CODE: st.tuples(st.sampled_from(sorted(COUNTY_CODES)), st.integers(1, 99)).map(
+        lambda c: f"{c[0]}{c[1]:02d}"
+    ),
+    IdKind.PRESCRIBER_CODE: st.from_regex(r"[0-9A-Za-z]{1,12}", fullmatch=True),
 }
 kinds_and_values = st.sampled_from(list(IdKind)).flatmap(lambda kind: st.tuples(st.just(kind), VALID[kind]))
 
@@ -509,6 +514,50 @@ def test_postal_code_format(value: str) -> None:
 @pytest.mark.parametrize("value", ["ABCDE", "1", "012 34", "123  45", "123-45", "1234", "123456"])
 def test_postal_code_examples(value: str) -> None:
     assert rule_of(IdKind.POSTAL_CODE, value) == "postal-code.format"
+
+
+# --- municipality code (SCB's kommunkod) and förskrivarkod ----------------------------------------
+
+
+@given(VALID[IdKind.MUNICIPALITY_CODE])
+def test_municipality_code(value: str) -> None:
+    assert check(IdKind.MUNICIPALITY_CODE, value) == value
+
+
+@pytest.mark.parametrize("value", ["1280", "0180", "1480", "2584", "0114"])  # Malmö, Stockholm, Göteborg, Kiruna
+def test_municipality_code_examples(value: str) -> None:
+    assert check(IdKind.MUNICIPALITY_CODE, value) == value
+
+
+@given(st.text(DIGITS, min_size=4, max_size=4))
+def test_municipality_code_county(value: str) -> None:
+    county, municipality = value[:2], value[2:]
+    if county in COUNTY_CODES and municipality != "00":
+        assert check(IdKind.MUNICIPALITY_CODE, value) == value
+    elif county not in COUNTY_CODES:
+        assert rule_of(IdKind.MUNICIPALITY_CODE, value) == "municipality-code.county"
+    else:
+        assert rule_of(IdKind.MUNICIPALITY_CODE, value) == "municipality-code.format"
+
+
+@pytest.mark.parametrize("value", ["128", "12800", "12 80", "AB12", "1200"])
+def test_municipality_code_format(value: str) -> None:
+    assert rule_of(IdKind.MUNICIPALITY_CODE, value) == "municipality-code.format"
+
+
+@pytest.mark.parametrize("value", ["0280", "1180", "1580", "1680", "2680", "0080"])  # merged or never counties
+def test_municipality_code_of_no_county(value: str) -> None:
+    assert rule_of(IdKind.MUNICIPALITY_CODE, value) == "municipality-code.county"
+
+
+@given(VALID[IdKind.PRESCRIBER_CODE])
+def test_prescriber_code(value: str) -> None:
+    assert check(IdKind.PRESCRIBER_CODE, value) == value.upper()
+
+
+@pytest.mark.parametrize("value", ["A-1", "12 34", "A" * 13, "1234567890123", "Å123"])
+def test_prescriber_code_format(value: str) -> None:
+    assert rule_of(IdKind.PRESCRIBER_CODE, value) == "prescriber-code.format"
 
 
 @given(VALID[IdKind.CUSTOMER_NUMBER])
