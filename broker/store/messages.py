@@ -148,9 +148,36 @@ def opening(session: Session, customer: str, order_id: str) -> MessageRow | None
     return session.scalars(query).first()
 
 
-def steps(session: Session, pks: Iterable[int]) -> list[EventRow]:
-    """The processing steps of these messages, in the order they happened."""
-    return list(session.scalars(select(EventRow).where(EventRow.message_pk.in_(list(pks))).order_by(EventRow.id)))
+@dataclass(frozen=True)
+class StepRow:
+    """One processing step of a stored message, from its row (messages.steps) or from `events`."""
+
+    message_pk: int
+    stage: str
+    outcome: str
+    detail: str | None
+    at: datetime
+    duration_ms: float | None
+
+
+def steps(session: Session, pks: Iterable[int]) -> list[StepRow]:
+    """The processing steps of these messages, in the order they happened: each message's own (written with
+    its row since migration 0009) and those taken on it later (rows of `events`, as all were before)."""
+    wanted = list(pks)
+    found = []
+    for pk, own in session.execute(select(MessageRow.id, MessageRow.steps).where(MessageRow.id.in_(wanted))):
+        for s in own or ():
+            found.append(StepRow(pk, s["stage"], s["outcome"], s.get("detail"), _utc(s["at"]), s.get("ms")))
+    later = select(EventRow).where(EventRow.message_pk.in_(wanted)).order_by(EventRow.id)
+    for e in session.scalars(later):
+        found.append(StepRow(e.message_pk, e.stage, e.outcome, e.detail, _utc(e.at), e.duration_ms))
+    return sorted(found, key=lambda step: step.at)  # stable: steps of one moment keep the order they were written
+
+
+def _utc(at: datetime | str) -> datetime:
+    """A step's time, timezone-aware (SQLite hands back naive UTC; the JSON list holds ISO text)."""
+    value = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def published(session: Session, pks: Iterable[int]) -> list[OutboxRow]:

@@ -54,6 +54,10 @@ class MessageRow(Base):
     payload: Mapped[bytes | None] = mapped_column(LargeBinary)  # None once pruned
     properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     replay_of: Mapped[int | None] = mapped_column(Id, ForeignKey("messages.id"))
+    # The steps of the transaction that stored it ({stage, outcome, detail, at, ms}); later steps are rows of
+    # `events`. None on rows stored before migration 0009 (their steps are all in `events`). Read both through
+    # store/messages.steps().
+    steps: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     __table_args__ = (
         # The broker de-duplicates inbound ids; a replay is a new row linked to its original.

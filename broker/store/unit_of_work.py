@@ -155,7 +155,8 @@ class Step:
     """One processing step of a message, kept in memory and written with the rest of the batch's steps.
 
     Not an ORM object: a batch has three or more per message, and the ORM's bookkeeping per object cost
-    more than the step itself. flush() writes them in one statement once their messages have ids.
+    more than the step itself. flush() writes the steps of a message it inserts into that message's row
+    (messages.steps), and any other step (on a message stored before) as a row of `events`.
     """
 
     message: Stepped
@@ -164,6 +165,15 @@ class Step:
     detail: str | None
     at: datetime
     duration_ms: float | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "outcome": self.outcome,
+            "detail": self.detail,
+            "at": self.at.isoformat(),
+            "ms": self.duration_ms,
+        }
 
     @property
     def message_pk(self) -> int:
@@ -189,7 +199,8 @@ class UnitOfWork:
         self._queued: list[Queued] = []  # outgoing messages not yet in the outbox table
         self.messages: list[NewMessage] = []  # messages stored in this unit, for metrics and logs after commit
         self.events: list[Step] = []  # their processing steps, for the wire tap on hmc.events
-        self._written = 0  # how many of self.events are in the events table
+        self._written = 0  # how many of self.events are stored (in their message's row or in `events`)
+        self._in_rows: set[int] = set()  # the messages (by id()) whose steps flush() wrote into their rows
         self.prescribers = PrescriberRegister()  # the batch's sightings, written at flush
 
     def __enter__(self) -> UnitOfWork:
@@ -238,8 +249,9 @@ class UnitOfWork:
         if self._queued:
             self._write_outbox(self._queued)
             self._queued = []
-        steps = self.events[self._written :]
-        if steps:
+        later = [s for s in self.events[self._written :] if id(s.message) not in self._in_rows]
+        self._written = len(self.events)
+        if later:  # steps on messages stored before (a redelivery, a replay's original): rows of their own
             driver.insert(
                 self.session,
                 _INSERT_EVENTS,
@@ -252,17 +264,24 @@ class UnitOfWork:
                         "at": s.at,
                         "duration_ms": s.duration_ms,
                     }
-                    for s in steps
+                    for s in later
                 ],
             )
-            self._written = len(self.events)
+        self._in_rows.clear()
 
     def _write_messages(self) -> None:
         """Insert this unit's new message rows (ids back in row order); update those written earlier and
         changed since (a replay's, which is flushed early for its id)."""
         new = [row for row in self.messages if not row.id]
         if new:
-            ids = driver.insert_ids(self.session, MESSAGES, [row.insert_values() for row in new])
+            # A new row carries the steps taken on it so far: one row per message, not one plus three.
+            own: dict[int, list[dict[str, Any]]] = {id(row): [] for row in new}
+            for step in self.events[self._written :]:
+                if (mine := own.get(id(step.message))) is not None:
+                    mine.append(step.as_json())
+            self._in_rows = set(own)
+            values = [{**row.insert_values(), "steps": own[id(row)]} for row in new]
+            ids = driver.insert_ids(self.session, MESSAGES, values)
             for row, pk in zip(new, ids, strict=True):
                 row.id = pk
                 row.written = row.changeable()

@@ -306,6 +306,7 @@ def test_hostile_message_is_rejected_clearly_and_disturbs_nothing(worker: Worker
         with engine.connect() as conn:
             row = conn.execute(select(MessageRow).where(MessageRow.message_id == message_id[:64])).one()
             texts = [row.last_error or ""]
+            texts += [(row.steps and str(row.steps)) or ""]  # the steps written with the row
             texts += [d or "" for d in conn.scalars(select(EventRow.detail).where(EventRow.message_pk == row.id))]
             texts += [b.decode("utf-8", "replace") for b in conn.scalars(select(OutboxRow.body))]
             tables = set(inspect(conn).get_table_names())

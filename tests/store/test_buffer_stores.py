@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from broker.model.codes import AddressKind
 from broker.store.db import make_engine, sessions, upgrade
-from broker.store.tables import EventRow, MessageRow, OrderRow, OutboxRow
+from broker.store.tables import MessageRow, OrderRow, OutboxRow
 from tests.support.buffer import (
     KEPT,
     OTHER,
@@ -28,7 +28,7 @@ from tests.support.buffer import (
     stock_report,
     withdrawal,
 )
-from tests.support.fixtures import Store
+from tests.support.fixtures import Store, every_step
 from tests.support.profiles import at_most
 
 
@@ -39,7 +39,7 @@ def factory(store: Store) -> sessionmaker[Session]:
 
 def events(factory: sessionmaker[Session], outcome: str) -> list[str]:
     with factory() as session:
-        return [e.detail or "" for e in session.scalars(select(EventRow).where(EventRow.outcome == outcome))]
+        return [e.detail or "" for e in every_step(session) if e.outcome == outcome]
 
 
 def test_a_stock_report_sets_levels_and_a_withdrawal_lowers_them(factory: sessionmaker[Session]) -> None:

@@ -19,9 +19,9 @@ from broker.contract.dialect import read
 from broker.envelope import Delivery, Exchange
 from broker.model.codes import Side
 from broker.pipeline import Pipeline
-from broker.store.tables import EventRow, MessageRow, OrderRow, OutboxRow
+from broker.store.tables import MessageRow, OrderRow, OutboxRow
 from broker.store.unit_of_work import UnitOfWork
-from tests.support.fixtures import Store
+from tests.support.fixtures import Store, stored_steps
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "customer" / "valid"
 SETTINGS = Settings(
@@ -92,7 +92,7 @@ def test_the_same_content_under_a_new_id_is_a_repeat(store: Store, path: Path, t
     opener, repeat = messages(store)
     assert (opener.status, repeat.status) == ("forwarded", "repeat")
     with store.sessions() as session:
-        steps = list(session.scalars(select(EventRow).where(EventRow.message_pk == repeat.id)))
+        steps = stored_steps(session, [repeat.id])
         (order,) = session.scalars(select(OrderRow))
     assert order.opened_by == opener.message_id
     assert any(s.stage == "dedupe" and s.outcome == "repeat" and opener.message_id in (s.detail or "") for s in steps)

@@ -14,10 +14,10 @@ from broker.envelope import Delivery, Exchange
 from broker.model import messages as m
 from broker.model.codes import Side
 from broker.pipeline import Pipeline
-from broker.store.tables import EventRow, MessageRow, OrderRow, OutboxRow
+from broker.store.tables import MessageRow, OrderRow, OutboxRow
 from broker.store.unit_of_work import UnitOfWork
 from tests.support.deliveries import confirmation_of
-from tests.support.fixtures import Store
+from tests.support.fixtures import Store, every_step
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CUSTOMERS = (
@@ -56,6 +56,11 @@ def run(factory, *deliveries: Delivery) -> None:  # type: ignore[no-untyped-def]
     with UnitOfWork(factory) as uow:
         Pipeline(SETTINGS).handle(list(deliveries), uow)
         uow.commit()
+
+
+def steps_in(factory):  # type: ignore[no-untyped-def]
+    with factory() as session:
+        return every_step(session)
 
 
 def rows(factory, table):  # type: ignore[no-untyped-def]
@@ -117,7 +122,7 @@ def test_duplicates_are_stored_once_and_sent_once(factory) -> None:  # type: ign
     run(factory, order)
     assert len(rows(factory, MessageRow)) == 1
     assert len(rows(factory, OutboxRow)) == 1
-    assert [e.outcome for e in rows(factory, EventRow) if e.stage == "dedupe"] == ["duplicate", "duplicate"]
+    assert [e.outcome for e in steps_in(factory) if e.stage == "dedupe"] == ["duplicate", "duplicate"]
 
 
 def test_an_invalid_message_is_rejected_with_every_reason_and_others_flow_on(factory) -> None:  # type: ignore[no-untyped-def]
@@ -151,7 +156,7 @@ def test_a_customer_system_may_send_only_for_its_own_customer_numbers(factory) -
     (row,) = rows(factory, MessageRow)
     assert row.status == "rejected" and "security.forged-customer" in (row.last_error or "")
     assert rows(factory, OutboxRow) == [], "an unknown sender gets nothing, and the victim nothing either"
-    assert [e.outcome for e in rows(factory, EventRow) if e.stage == "reject"] == ["unroutable"]
+    assert [e.outcome for e in steps_in(factory) if e.stage == "reject"] == ["unroutable"]
 
 
 def _owner_and_other(path: Path) -> tuple[Delivery, Customer, Customer]:
@@ -243,7 +248,7 @@ def test_an_answer_for_an_unknown_order_is_kept_reported_and_routed(factory) -> 
     run(factory, delivery(path, Side.SESAM2))
     (row,) = rows(factory, MessageRow)
     assert row.status == "forwarded"
-    assert ("correlate", "unknown-order") in {(e.stage, e.outcome) for e in rows(factory, EventRow)}
+    assert ("correlate", "unknown-order") in {(e.stage, e.outcome) for e in steps_in(factory)}
     assert len(rows(factory, OutboxRow)) == 1
 
 

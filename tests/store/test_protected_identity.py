@@ -20,11 +20,12 @@ from broker.envelope import Exchange
 from broker.model import messages as m
 from broker.model.codes import Side
 from broker.runtime import Worker
-from broker.store.tables import EventRow, MessageRow
+from broker.store.tables import MessageRow
 from replay import edit as editing
 from replay.cli import register
 from tests.support.commands import run_command
 from tests.support.fakes import FakeTransport
+from tests.support.fixtures import every_step
 from tests.support.replaying import CUSTOMERS, ORDER, Broker
 
 # Everything that says who the patient is or where they live, as the fixture has it.
@@ -85,7 +86,7 @@ def test_no_output_channel_shows_a_protected_identity(
     channels["wire tap and Rejection"] = "\n".join(o.body.decode() for o in others)
     assert any(o.message_type == "Rejection" for o in others)
     with tapped.sessions() as session:
-        channels["events"] = "\n".join(e.detail or "" for e in session.scalars(select(EventRow)))
+        channels["events"] = "\n".join(e.detail or "" for e in every_step(session))
         channels["last errors"] = "\n".join(r.last_error or "" for r in session.scalars(select(MessageRow)))
     channels["list"] = cli(db_url, "messages", "list", "--json")
     for pk in (ok.id, rejected.id):

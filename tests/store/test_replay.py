@@ -11,12 +11,13 @@ from broker.config import Customer
 from broker.contract.dialect import read
 from broker.envelope import Delivery
 from broker.model.codes import Side
-from broker.store.tables import AuditRow, EventRow, MessageRow, ReplayItemRow, ReplayJobRow
+from broker.store.tables import AuditRow, MessageRow, ReplayItemRow, ReplayJobRow
 from broker.translation import derived_id
 from replay import edit as editing
 from replay.audit import Actor
 from replay.replay import ReplayError, _Taken
 from tests.support.fakes import Taken
+from tests.support.fixtures import stored_steps
 from tests.support.replaying import ORDER, Broker
 
 ACTOR = Actor("anna.k", "INC-4711: SESAM2 queue was missing")
@@ -62,9 +63,7 @@ def test_replaying_a_delivered_message_without_force_changes_nothing_downstream(
     assert len(broker.transport.published) == 1, "only the first delivery"
     assert broker.row(original.id).status == "delivered"
     with broker.sessions() as session:
-        outcomes = {
-            (e.stage, e.outcome) for e in session.scalars(select(EventRow).where(EventRow.message_pk == outcome.replay))
-        }
+        outcomes = {(e.stage, e.outcome) for e in stored_steps(session, [outcome.replay])}
     assert {("validate", "ok"), ("replay", "held-back")} <= outcomes, "it went through the whole pipeline"
 
     (forced,) = replay(broker, original.id, force=True)

@@ -19,10 +19,14 @@ from uuid import uuid4
 import pika
 import pytest
 from kombu.connection import Connection
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.amqp.topology import TopologySettings, declare, plan
 from adapters.harness.cleanup import delete_topology
+from broker.store.messages import StepRow
+from broker.store.messages import steps as stored_steps
+from broker.store.tables import MessageRow
 from tests.support import rabbit_cluster, services
 from tests.support.faults import PARTITIONS, ensure_up
 
@@ -191,3 +195,8 @@ def rabbit_cluster_nodes() -> Iterator[rabbit_cluster.Cluster]:
         except rabbit_cluster.ClusterUnavailable as e:
             services.skip_or_fail(f"no RabbitMQ cluster of the test's own: {e}")
         yield nodes
+
+
+def every_step(session: Session) -> list[StepRow]:
+    """Every processing step in the store, in the order they happened (what `messages show` reads)."""
+    return stored_steps(session, session.scalars(select(MessageRow.id)))
