@@ -16,25 +16,9 @@ from broker.envelope import Exchange, Outgoing
 from broker.store.prescriber_register import Sighting
 from broker.store.tables import MessageRow, OutboxRow, PrescriberRow
 from broker.store.unit_of_work import UnitOfWork
-from tests.support.fixtures import Store
+from tests.support.fixtures import Store, new_message
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
-
-
-def _message(uow: UnitOfWork, message_id: str, status: str = "forwarded"):  # type: ignore[no-untyped-def]
-    return uow.add_message(
-        message_id=message_id,
-        direction="inbound",
-        message_type="CustomerOrder",
-        customer_number="1001",
-        correlation_id="ORD-1",
-        order_ref="ORD-1",
-        patient_ref=None,
-        status=status,
-        payload=b"<x/>",
-        properties={},
-        replay_of=None,
-    )
 
 
 def _out(message_id: str) -> Outgoing:
@@ -57,7 +41,7 @@ def test_orders_are_read_per_batch_and_an_absent_one_is_known_absent(store: Stor
         assert again is not None and again.status == "confirmed", "a change to a loaded order is committed"
 
 
-def test_buffer_stock_rows_are_made_once_locked_in_key_order_and_moved_once_per_message(store: Store) -> None:
+def test_buffer_stock_rows_are_made_once_locked_in_key_order_and_moved_once_pernew_message(store: Store) -> None:
     keys = [("1001", "BUF-1", "B"), ("1001", "BUF-1", "A")]
     fresh = [
         {
@@ -125,7 +109,7 @@ def test_one_open_replenishment_per_article_and_closing_names_the_articles(store
 def test_invoice_data_is_kept_once_and_the_latest_of_a_month_comes_first(store: Store) -> None:
     with UnitOfWork(store.sessions) as uow:
         for number, message_id in (("F-1", "m-i1"), ("F-2", "m-i2")):
-            row = _message(uow, message_id)
+            row = new_message(uow, message_id)
             uow.flush()
             uow.invoices.add(
                 customer_number="1001",
@@ -145,7 +129,7 @@ def test_invoice_data_is_kept_once_and_the_latest_of_a_month_comes_first(store: 
 
 def test_publish_outcomes_mark_rows_sent_count_failures_and_park_after_the_budget(store: Store) -> None:
     with UnitOfWork(store.sessions, relay_grace_s=0) as uow:
-        sent_msg, failed_msg = _message(uow, "m-s"), _message(uow, "m-f")
+        sent_msg, failed_msg = new_message(uow, "m-s"), new_message(uow, "m-f")
         uow.add_outgoing(sent_msg, _out("o-s"))
         uow.add_outgoing(failed_msg, _out("o-f"))
         uow.commit()
@@ -189,11 +173,11 @@ def test_the_gauges_count_backlog_parked_rejections_and_replays(store: Store) ->
     from broker.store import queries
 
     with UnitOfWork(store.sessions) as uow:
-        original = _message(uow, "m-o", status="parked")
-        _message(uow, "m-r", status="rejected")
+        original = new_message(uow, "m-o", status="parked")
+        new_message(uow, "m-r", status="rejected")
         uow.add_outgoing(original, _out("o-1"))
         uow.flush()
-        replay = _message(uow, "m-o")
+        replay = new_message(uow, "m-o")
         replay.replay_of = original.id
         uow.commit()
     with store.sessions() as session:

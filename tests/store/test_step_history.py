@@ -10,28 +10,12 @@ from sqlalchemy import func, insert, select
 from broker.store import messages
 from broker.store.tables import EVENTS, MESSAGES, EventRow, MessageRow
 from broker.store.unit_of_work import UnitOfWork
-from tests.support.fixtures import Store
-
-
-def _add(uow: UnitOfWork, message_id: str):  # type: ignore[no-untyped-def]
-    return uow.add_message(
-        message_id=message_id,
-        direction="inbound",
-        message_type="CustomerOrder",
-        customer_number="1001",
-        correlation_id="ORD-1",
-        order_ref="ORD-1",
-        patient_ref=None,
-        status="forwarded",
-        payload=b"<x/>",
-        properties={},
-        replay_of=None,
-    )
+from tests.support.fixtures import Store, new_message
 
 
 def test_a_new_messages_steps_are_written_in_its_row_and_later_ones_as_events(store: Store) -> None:
     with UnitOfWork(store.sessions) as uow:
-        row = _add(uow, "m-1")
+        row = new_message(uow, "m-1")
         uow.event(row, "validate", "ok", None, 0.25)
         uow.event(row, "translate", "ok", "to SESAM2 as ORDERS")
         uow.commit()

@@ -27,6 +27,7 @@ from adapters.harness.cleanup import delete_topology
 from broker.store.messages import StepRow
 from broker.store.messages import steps as stored_steps
 from broker.store.tables import MessageRow
+from broker.store.unit_of_work import NewMessage, UnitOfWork
 from tests.support import rabbit_cluster, services
 from tests.support.faults import PARTITIONS, ensure_up
 
@@ -200,3 +201,20 @@ def rabbit_cluster_nodes() -> Iterator[rabbit_cluster.Cluster]:
 def every_step(session: Session) -> list[StepRow]:
     """Every processing step in the store, in the order they happened (what `messages show` reads)."""
     return stored_steps(session, session.scalars(select(MessageRow.id)))
+
+
+def new_message(uow: UnitOfWork, message_id: str, status: str = "forwarded") -> NewMessage:
+    """A customer order's message row made in `uow` (inserted at its commit), for the repositories' tests."""
+    return uow.add_message(
+        message_id=message_id,
+        direction="inbound",
+        message_type="CustomerOrder",
+        customer_number="1001",
+        correlation_id="ORD-1",
+        order_ref="ORD-1",
+        patient_ref=None,
+        status=status,
+        payload=b"<x/>",
+        properties={},
+        replay_of=None,
+    )
