@@ -21,6 +21,7 @@ from broker.store.tables import EVENTS, EventRow, MessageRow, OutboxRow
 class Criteria:
     """What messages are selected by; replay/filters.py's Filter adds what an operator may type."""
 
+    ids: tuple[int, ...] = ()  # row ids (messages.id)
     statuses: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
     direction: str | None = None  # inbound (from customers) / outbound (from SESAM2)
@@ -39,6 +40,8 @@ class Criteria:
 def _where(c: Criteria, patient_ref: str | None) -> list[ColumnElement[bool]]:
     m = MessageRow
     out: list[ColumnElement[bool]] = []
+    if c.ids:
+        out.append(m.id.in_(c.ids))
     if c.statuses:
         out.append(m.status.in_(c.statuses))
     if c.types:

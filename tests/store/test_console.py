@@ -484,3 +484,36 @@ def test_messages_export_as_json_lines_masked_or_revealed_with_privacy(broker: B
     assert clear["patient"] and clear["patient"] != line["patient"]
     exports = audit_rows(broker, "export")
     assert [(e.actor, e.details["revealed"]) for e in exports] == [("olle", False), ("eva", True)]
+
+
+# ---------------------------------------------------------------- the row-id filter
+
+
+def test_the_messages_page_and_api_filter_by_row_ids_as_messages_list_id_does(broker: Broker) -> None:
+    first, second = parked(broker), parked(broker, "0b7e3a52-2f7c-4d0e-9a43-6c1d5f0e8b21")
+    third = parked(broker, "5c2d9e41-7a3b-4f6e-8d10-2b9c4e7f1a63")
+    add_person(broker, "vera", "viewer")
+    http = client(app_of(broker))
+    log_in(http, "vera")
+    listed = http.get("/api/v1/messages", params={"ids": f"{first}, #{third}"}).json()
+    assert [m["id"] for m in listed["messages"]] == [third, first]
+    narrowed = http.get("/api/v1/messages", params={"ids": f"{first},{second}", "status": "resolved"}).json()
+    assert narrowed["messages"] == []  # the ids are one more criterion, with the others
+    searched = http.post("/api/v1/messages/search", json={"ids": str(second)}, headers=_token(http)).json()
+    assert [m["id"] for m in searched["messages"]] == [second]
+    refused = http.get("/api/v1/messages", params={"ids": "12,abc"})
+    assert refused.status_code == 400 and "not a row id" in refused.json()["detail"]
+    page = http.get("/messages", params={"ids": f"#{second}"}).text
+    assert f'href="/messages/{second}"' in page and f'href="/messages/{first}"' not in page
+    assert f'name="ids" value="#{second}"' in page  # the form keeps what was typed
+
+
+def test_a_selection_by_filter_takes_row_ids_too(broker: Broker) -> None:
+    first, second = parked(broker), parked(broker, "0b7e3a52-2f7c-4d0e-9a43-6c1d5f0e8b21")
+    add_person(broker, "olle", "operator")
+    http = client(app_of(broker))
+    log_in(http, "olle")
+    body = {"filter": {"ids": f"#{second}", "status": "parked"}, "reason": "INC-11"}
+    preview = http.post("/api/v1/replays/preview", json=body, headers=_token(http)).json()
+    assert preview["count"] == 1 and [o["source"] for o in preview["outcomes"]] == [second]
+    assert broker.row(first).status == "parked"
