@@ -133,9 +133,16 @@ def show_message(session: Session, identity: Identity, pk: int, reveal_reason: s
 # ---------------------------------------------------------------- failures
 
 
-def failure_groups(session: Session, identity: Identity) -> list[failures.FailureGroup]:
+def failure_groups(session: Session, identity: Identity, values: Mapping[str, str]) -> failures.Page:
+    """A page of the Failures groups: `by` (type,customer; type; customer; rule), `offset`, `limit`."""
     need(identity, VIEWER)
-    return failures.groups(session)
+    by = failures.parse_by(values.get("by"))
+    return failures.groups(
+        session,
+        by,
+        limit=int(number(values.get("limit"), failures.PAGE)),
+        offset=int(number(values.get("offset"), 0)),
+    )
 
 
 def selection_of(session: Session, body: Mapping[str, Any]) -> tuple[list[int], dict[str, Any]]:

@@ -29,7 +29,7 @@ from tests.support.console import (
     wait_for_job,
 )
 from tests.support.fakes import Taken
-from tests.support.replaying import Broker
+from tests.support.replaying import FIXTURES, Broker
 
 
 def audit_rows(broker: Broker, action: str) -> list[AuditRow]:
@@ -517,3 +517,61 @@ def test_a_selection_by_filter_takes_row_ids_too(broker: Broker) -> None:
     preview = http.post("/api/v1/replays/preview", json=body, headers=_token(http)).json()
     assert preview["count"] == 1 and [o["source"] for o in preview["outcomes"]] == [second]
     assert broker.row(first).status == "parked"
+
+
+# ---------------------------------------------------------------- failure groups from the store
+
+
+def _rejected(broker: Broker) -> int:
+    body = (FIXTURES / "customer" / "invalid" / "CustomerOrder-article-number-format.xml").read_bytes()
+    row = broker.receive(body)
+    assert row.status == "rejected"
+    return row.id
+
+
+def test_every_failure_keeps_the_rule_of_its_error_beside_it(broker: Broker) -> None:
+    from broker.store.error_rules import stored_rule
+
+    parked_pk, rejected_pk = parked(broker), _rejected(broker)  # parked by the relay (ORM), rejected (an insert)
+    for pk in (parked_pk, rejected_pk):
+        row = broker.row(pk)
+        assert row.error_rule is not None and row.error_rule == stored_rule(row.last_error)
+    assert broker.row(parked_pk).error_rule == "publish"
+    with broker.sessions() as session:
+        row = session.get(MessageRow, parked_pk)
+        assert row is not None
+        row.last_error = "security.customer-mismatch at -: sent under 1001"  # any write of the error, by the ORM
+        session.commit()
+    assert broker.row(parked_pk).error_rule == "security.customer-mismatch"
+
+
+def test_failures_are_split_by_type_and_customer_as_asked_and_paged(broker: Broker) -> None:
+    first, second = parked(broker), parked(broker, "0b7e3a52-2f7c-4d0e-9a43-6c1d5f0e8b21")
+    rejected = _rejected(broker)
+    with broker.sessions() as session:
+        session.execute(update(MessageRow).where(MessageRow.id == second).values(customer_number="1001"))
+        session.commit()
+    add_person(broker, "olle", "operator")
+    http = client(app_of(broker))
+    log_in(http, "olle")
+    full = http.get("/api/v1/failures").json()
+    assert (full["total_groups"], full["total_messages"], full["by"]) == (3, 3, ["type", "customer"])
+    by_rule = http.get("/api/v1/failures", params={"by": "rule"}).json()
+    publish = next(g for g in by_rule["groups"] if g["rule"] == "publish")
+    assert publish == {**publish, "count": 2} and "customer" not in publish and "type" not in publish
+    assert by_rule["total_groups"] == 2
+    paged = http.get("/api/v1/failures", params={"by": "rule", "limit": 1}).json()
+    assert [g["rule"] for g in paged["groups"]] == ["publish"] and paged["next_offset"] == 1
+    assert (paged["more_groups"], paged["more_messages"]) == (1, 1)
+    rest = http.get("/api/v1/failures", params={"by": "rule", "limit": 1, "offset": 1}).json()
+    assert rest["next_offset"] is None and len(rest["groups"]) == 1 and rest["groups"][0]["rule"] != "publish"
+    assert http.get("/api/v1/failures", params={"by": "colour"}).status_code == 400
+    # A group by rule alone is the whole rule, whatever the customers: a dry run, then resolving it.
+    key = {"status": "parked", "rule": "publish"}
+    preview = http.post("/api/v1/replays/preview", json={**key, "reason": "INC-12"}, headers=_token(http)).json()
+    assert preview["count"] == 2
+    resolved = http.post("/api/v1/resolve", json={**key, "reason": "INC-12"}, headers=_token(http)).json()
+    assert sorted(int(k) for k in resolved["resolved"]) == sorted([first, second])
+    assert broker.row(rejected).status == "rejected"
+    page = http.get("/failures", params={"by": "customer"}).text
+    assert "<th>customer</th>" in page and "<th>type</th>" not in page and "1 parked and rejected" in page
