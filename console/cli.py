@@ -61,7 +61,7 @@ def build(settings: Settings, sessions: sessionmaker[Session], live: Callable[[]
     if settings.console_oidc_issuer:
         from console.oidc import SingleSignOn
 
-        console.sso = SingleSignOn(settings, os.environ.get("HMC_CONSOLE_OIDC_SECRET"))
+        console.sso = SingleSignOn(settings, os.environ.get("HMC_CONSOLE_OIDC_SECRET") or None)  # "": a public client
     if not in_process:
         from adapters.amqp.topology import SIDES, Names
         from adapters.amqp.transport import partner_queues, read_queue_counts

@@ -575,3 +575,26 @@ def test_failures_are_split_by_type_and_customer_as_asked_and_paged(broker: Brok
     assert broker.row(rejected).status == "rejected"
     page = http.get("/failures", params={"by": "customer"}).text
     assert "<th>customer</th>" in page and "<th>type</th>" not in page and "1 parked and rejected" in page
+
+
+# ---------------------------------------------------------------- health (the compose health check)
+
+
+def test_health_and_readiness_answer_without_a_login_and_say_nothing_more(broker: Broker) -> None:
+    http = client(app_of(broker))
+    for path, status in (("/healthz", "ok"), ("/readyz", "ready")):
+        answer = http.get(path)
+        assert answer.status_code == 200 and answer.json() == {"status": status}, path
+        assert answer.headers["content-security-policy"].startswith("default-src 'none'")
+
+
+def test_readiness_fails_while_the_store_does_not_answer(broker: Broker) -> None:
+    from broker.store.db import make_engine, sessions
+
+    app = app_of(broker)
+    # A port nothing listens on: the store "is down"; the console itself still serves.
+    app.state.console.sessions = sessions(make_engine("postgresql+psycopg://hmc@127.0.0.1:9/hmc?connect_timeout=2"))
+    http = client(app)
+    assert http.get("/healthz").status_code == 200
+    down = http.get("/readyz")
+    assert down.status_code == 503 and down.json() == {"status": "unavailable"}
