@@ -229,6 +229,27 @@ def disable_user(name: Annotated[str, typer.Argument()]) -> None:
     _friendly(run)
 
 
+@users_app.command("roles")
+def set_roles(
+    name: Annotated[str, typer.Argument()],
+    role: Annotated[
+        list[str], typer.Option("--role", "-r", help="viewer, operator, privacy, admin or invoice:CUSTOMER (repeat)")
+    ],
+) -> None:
+    """Give an account exactly these roles, e.g. invoice:1001 to who exports customer 1001's invoice data,
+    in the console and with `hmc-broker invoice export --operator NAME` alike (audited)."""
+    settings = Settings.from_env()
+
+    def run() -> None:
+        with _store(settings)() as session:
+            before, after = accounts.set_roles(session, name, [r for item in role for r in item.split(",")])
+            _record(session, "roles", {"account": name, "before": before, "roles": after})
+            session.commit()
+        Rich(stderr=True).print(f"{escape(name)}: {', '.join(after)}")
+
+    _friendly(run)
+
+
 @users_app.command("disable-dormant")
 def disable_dormant() -> None:
     """Disable every account unused for HMC_CONSOLE_DORMANT_DAYS (365): the access routine, for a schedule."""

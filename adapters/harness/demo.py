@@ -62,7 +62,6 @@ DEMO_CUSTOMERS = (
         "Region Skåne (webSesam)",
         "websesam-skane",
         invoice=True,
-        invoice_exporters=("demo.ekonom",),
         buffer_stores=DEMO_BUFFER_STORES,
     ),
     Customer("1002", "Region Halland (webSesam)", "websesam-halland"),

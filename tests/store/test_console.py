@@ -420,6 +420,34 @@ def test_invoice_data_downloads_only_for_the_customers_role_and_each_try_is_audi
     assert audit_rows(broker, "invoice-export-refused")[-1].actor == "ekonom.halland"
 
 
+def test_a_grant_or_revoke_of_the_invoice_role_holds_in_the_console_at_the_next_request(broker: Broker) -> None:
+    """The accounts' roles are the one source of who may export (the CLI checks the same, see
+    tests/store/test_invoice_export.py): `hmc-broker users roles` changes them for a logged-in session too."""
+    from console.accounts import set_roles
+
+    broker.worker.process([Taken(Delivery(side=Side.SESAM2, body=INVOICE.read_bytes(), routing_key="InvoiceData"))])
+    add_person(broker, "bo", "operator")
+    http = client(app_of(broker))
+    log_in(http, "bo")
+    body = {"customer": "1001", "month": "2026-10", "format": "csv"}
+
+    def download() -> int:
+        return int(http.post("/api/v1/exports/invoice", json=body, headers=_token(http)).status_code)
+
+    def roles(*given: str) -> None:
+        with broker.sessions() as session:
+            set_roles(session, "bo", given)
+            session.commit()
+
+    assert download() == 403
+    roles("operator", "invoice:1001")
+    assert download() == 200
+    roles("operator")
+    assert download() == 403
+    refusal = audit_rows(broker, "invoice-export-refused")[-1]
+    assert refusal.actor == "bo" and "the role invoice:1001 is needed" in refusal.details["refusal"]
+
+
 def test_the_prescriber_register_downloads_for_the_privacy_role_only(broker: Broker) -> None:
     add_person(broker, "vera", "viewer")
     add_person(broker, "pia", "privacy")
