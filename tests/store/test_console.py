@@ -626,3 +626,24 @@ def test_readiness_fails_while_the_store_does_not_answer(broker: Broker) -> None
     assert http.get("/healthz").status_code == 200
     down = http.get("/readyz")
     assert down.status_code == 503 and down.json() == {"status": "unavailable"}
+
+
+def test_a_dry_run_of_a_large_selection_runs_a_bounded_sample_and_says_so(
+    broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from console import replays
+
+    monkeypatch.setattr(replays, "PREVIEWED", 1)
+    first, second = parked(broker), parked(broker, "0b7e3a52-2f7c-4d0e-9a43-6c1d5f0e8b21")
+    add_person(broker, "olle", "operator")
+    http = client(app_of(broker))
+    log_in(http, "olle")
+    key = {"status": "parked", "rule": "publish", "reason": "INC-13"}
+    preview = http.post("/api/v1/replays/preview", json=key, headers=_token(http)).json()
+    assert (preview["count"], preview["previewed"]) == (2, 1)
+    assert [o["source"] for o in preview["outcomes"]] == [first]
+    dry = audit_rows(broker, "replay-dry-run")[-1]
+    assert (dry.details["count"], dry.details["selected"]) == (1, 2)
+    page = http.post("/failures", data={**key, "action": "preview", "csrf": session_csrf(http)}).text
+    assert "the first 1 of them" in page and "Replay 2 message(s)" in page
+    assert {broker.row(first).status, broker.row(second).status} == {"parked"}
