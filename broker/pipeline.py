@@ -34,7 +34,7 @@ from broker.handlers import Context, Registry, default_registry, order_view
 from broker.model import messages as m
 from broker.model.codes import Side
 from broker.replays import FIRST_DELIVERY, Policy, ReplayPolicy
-from broker.store.unit_of_work import NewMessage, UnitOfWork
+from broker.store.unit_of_work import NewMessage, Stepped, UnitOfWork
 
 log = logging.getLogger(__name__)
 _ID_NAMESPACE = uuid.UUID("0f5f8a4e-2d52-4b8e-a7c1-3d9b6a1e4c27")
@@ -76,7 +76,9 @@ class Pipeline:
         catalog = self._catalog(messages, uow)
         for side, direction in checks.DIRECTION.items():
             mine = [i for i in items if i.delivery.side is side]
-            originals = uow.originals(direction.value, (i.message_id for i in mine if i.policy.deduplicate))
+            originals: dict[str, Stepped] = {
+                **uow.originals(direction.value, (i.message_id for i in mine if i.policy.deduplicate))
+            }
             for item in mine:
                 if not item.policy.deduplicate:
                     self.handle_message(item, uow, catalog)

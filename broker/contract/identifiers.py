@@ -8,6 +8,7 @@ personal data, and for everything else the caller already knows which field it i
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -82,7 +83,16 @@ def check(
         raise IdentifierError(f"{kind.value}.format", "contains characters outside ASCII")
     if kind is IdKind.PATIENT:
         return _check_patient(stripped, reserve_patterns, today or date.today())
-    return _CHECKS[kind](stripped)
+    return _checked(kind, stripped)
+
+
+@functools.lru_cache(maxsize=8192)
+def _checked(kind: IdKind, value: str) -> str:
+    """The rules of every kind but the patient's are pure functions of the text, and the same values come back
+    all day (a region's prescribers, units and articles, a dozen in every order): each is checked once. A
+    refusal raises every time (lru_cache keeps no exceptions). Patient identifiers are not kept: they are
+    personal data, and their century depends on the day."""
+    return _CHECKS[kind](value)
 
 
 def patient_id_kind(

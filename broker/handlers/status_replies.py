@@ -13,7 +13,7 @@ from broker.envelope import Exchange
 from broker.handlers.registry import Context, Registry
 from broker.model import messages as m
 from broker.model.codes import OrderStatus
-from broker.store.tables import OrderRow
+from broker.store.orders import Order
 from broker.translation import BROKER_SYSTEM, forward
 
 
@@ -33,7 +33,7 @@ def answer(ctx: Context, query: m.OrderStatusQuery) -> None:
     ctx.step("answer", "ok", f"order status {reply.status}")
 
 
-def status_reply(query: m.OrderStatusQuery, order: OrderRow | None) -> m.OrderStatusReply:
+def status_reply(query: m.OrderStatusQuery, order: Order | None) -> m.OrderStatusReply:
     # The broker's own answer: its time and its name, not the query's (forward() keeps the sender's).
     header = replace(
         forward(query, purpose="status-reply").header,

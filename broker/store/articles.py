@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from broker.model import messages as m
 from broker.model.codes import ArticleStatus, ArticleType
-from broker.store import upsert
+from broker.store import driver, upsert
 from broker.store.tables import ArticleRow, RegisterVersionRow
 
 REGISTER = "articles"
@@ -24,8 +24,10 @@ _VERSION = select(RegisterVersionRow.version).where(RegisterVersionRow.name == R
 
 
 def version(session: Session) -> int:
-    """The committed register's version; 0 when nothing was ever imported (no register: nothing checked)."""
-    return session.scalar(_VERSION) or 0
+    """The committed register's version; 0 when nothing was ever imported (no register: nothing checked).
+    Read for every batch that has an order to check: through the driver (driver.py)."""
+    found = driver.fetch(session, driver.compiled(session, _VERSION, lambda: _VERSION), {})
+    return found[0][0] if found else 0
 
 
 def all_articles(session: Session) -> list[m.Article]:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
-from broker.store import upsert
+from broker.store import driver, upsert
 from broker.store.tables import PrescriberRow
 
 
@@ -72,7 +72,7 @@ def record(session: Session, sightings: Iterable[Sighting]) -> None:
     if not merged:
         return
     dialect = session.get_bind().dialect.name
-    session.execute(_upsert(dialect), [merged[k] for k in sorted(merged)])  # sorted: rows lock in one order
+    driver.insert(session, _upsert(dialect), [merged[k] for k in sorted(merged)])  # sorted: rows lock in one order
 
 
 @functools.cache

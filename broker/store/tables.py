@@ -429,3 +429,4 @@ class OutageForecastRow(Base):
 MESSAGES = cast(Table, MessageRow.__table__)
 EVENTS = cast(Table, EventRow.__table__)
 OUTBOX = cast(Table, OutboxRow.__table__)
+ORDERS = cast(Table, OrderRow.__table__)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from broker.contract import identifiers
 from broker.envelope import Outgoing
 from broker.model.types import IdKind
-from broker.store import messages
+from broker.store import driver, messages
 from broker.store.articles import Articles
 from broker.store.buffer_stock import BufferStock
 from broker.store.error_rules import stored_rule
@@ -35,12 +35,23 @@ _keys: weakref.WeakKeyDictionary[Engine, bytes] = weakref.WeakKeyDictionary()
 _keys_lock = threading.Lock()
 
 
-# The batch's two reads, built once (building them for every batch cost about a tenth of a small batch).
-_ORIGINALS = select(MessageRow).where(
-    MessageRow.direction == bindparam("direction"),
-    MessageRow.message_id.in_(bindparam("ids", expanding=True)),
-    MessageRow.replay_of.is_(None),
+# The batch's de-duplication read, built once (building it for every batch cost about a tenth of a small batch);
+# the two columns it needs, not ORM rows with their payloads.
+_ORIGINALS = select(MESSAGES.c.id, MESSAGES.c.message_id).where(
+    MESSAGES.c.direction == bindparam("direction"),
+    MESSAGES.c.message_id.in_(bindparam("ids", expanding=True)),
+    MESSAGES.c.replay_of.is_(None),
 )
+_INSERT_EVENTS = insert(EVENTS)
+
+
+def _originals_of(count: int) -> Any:
+    """The de-duplication read for `count` message ids, each a parameter of its own (driver.py)."""
+    return select(MESSAGES.c.id, MESSAGES.c.message_id).where(
+        MESSAGES.c.direction == bindparam("direction"),
+        MESSAGES.c.message_id.in_([bindparam(f"id{i}") for i in range(count)]),
+        MESSAGES.c.replay_of.is_(None),
+    )
 
 
 def now() -> datetime:
@@ -130,6 +141,17 @@ class NewMessage:
 StoredMessage = NewMessage | MessageRow  # a row made in this unit, or one read from the store
 
 
+@dataclass(slots=True, frozen=True)
+class Original:
+    """A message stored before, as de-duplication needs it: its row id (a repeat's step goes there), its id."""
+
+    id: int
+    message_id: str
+
+
+Stepped = StoredMessage | Original  # what a processing step can be recorded on
+
+
 @dataclass(slots=True)
 class Step:
     """One processing step of a message, kept in memory and written with the rest of the batch's steps.
@@ -138,7 +160,7 @@ class Step:
     more than the step itself. flush() writes them in one statement once their messages have ids.
     """
 
-    message: StoredMessage
+    message: Stepped
     stage: str
     outcome: str
     detail: str | None
@@ -191,12 +213,16 @@ class UnitOfWork:
 
     # ---------------------------------------------------------------- messages
 
-    def originals(self, direction: str, message_ids: Iterable[str]) -> dict[str, StoredMessage]:
+    def originals(self, direction: str, message_ids: Iterable[str]) -> dict[str, Original]:
         ids = list(set(message_ids))
         if not ids:
             return {}
-        rows = self.session.scalars(_ORIGINALS, {"direction": direction, "ids": ids})
-        return {row.message_id: row for row in rows}
+        if len(ids) > driver.SMALL:
+            rows: Iterable[Sequence[Any]] = self.session.execute(_ORIGINALS, {"direction": direction, "ids": ids})
+        else:
+            few = driver.compiled(self.session, ("originals", len(ids)), lambda: _originals_of(len(ids)))
+            rows = driver.fetch(self.session, few, {"direction": direction, **{f"id{i}": v for i, v in enumerate(ids)}})
+        return {message_id: Original(pk, message_id) for pk, message_id in rows}
 
     def add_message(self, **values: Any) -> NewMessage:
         """A new message row. It is inserted with the rest of the batch at commit (flush() to get its id now)."""
@@ -207,6 +233,7 @@ class UnitOfWork:
 
     def flush(self) -> None:
         """Insert what is pending now: at commit, or for the rare step that needs a new row's id (replays)."""
+        self.orders.write()  # first: an order another worker opened meanwhile fails here, and the batch is retried
         self._write_messages()
         self.session.flush()
         self.prescribers.write(self.session)
@@ -215,9 +242,9 @@ class UnitOfWork:
             self._queued = []
         steps = self.events[self._written :]
         if steps:
-            # Core, not the ORM's bulk insert: the rows become one multi-row INSERT (see store/db.py).
-            self.session.execute(
-                insert(EVENTS),
+            driver.insert(
+                self.session,
+                _INSERT_EVENTS,
                 [
                     {
                         "message_pk": s.message.id,
@@ -237,8 +264,7 @@ class UnitOfWork:
         changed since (a replay's, which is flushed early for its id)."""
         new = [row for row in self.messages if not row.id]
         if new:
-            query = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
-            ids = self.session.execute(query, [row.insert_values() for row in new]).scalars().all()
+            ids = driver.insert_ids(self.session, MESSAGES, [row.insert_values() for row in new])
             for row, pk in zip(new, ids, strict=True):
                 row.id = pk
                 row.written = row.changeable()
@@ -304,7 +330,7 @@ class UnitOfWork:
             row.last_error = error
 
     def event(
-        self, row: StoredMessage, stage: str, outcome: str, detail: str | None = None, duration_ms: float | None = None
+        self, row: Stepped, stage: str, outcome: str, detail: str | None = None, duration_ms: float | None = None
     ) -> None:
         self.events.append(Step(row, stage, outcome, detail, now(), duration_ms))
 
@@ -318,8 +344,6 @@ class UnitOfWork:
         self._queued.append(Queued(row, out, stamp))
 
     def _write_outbox(self, queued: list[Queued]) -> None:
-        # Core, like the steps: one multi-row INSERT ... RETURNING id, ids in the order of the rows.
-        query = insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True)
         rows = [
             {
                 "message_pk": q.message.id,
@@ -337,5 +361,5 @@ class UnitOfWork:
             }
             for q in queued
         ]
-        ids = self.session.execute(query, rows).scalars().all()
+        ids = driver.insert_ids(self.session, OUTBOX, rows)  # ids in the order of the rows
         self.outbox.extend(zip(ids, (q.out for q in queued), strict=True))

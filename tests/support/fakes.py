@@ -10,9 +10,10 @@ from re import Pattern
 from typing import Any
 
 from broker.envelope import Delivery, Outgoing
+from broker.store.orders import Order
 from broker.store.prescriber_register import Sighting
-from broker.store.tables import BufferStockRow, OrderRow
-from broker.store.unit_of_work import NewMessage, UnitOfWork, patient_ref
+from broker.store.tables import BufferStockRow
+from broker.store.unit_of_work import NewMessage, Original, UnitOfWork, patient_ref
 
 
 @dataclass
@@ -97,16 +98,17 @@ class FakeOrders:
     """The order view's repository in a dict (the real one: broker/store/orders.py)."""
 
     def __init__(self) -> None:
-        self.rows: dict[tuple[str, str], OrderRow] = {}
+        self.rows: dict[tuple[str, str], Order] = {}
 
     def load(self, keys: Iterable[tuple[str, str]]) -> None: ...
 
-    def get(self, customer: str, order_id: str) -> OrderRow | None:
+    def get(self, customer: str, order_id: str) -> Order | None:
         return self.rows.get((customer, order_id))
 
-    def add(self, **values: Any) -> OrderRow:
+    def add(self, **values: Any) -> Order:
         stamp = datetime.now(UTC)
-        row = OrderRow(created_at=stamp, updated_at=stamp, **values)
+        values = {"sesam2_order_number": None, "lines": {}, "opened_by": None, **values}
+        row = Order(created_at=stamp, updated_at=stamp, **values)
         self.rows[(row.customer_number, row.order_id)] = row
         return row
 
@@ -247,10 +249,10 @@ class FakeUnitOfWork(UnitOfWork):
             self.outbox.append((len(self.sent), queued.out))
         self._queued = []
 
-    def originals(self, direction: str, message_ids: Iterable[str]) -> dict[str, Any]:
+    def originals(self, direction: str, message_ids: Iterable[str]) -> dict[str, Original]:
         wanted = set(message_ids)
         return {
-            r.message_id: r
+            r.message_id: Original(r.id, r.message_id)
             for r in self.stored
             if r.direction == direction and r.message_id in wanted and r.replay_of is None
         }
@@ -259,4 +261,4 @@ class FakeUnitOfWork(UnitOfWork):
         return patient_ref(b"fake store key", patient_id, reserve_patterns)
 
     def steps_of(self, row: NewMessage) -> list[tuple[str, str]]:
-        return [(s.stage, s.outcome) for s in self.events if s.message is row]
+        return [(s.stage, s.outcome) for s in self.events if s.message.id == row.id]

@@ -44,6 +44,16 @@ def test_hundred_decomposed_letters_are_a_hundred_characters() -> None:
     assert "length of '101'" in over.problems[0].message
 
 
+@given(st.text(SWEDISH, min_size=1, max_size=100))
+def test_text_written_as_character_references_is_normalised(name: str) -> None:
+    # All bytes ASCII, the text not: every non-ASCII character as a reference (&#778; is COMBINING RING ABOVE).
+    document = with_unit_name(unicodedata.normalize("NFD", name)).decode("utf-8").encode("ascii", "xmlcharrefreplace")
+    parsed = read(document)
+    assert parsed.ok, parsed.problems
+    assert isinstance(parsed.message, m.CustomerOrder)
+    assert parsed.message.delivery.name == unicodedata.normalize("NFC", name)
+
+
 def test_a_combining_mark_after_markup_does_not_break_the_document() -> None:
     # NFC folds '>' + U+0338 into one character; normalising text, never raw bytes, keeps the markup.
     parsed = read(with_unit_name("\u0338Vårdcentralen"))
