@@ -69,8 +69,6 @@ class Customer:
     name: str = ""
     amqp_user: str | None = None  # when set, messages must carry this user_id (RabbitMQ validates it)
     invoice: bool = False  # may receive monthly invoice data on hmc.invoice
-    # Operator ids (as given to --operator) that may export this customer's invoice data; needs invoice too.
-    invoice_exporters: tuple[str, ...] = ()
     buffer_stores: tuple[BufferStore, ...] = ()
     # The customer dialect's version it speaks: what it gets is written in it (SchemaVersion and elements).
     schema_version: str = "1.0"
@@ -212,11 +210,7 @@ class Settings:
         if env.get("HMC_CUSTOMERS"):
             values["customers"] = parse_customers(env["HMC_CUSTOMERS"])
         if env.get("HMC_INVOICE_EXPORTERS"):
-            exporters = parse_invoice_exporters(env["HMC_INVOICE_EXPORTERS"])
-            values["customers"] = tuple(
-                replace(c, invoice_exporters=exporters.get(c.number, ()))
-                for c in values.get("customers", settings.customers)
-            )
+            raise ConfigurationError(f"HMC_INVOICE_EXPORTERS: {_EXPORTERS_MOVED}")
         return replace(settings, **values).checked()
 
     def with_file(self, path: Path) -> Settings:
@@ -235,6 +229,9 @@ class Settings:
         if "reserve_id_patterns" in broker:
             values["reserve_patterns"] = identifiers.reserve_patterns_from(";".join(broker["reserve_id_patterns"]))
         customers = data.get("customers", [])
+        for c in customers:
+            if "invoice_exporters" in c:
+                raise ConfigurationError(f"{path}: customer {c.get('number')}: invoice_exporters: {_EXPORTERS_MOVED}")
         if customers:
             values["customers"] = tuple(
                 Customer(
@@ -242,7 +239,6 @@ class Settings:
                     name=str(c.get("name", "")),
                     amqp_user=c.get("amqp_user"),
                     invoice=bool(c.get("invoice", False)),
-                    invoice_exporters=tuple(str(x) for x in c.get("invoice_exporters", [])),
                     buffer_stores=tuple(_buffer_store(b) for b in c.get("buffer_stores", [])),
                     schema_version=str(c.get("schema_version", "1.0")),
                 )
@@ -354,15 +350,13 @@ def parse_customers(spec: str) -> tuple[Customer, ...]:
     return tuple(out)
 
 
-def parse_invoice_exporters(spec: str) -> dict[str, tuple[str, ...]]:
-    """`1001:anna.andersson,1001:bertil.berg,2040:carl` -> per customer number, who may export invoices."""
-    out: dict[str, tuple[str, ...]] = {}
-    for item in filter(None, (s.strip() for s in spec.split(","))):
-        number, _, operator = item.partition(":")
-        if not operator.strip():
-            raise ConfigurationError(f"HMC_INVOICE_EXPORTERS: {item!r} is not CUSTOMER:OPERATOR")
-        out[number.strip()] = (*out.get(number.strip(), ()), operator.strip())
-    return out
+# Who may export a customer's invoice data is an account's role since #15, for the CLI and the console alike.
+_EXPORTERS_MOVED = (
+    "who may export invoice data is no longer configured here: it is the role invoice:CUSTOMER of an account "
+    "in the store, for `hmc-broker invoice export` (--operator names the account) and the console alike. "
+    "Grant it to each exporter (hmc-broker users roles NAME --role invoice:1001 ..., or users add), then "
+    "remove this setting (README, Invoice data)"
+)
 
 
 def _buffer_store(data: dict[str, Any]) -> BufferStore:
@@ -451,14 +445,6 @@ class Variable:
 # Variables of ours that are not Settings fields, read where they are used.
 _OTHER_VARIABLES = (
     Variable("HMC_CONFIG", "path", "-", "a TOML file with `[broker]` settings and `[[customers]]`"),
-    Variable(
-        "HMC_INVOICE_EXPORTERS",
-        "list",
-        "-",
-        "who may export invoice data: `customer:operator` pairs comma-separated, e.g. "
-        "`1001:anna.andersson,1001:bertil.berg`; replaces the TOML's `invoice_exporters`. The customer also needs "
-        "invoice permission",
-    ),
     Variable(
         "HMC_PII_KEY",
         "secret",

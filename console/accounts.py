@@ -21,13 +21,15 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from broker.handlers import invoices
 from broker.store import Session
 from broker.store import accounts as rows
 from broker.store.tables import AccountRow
 from broker.store.unit_of_work import now
 
-VIEWER, OPERATOR, PRIVACY, ADMIN = "viewer", "operator", "privacy", "admin"
-INVOICE = "invoice:"  # invoice:1001 exports customer 1001's invoice data
+VIEWER, OPERATOR, PRIVACY = "viewer", "operator", "privacy"
+ADMIN = invoices.ADMIN_ROLE
+INVOICE = invoices.INVOICE_ROLE  # invoice:1001 exports customer 1001's invoice data (broker/handlers/invoices.py)
 ROLES = (VIEWER, OPERATOR, PRIVACY, ADMIN)
 THROTTLE_AFTER = 5
 MIN_PASSWORD = 12
@@ -57,7 +59,7 @@ class Identity:
         return ADMIN in self.roles or role in self.roles or (role == VIEWER and bool(self.roles))
 
     def exports_invoices_of(self, customer: str) -> bool:
-        return ADMIN in self.roles or f"{INVOICE}{customer}" in self.roles
+        return invoices.may_export(self.roles, customer)
 
     @classmethod
     def of(cls, row: AccountRow) -> Identity:
@@ -132,6 +134,17 @@ def set_password(session: Session, name: str, password: str) -> None:
 
 def disable(session: Session, name: str) -> None:
     existing(session, name).disabled = True
+
+
+def set_roles(session: Session, name: str, roles: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Give an account exactly these roles (e.g. invoice:1001 to an operator who exports invoice data); the
+    roles it had and has. A single sign-on account's roles come from the IdP at every login instead."""
+    wanted = checked_roles(roles)
+    row = existing(session, name)
+    if row.kind == "sso":
+        raise AccountError(f"{name} signs on through the IdP, which gives its roles at every login (role map)")
+    before, row.roles = list(row.roles), wanted
+    return before, list(row.roles)
 
 
 def _dormant(row: AccountRow, dormant_after: timedelta, at: datetime) -> bool:

@@ -23,7 +23,6 @@ from console import operations as ops
 from console import replays
 from console.accounts import Identity
 from console.app import Console, api
-from console.failures import SHOWN_GROUPS
 from console.pages import attachment, download
 
 OPENAPI = Path(__file__).parent / "openapi.json"
@@ -86,10 +85,18 @@ async def reveal_message(request: Request, console: Console, identity: Identity,
 @api
 async def failures(request: Request, console: Console, identity: Identity, body: dict[str, Any]) -> Response:
     with console.sessions() as session:
-        groups = ops.failure_groups(session, identity)
-    shown, more = groups[:SHOWN_GROUPS], groups[SHOWN_GROUPS:]
+        page = ops.failure_groups(session, identity, dict(request.query_params))
     return _json(
-        {"groups": [g.as_dict() for g in shown], "more_groups": len(more), "more_messages": sum(g.count for g in more)}
+        {
+            "groups": [g.as_dict() for g in page.groups],
+            "by": list(page.by),
+            "offset": page.offset,
+            "next_offset": page.next_offset,
+            "total_groups": page.total_groups,
+            "total_messages": page.total_messages,
+            "more_groups": page.more_groups,
+            "more_messages": page.more_messages,
+        }
     )
 
 

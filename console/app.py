@@ -27,7 +27,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from broker.config import Settings
-from broker.store import Session, sessionmaker
+from broker.store import Session, queries, sessionmaker
 from console import accounts
 from console.accounts import Identity, LoginRefused
 from console.operations import REFUSALS, Forbidden, NotFound, QueueCounts
@@ -168,6 +168,23 @@ def _problem(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"status": status, "detail": detail}, status_code=status, headers=headers)
 
 
+async def healthz(_request: Request) -> Response:
+    """Liveness, for the container's health check: the process serves requests. No login, no store."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness: the store answers (a load balancer sends no operator to a console that cannot)."""
+    console: Console = request.app.state.console
+    try:
+        with console.sessions() as session:
+            queries.ping(session)
+    except Exception as e:  # any failure to reach the store means not ready; the reason is logged, not served
+        log.warning("console not ready: the store does not answer (%s)", type(e).__name__)
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
 @contextlib.asynccontextmanager
 async def _closing(console: Console) -> AsyncIterator[None]:
     yield
@@ -189,6 +206,8 @@ def create_app(console: Console, secret_key: str | None = None) -> Starlette:
             Mount("/api/v1", routes=api_routes.ROUTES),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
             Route("/", lambda _r: RedirectResponse("/flow", status_code=303)),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
         ],
         middleware=[
             Middleware(SecurityHeaders),

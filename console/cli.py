@@ -61,7 +61,7 @@ def build(settings: Settings, sessions: sessionmaker[Session], live: Callable[[]
     if settings.console_oidc_issuer:
         from console.oidc import SingleSignOn
 
-        console.sso = SingleSignOn(settings, os.environ.get("HMC_CONSOLE_OIDC_SECRET"))
+        console.sso = SingleSignOn(settings, os.environ.get("HMC_CONSOLE_OIDC_SECRET") or None)  # "": a public client
     if not in_process:
         from adapters.amqp.topology import SIDES, Names
         from adapters.amqp.transport import partner_queues, read_queue_counts
@@ -225,6 +225,27 @@ def disable_user(name: Annotated[str, typer.Argument()]) -> None:
             accounts.disable(session, name)
             _record(session, "disable", {"account": name})
             session.commit()
+
+    _friendly(run)
+
+
+@users_app.command("roles")
+def set_roles(
+    name: Annotated[str, typer.Argument()],
+    role: Annotated[
+        list[str], typer.Option("--role", "-r", help="viewer, operator, privacy, admin or invoice:CUSTOMER (repeat)")
+    ],
+) -> None:
+    """Give an account exactly these roles, e.g. invoice:1001 to who exports customer 1001's invoice data,
+    in the console and with `hmc-broker invoice export --operator NAME` alike (audited)."""
+    settings = Settings.from_env()
+
+    def run() -> None:
+        with _store(settings)() as session:
+            before, after = accounts.set_roles(session, name, [r for item in role for r in item.split(",")])
+            _record(session, "roles", {"account": name, "before": before, "roles": after})
+            session.commit()
+        Rich(stderr=True).print(f"{escape(name)}: {', '.join(after)}")
 
     _friendly(run)
 

@@ -1,30 +1,25 @@
-"""Failed messages grouped as operators act on them: by status, the rule or error class their last error
-begins with, message type and customer. The store counts them by exact error (broker/store/queries.py);
-the grouping by rule is here, so that one rule stays one group whatever values its texts carry."""
+"""Failed messages grouped as operators act on them: by status and the rule or error class their last error
+begins with, split by message type and customer as the operator asks (`by`). The store groups, counts and
+pages them (broker/store/failures.py, an index-only aggregate); here they become what the page and the API
+show, with an example error (masked) for the groups shown, and a group's key selects its messages again."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from broker.store import Session, messages, queries
+from broker.store import Session
+from broker.store import failures as failed
+from broker.store.failures import DIMENSIONS, NO_ERROR, rule_of
 from replay import reveal
-from replay.filters import Filter, FilterError
+from replay.filters import FilterError
 
-SHOWN_GROUPS = 200  # the Failures page and API list the largest groups; the rest are counted
+__all__ = ["DIMENSIONS", "PAGE", "FailureGroup", "Page", "group_ids", "groups", "parse_by", "rule_of"]
 
-
-def rule_of(error: str | None) -> str:
-    """The rule or error class of a last error: "XSD-LENGTH at /x: ..." -> XSD-LENGTH, "publish: ..." ->
-    publish (the texts broker/rejections.py and broker/store/outbox.py write)."""
-    text = error or ""
-    if not text.strip():
-        return "(no error)"
-    # Within the first 60 characters, or at 60: so that the head the store groups by (its first 64) says it.
-    cut = min((i for i in (text.find(" at "), text.find(":")) if i > 0), default=len(text))
-    return text[:cut][:60].strip() or "(no error)"
+PAGE = 100  # groups a page or an API answer lists, the largest first; `offset` pages on
+MAX_PAGE = 1000
 
 
 @dataclass
@@ -33,20 +28,22 @@ class FailureGroup:
     rule: str
     message_type: str | None
     customer: str | None
-    count: int = 0
-    first_seen: datetime = field(default_factory=lambda: datetime.max.replace(tzinfo=UTC))
-    last_seen: datetime = field(default_factory=lambda: datetime.min.replace(tzinfo=UTC))
+    split: frozenset[str]  # the dimensions (type, customer) the group is split by
+    count: int
+    first_seen: datetime
+    last_seen: datetime
     example: str | None = None
 
     @property
     def key(self) -> dict[str, str]:
-        """What selects the group again (the form's hidden fields, the API's body)."""
-        return {
-            "status": self.status,
-            "rule": self.rule,
-            "type": self.message_type or "",
-            "customer": self.customer or "",
-        }
+        """What selects the group again (the form's hidden fields, the API's body): status and rule, and the
+        type and customer only when the group is split by them ("" for messages without one)."""
+        out = {"status": self.status, "rule": self.rule}
+        if "type" in self.split:
+            out["type"] = self.message_type or ""
+        if "customer" in self.split:
+            out["customer"] = self.customer or ""
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,36 +55,76 @@ class FailureGroup:
         }
 
 
-def groups(session: Session) -> list[FailureGroup]:
-    """Unresolved failures by status, rule, type and customer, the largest group first."""
-    out: dict[tuple[str, str, str | None, str | None], FailureGroup] = {}
-    for kind in queries.failure_kinds(session):
-        rule = rule_of(kind.head)  # the head holds the rule: it ends within the first 60 characters
-        key = (kind.status, rule, kind.message_type, kind.customer)
-        group = out.setdefault(key, FailureGroup(kind.status, rule, kind.message_type, kind.customer))
-        group.count += kind.count
-        group.first_seen = min(group.first_seen, kind.first_seen)
-        group.last_seen = max(group.last_seen, kind.last_seen)
-        group.example = group.example or reveal.text_of((kind.example or "").encode(), revealed=False)
-    return sorted(out.values(), key=lambda g: (-g.count, g.status, g.rule))
+@dataclass(frozen=True)
+class Page:
+    groups: list[FailureGroup]
+    by: tuple[str, ...]
+    offset: int
+    total_groups: int
+    total_messages: int
+
+    @property
+    def next_offset(self) -> int | None:
+        after = self.offset + len(self.groups)
+        return after if after < self.total_groups else None
+
+    @property
+    def more_groups(self) -> int:
+        """Groups after this page."""
+        return max(0, self.total_groups - self.offset - len(self.groups))
+
+    @property
+    def more_messages(self) -> int:
+        """Unresolved failures in the groups not on this page."""
+        return max(0, self.total_messages - sum(g.count for g in self.groups))
 
 
-def group_ids(session: Session, key: Mapping[str, str]) -> tuple[list[int], dict[str, Any]]:
-    """The ids of one failure group's messages now, and the selection the audit row records."""
-    status = key.get("status") or ""
-    if status not in ("parked", "rejected"):
-        raise FilterError("a failure group's status is parked or rejected")
-    rule = (key.get("rule") or "").strip()
-    f = Filter(
-        statuses=(status,),
-        types=(key["type"],) if key.get("type") else (),
-        customers=(key["customer"],) if key.get("customer") else (),
-        error=rule if rule and rule != "(no error)" else None,
-    )
-    wanted_type = key.get("type") or None
-    ids = [
-        r.id
-        for r in messages.by_ids(session, messages.matching_ids(session, f)).values()
-        if r.message_type == wanted_type and rule_of(r.last_error) == rule
+def parse_by(text: str | None) -> tuple[str, ...]:
+    """`by`: the dimensions to split groups by, comma-separated ("type,customer", the default; "type";
+    "customer"; "" or "rule": by status and rule only)."""
+    if text is None:
+        return DIMENSIONS
+    wanted = [part.strip() for part in text.split(",") if part.strip() and part.strip() != "rule"]
+    unknown = [part for part in wanted if part not in DIMENSIONS]
+    if unknown:
+        raise FilterError(
+            f"groups are split by {' and '.join(DIMENSIONS)} (or by rule alone), not {', '.join(unknown)}"
+        )
+    return tuple(d for d in DIMENSIONS if d in wanted)
+
+
+def groups(session: Session, by: tuple[str, ...] = DIMENSIONS, *, limit: int = PAGE, offset: int = 0) -> Page:
+    """A page of unresolved failure groups, the largest first, with the totals."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise FilterError(f"limit is from 1 to {MAX_PAGE}")
+    if offset < 0:
+        raise FilterError("offset is 0 or more")
+    found = failed.groups(session, by, limit=limit, offset=offset)
+    examples = failed.errors_of(session, (g.newest for g in found.rows))
+    shown = [
+        FailureGroup(
+            g.status,
+            g.rule,
+            g.message_type,
+            g.customer,
+            g.split,
+            g.count,
+            g.first_seen,
+            g.last_seen,
+            reveal.text_of((examples.get(g.newest) or "").encode(), revealed=False) or None,
+        )
+        for g in found.rows
     ]
-    return sorted(ids), {"group": dict(key), "filter": f.described()}
+    return Page(shown, by, offset, found.groups, found.messages)
+
+
+def group_ids(session: Session, key: Mapping[str, Any]) -> tuple[list[int], dict[str, Any]]:
+    """The ids of one failure group's messages now, and the selection the audit row records. The key is
+    what FailureGroup.key gives: a type or customer present splits the group ("" for none), absent is any."""
+    status = str(key.get("status") or "")
+    if status not in failed.FAILED:
+        raise FilterError("a failure group's status is parked or rejected")
+    rule = str(key.get("rule") or "").strip() or NO_ERROR
+    split = {d: (str(key[d]).strip() or None) for d in DIMENSIONS if d in key and key[d] is not None}
+    group = {"status": status, "rule": rule, **{d: v or "" for d, v in split.items()}}
+    return failed.group_ids(session, status, rule, split), {"group": group}

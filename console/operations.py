@@ -25,7 +25,7 @@ from console import failures
 from console.accounts import OPERATOR, PRIVACY, VIEWER, Identity
 from replay import audit, edit, reveal
 from replay.export import export
-from replay.filters import STATUSES, Filter, FilterError, parse_when
+from replay.filters import STATUSES, Filter, FilterError, parse_row_ids, parse_when
 from replay.replay import ReplayError
 from replay.resolve import resolve as resolve_rows
 from replay.search import search, snapshot, summary
@@ -33,7 +33,7 @@ from replay.show import details
 
 CHANNEL = "console"  # the audit row's os_user: the action came through the console, not a shell
 WINDOWS = {"hour": (timedelta(minutes=5), 12), "day": (timedelta(hours=1), 24), "week": (timedelta(days=1), 7)}
-FILTER_FIELDS = ("status", "type", "direction", "customer", "order", "message_id", "correlation_id", "since",
+FILTER_FIELDS = ("ids", "status", "type", "direction", "customer", "order", "message_id", "correlation_id", "since",
                  "until", "error", "originals")  # fmt: skip
 
 
@@ -74,6 +74,7 @@ def message_filter(values: Mapping[str, str]) -> Filter:
 
     since, until = one("since"), one("until")
     return Filter(
+        ids=parse_row_ids([values.get("ids") or ""]),
         statuses=many("status"),
         types=many("type"),
         direction=one("direction"),
@@ -132,9 +133,16 @@ def show_message(session: Session, identity: Identity, pk: int, reveal_reason: s
 # ---------------------------------------------------------------- failures
 
 
-def failure_groups(session: Session, identity: Identity) -> list[failures.FailureGroup]:
+def failure_groups(session: Session, identity: Identity, values: Mapping[str, str]) -> failures.Page:
+    """A page of the Failures groups: `by` (type,customer; type; customer; rule), `offset`, `limit`."""
     need(identity, VIEWER)
-    return failures.groups(session)
+    by = failures.parse_by(values.get("by"))
+    return failures.groups(
+        session,
+        by,
+        limit=int(number(values.get("limit"), failures.PAGE)),
+        offset=int(number(values.get("offset"), 0)),
+    )
 
 
 def selection_of(session: Session, body: Mapping[str, Any]) -> tuple[list[int], dict[str, Any]]:
@@ -146,11 +154,7 @@ def selection_of(session: Session, body: Mapping[str, Any]) -> tuple[list[int], 
         return ids, {"filter": f.described()}
     raw = body.get("ids")
     if raw:
-        items = raw.split(",") if isinstance(raw, str) else list(raw)
-        try:
-            ids = [int(str(i).strip().lstrip("#")) for i in items if str(i).strip()]
-        except ValueError:
-            raise FilterError("ids are row numbers, e.g. 12 or #12") from None
+        ids = list(parse_row_ids([raw] if isinstance(raw, str) else [str(i) for i in raw]))
         return ids, {"ids": ids}
     return failures.group_ids(session, body)
 
@@ -231,7 +235,7 @@ def export_invoice(session: Session, settings: Settings, identity: Identity, bod
     try:
         made = files.invoice_data(
             session, settings, who, customer, month, _format(body.get("format")),
-            granted=identity.exports_invoices_of(customer), where="download",
+            roles=identity.roles, where="download",
         )  # fmt: skip
     except ExportRefused as e:
         raise Forbidden(str(e)) from None

@@ -18,7 +18,6 @@ from console import accounts, charts, replays
 from console import operations as ops
 from console.accounts import Identity, LoginRefused
 from console.app import Console, page
-from console.failures import SHOWN_GROUPS
 from console.security import csrf_ok
 
 
@@ -180,14 +179,21 @@ async def edit_message(request: Request, console: Console, identity: Identity, f
 
 @page
 async def failures(request: Request, console: Console, identity: Identity, form: dict[str, Any]) -> Response:
+    values = dict(request.query_params)
     with console.sessions() as session:
-        groups = ops.failure_groups(session, identity)
+        page = ops.failure_groups(session, identity, values)
     return console.render(
         request,
         "failures.html",
         user=identity,
-        groups=groups[:SHOWN_GROUPS],
-        more=groups[SHOWN_GROUPS:],
+        page=page,
+        by=",".join(page.by) or "rule",
+        splits=[
+            ("type,customer", "rule, type and customer"),
+            ("type", "rule and type"),
+            ("customer", "rule and customer"),
+            ("rule", "rule alone"),
+        ],
         may_act=identity.may(accounts.OPERATOR),
     )
 

@@ -32,7 +32,7 @@ from replay import audit as audit_trail
 from replay import edit as editing
 from replay import reveal
 from replay.export import export as export_messages
-from replay.filters import Filter, FilterError, parse_period, parse_when
+from replay.filters import Filter, FilterError, parse_period, parse_row_ids, parse_when
 from replay.prune import Removed, Retention
 from replay.prune import prune as prune_store
 from replay.replay import Outcome, Replayer, ReplayError
@@ -82,6 +82,9 @@ Operator = Annotated[str | None, typer.Option("--operator", help="your user id, 
 Reason = Annotated[str | None, typer.Option("--reason", help="why, recorded in the audit trail (e.g. a ticket)")]
 AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 Reveal = Annotated[bool, typer.Option("--reveal", help="show patient identifiers in clear (needs --reason; audited)")]
+RowIds = Annotated[
+    list[str] | None, typer.Option("--id", help="row id: 12 or #12 (repeat the option or comma-separate)")
+]
 Keys = Annotated[list[str] | None, typer.Argument(help="row ids (12 or #12) or message ids", show_default=False)]
 
 
@@ -98,11 +101,13 @@ def _filter(
     error: str | None,
     patient: str | None,
     originals: bool,
+    ids: list[str] | None = None,
 ) -> Filter:
     def split(values: list[str] | None) -> tuple[str, ...]:
         return tuple(v.strip() for item in values or () for v in item.split(",") if v.strip())
 
     return Filter(
+        ids=parse_row_ids(ids or ()),
         statuses=split(statuses),
         types=split(types),
         direction=direction,
@@ -185,6 +190,7 @@ messages_app = typer.Typer(help="Search and inspect the message store.", no_args
 @messages_app.command("list")
 @_friendly
 def list_messages(
+    row_id: RowIds = None,
     status: Statuses = None,
     type_: Types = None,
     direction: Direction = None,
@@ -207,7 +213,19 @@ def list_messages(
     """Search messages, newest first, one page at a time."""
     settings = Settings.from_env()
     f = _filter(
-        status, type_, direction, customer, order, message_id, correlation_id, since, until, error, patient, originals
+        status,
+        type_,
+        direction,
+        customer,
+        order,
+        message_id,
+        correlation_id,
+        since,
+        until,
+        error,
+        patient,
+        originals,
+        ids=row_id,
     )
     needs_actor = bool(patient) or reveal_ids
     actor = _actor(operator, reason, "a patient search or a reveal") if needs_actor else None

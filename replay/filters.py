@@ -7,6 +7,7 @@ with the same options select the same messages.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ STATUSES = (
     "replayed",
     "resolved",
 )
+MAX_IDS = 1000  # row ids in one filter: a bounded IN list, as a page is bounded
 _PERIOD = re.compile(r"(?P<n>[0-9]+)\s*(?P<unit>s|m|min|h|d|w|y)", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
@@ -39,6 +41,8 @@ class Filter(Criteria):
     for the audit trail with the patient identifier masked."""
 
     def __post_init__(self) -> None:
+        if len(self.ids) > MAX_IDS:
+            raise FilterError(f"at most {MAX_IDS} row ids in one filter; for more, select by other options")
         unknown = [s for s in self.statuses if s not in STATUSES]
         if unknown:
             raise FilterError(f"unknown status {', '.join(unknown)}; one of {', '.join(STATUSES)}")
@@ -60,6 +64,22 @@ class Filter(Criteria):
                 continue
             out[key] = value.isoformat() if isinstance(value, datetime) else value
         return out
+
+
+def parse_row_ids(values: Iterable[str]) -> tuple[int, ...]:
+    """Row ids as an operator types them, on the command line or in the console: 12 or #12, repeated or
+    comma-separated (`messages list --id 12,#13 --id 14`, the Messages page's field `12, #13, 14`). In the
+    order given, without repeats. A message id is not a row id: that is the message_id filter."""
+    out: dict[int, None] = {}
+    for item in values:
+        for part in item.split(","):
+            text = part.strip().lstrip("#").strip()
+            if not text:
+                continue
+            if not text.isdigit() or not text.isascii():
+                raise FilterError(f"{part.strip()!r} is not a row id: row ids are numbers, e.g. 12 or #12")
+            out[int(text)] = None
+    return tuple(out)
 
 
 def parse_period(text: str) -> timedelta:

@@ -78,7 +78,13 @@ invoice_app = typer.Typer(help="Monthly invoice data (fakturaunderlag) from SESA
 def invoice_export(
     customer: Customer,
     month: Annotated[str, typer.Option("--month", "-m", help="the invoice period, YYYY-MM")],
-    operator: Annotated[str, typer.Option("--operator", help="your user id; must be among the invoice_exporters")],
+    operator: Annotated[
+        str | None,
+        typer.Option(
+            "--operator",
+            help="the account (hmc-broker users) whose role invoice:CUSTOMER allows it (default: the OS user)",
+        ),
+    ] = None,
     fmt: Format = "xlsx",
     out: Out = None,
     reason: Annotated[str, typer.Option("--reason", help="recorded in the audit trail")] = "monthly invoice export",
@@ -86,17 +92,22 @@ def invoice_export(
 ) -> None:
     """Export a customer's invoice data for a month: detail lines, totals per article and billing form.
 
-    Only operators granted invoice permission for the customer may; a refusal is audited and writes nothing.
+    Only an enabled account of the store with the role invoice:CUSTOMER (or admin) may, the same accounts
+    and roles as the console's; a refusal is audited and writes nothing.
     """
     chosen_format = _format(fmt)
     settings = Settings.from_env()
-    actor = audit.Actor(operator.strip(), reason.strip() or "monthly invoice export")
+    name = (operator or audit.os_user_name()).strip()
+    actor = audit.Actor(name, reason.strip() or "monthly invoice export")
     with _store(settings)() as session:
         where = str(out) if out else None
+        roles = files.account_roles(session, name)
         made, path = _written(
             session,
             out,
-            lambda: files.invoice_data(session, settings, actor, customer, month, chosen_format, where=where),
+            lambda: files.invoice_data(
+                session, settings, actor, customer, month, chosen_format, roles=roles, where=where
+            ),
         )
     _err().print(f"wrote {path}: {made.said}")
     if as_json:

@@ -4,6 +4,7 @@ sent; a refusal's audit row is committed here, before the refusal is raised."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ from adapters.exports import sheets, spreadsheet
 from broker.config import Settings
 from broker.handlers import invoices
 from broker.store import Session, prescriber_register
+from broker.store import accounts as account_rows
 from replay import audit
 
 
@@ -23,6 +25,13 @@ class Export:
     details: dict[str, Any]
 
 
+def account_roles(session: Session, name: str) -> list[str] | None:
+    """The roles of an enabled account of the store, None when there is no such account or it is disabled:
+    what the CLI's --operator is checked against (the console has them from the login)."""
+    row = account_rows.get(session, name)
+    return None if row is None or row.disabled else [str(r) for r in row.roles]
+
+
 def invoice_data(
     session: Session,
     settings: Settings,
@@ -31,15 +40,16 @@ def invoice_data(
     month: str,
     fmt: spreadsheet.Format,
     *,
-    granted: bool | None = None,
+    roles: Collection[str] | None,
     where: str | None = None,
 ) -> Export:
     """A customer's invoice data of a month (the latest received): detail lines, totals per article and
-    billing form. `granted`: the console's role decides instead of the customer's invoice_exporters."""
+    billing form. `roles`: those of the exporting account (None: it has no enabled account), which must
+    grant the customer's invoice data (broker/handlers/invoices.py, may_export)."""
     details: dict[str, Any] = {"customer": customer, "month": month, "format": fmt}
     try:
         invoices.check_month(month)
-        invoices.authorise(settings, customer, actor.operator, granted=granted)
+        invoices.authorise(settings, customer, actor.operator, roles)
         chosen = invoices.latest(session, customer, month)
     except invoices.ExportRefused as e:
         audit.record(session, actor, "invoice-export-refused", {**details, "refusal": str(e)})

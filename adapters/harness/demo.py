@@ -62,7 +62,6 @@ DEMO_CUSTOMERS = (
         "Region Skåne (webSesam)",
         "websesam-skane",
         invoice=True,
-        invoice_exporters=("demo.ekonom",),
         buffer_stores=DEMO_BUFFER_STORES,
         schema_version="1.1",  # the customer dialect 1.1 beside 1.0: its referrals are answered
     ),

@@ -38,11 +38,13 @@ def to_customer(ctx: Context, message: m.Message) -> None:
     customer = message.header.customer_number
     configured = ctx.settings.customer(customer)
     if configured is None:
-        ctx.park("route", f"customer number {customer} is not configured; nobody to deliver to")
+        ctx.park("route", f"route.unknown-customer: customer number {customer} is not configured; nobody to deliver to")
         return
     if type(message) not in _CUSTOMER.binding_for(configured.schema_version).by_type:
         name, version = type(message).__name__, configured.schema_version
-        ctx.park("route", f"customer {customer} speaks customer dialect {version}, which has no {name}")
+        ctx.park(
+            "route", f"route.not-in-dialect: customer {customer} speaks customer dialect {version}, which has no {name}"
+        )
         return
     ctx.send(forward(message), Exchange.CUSTOMER_OUT, f"{customer}.{type(message).__name__}")
     ctx.set_status("forwarded")
@@ -53,10 +55,10 @@ def to_invoice_consumers(ctx: Context, message: m.InvoiceData) -> None:
     customer = message.header.customer_number
     configured = ctx.settings.customer(customer)
     if configured is None:
-        ctx.park("route", f"customer number {customer} is not configured; nobody to deliver to")
+        ctx.park("route", f"route.unknown-customer: customer number {customer} is not configured; nobody to deliver to")
         return
     if not configured.invoice:
-        ctx.park("route", f"customer {customer} has no invoice permission")
+        ctx.park("route", f"route.no-invoice-permission: customer {customer} has no invoice permission")
         return
     if any(line.credits_invoice for line in message.lines) and not _says(configured.schema_version, "credits_invoice"):
         version = configured.schema_version

@@ -5,13 +5,17 @@ SESAM2 sends InvoiceData monthly per customer. The pipeline routes it to hmc.inv
 payload retention, with exact decimal amounts. The lines carry no patient identifiers.
 
 An export needs three things, checked before anything is written: the customer is configured with
-invoice permission (invoice = true), the operator is one of its invoice_exporters, and invoice data for
-the month is stored. When SESAM2 sent several for the same customer and month (a corrected resend), the
-latest received is exported, and the export says so.
+invoice permission (invoice = true), the one exporting holds the role invoice:CUSTOMER (or admin) on an
+enabled account of the store (table accounts: `hmc-broker users`, or single sign-on), and invoice data for
+the month is stored. The accounts are the one source of who may export: the console checks the logged-in
+account's roles, `hmc-broker invoice export` the roles of the account it names (--operator, by default the
+OS user's name), through may_export() below. When SESAM2 sent several for the same customer and month (a
+corrected resend), the latest received is exported, and the export says so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -93,25 +97,37 @@ def check_month(month: str) -> str:
     return month
 
 
-def authorise(settings: Settings, customer_number: str, operator: str, *, granted: bool | None = None) -> None:
-    """Refuse unless the customer has invoice permission and the operator may export its invoice data:
-    one of its invoice_exporters, or, in the console, `granted` by the account's role (invoice:CUSTOMER)."""
+ADMIN_ROLE = "admin"  # every right (console/accounts.py)
+INVOICE_ROLE = "invoice:"  # invoice:1001 exports customer 1001's invoice data
+
+
+def invoice_role(customer_number: str) -> str:
+    return f"{INVOICE_ROLE}{customer_number}"
+
+
+def may_export(roles: Collection[str], customer_number: str) -> bool:
+    """Whether an account with these roles may export this customer's invoice data."""
+    return ADMIN_ROLE in roles or invoice_role(customer_number) in roles
+
+
+def authorise(settings: Settings, customer_number: str, who: str, roles: Collection[str] | None) -> None:
+    """Refuse unless the customer has invoice permission and `who` may export its invoice data: `roles` are
+    those of who's enabled account, None when there is none (or it is disabled)."""
     customer = settings.customer(customer_number)
     if customer is None:
         raise ExportRefused(f"customer {customer_number} is not configured")
     if not customer.invoice:
         raise ExportRefused(f"customer {customer_number} has no invoice permission (invoice = true in the config)")
-    if granted is not None:
-        if not granted:
-            raise ExportRefused(
-                f"{operator} may not export invoice data of customer {customer_number}: the role "
-                f"invoice:{customer_number} is needed"
-            )
-        return
-    if operator not in customer.invoice_exporters:
+    role = invoice_role(customer_number)
+    if roles is None:
         raise ExportRefused(
-            f"operator {operator} may not export invoice data of customer {customer_number}:"
-            " not among its invoice_exporters (HMC_INVOICE_EXPORTERS)"
+            f"{who} may not export invoice data of customer {customer_number}: no enabled account {who} in the"
+            f" store (an admin grants it: hmc-broker users add {who} --role {role}, or users roles)"
+        )
+    if not may_export(roles, customer_number):
+        raise ExportRefused(
+            f"{who} may not export invoice data of customer {customer_number}: the role {role} is needed"
+            f" (an admin grants it: hmc-broker users roles {who} --role {role} ...)"
         )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from broker.store.error_rules import stored_rule
 from broker.store.tables import MessageRow
 
 CHUNK = 10_000
@@ -28,6 +29,7 @@ COLUMNS = (
     "status",
     "attempts",
     "last_error",
+    "error_rule",
     "received_at",
     "updated_at",
     "payload",
@@ -38,7 +40,9 @@ COLUMNS = (
 def load_messages(
     sessions: sessionmaker[Session], rows: Iterable[dict[str, Any]], progress: Callable[[int], None]
 ) -> None:
-    """Insert `rows` (dicts of COLUMNS) and commit; `progress` is told of every CHUNK rows loaded."""
+    """Insert `rows` (dicts of COLUMNS but error_rule, which is made from last_error here) and commit;
+    `progress` is told of every CHUNK rows loaded."""
+    rows = ({**row, "error_rule": stored_rule(row["last_error"])} for row in rows)
     with sessions() as session:
         engine = session.get_bind().engine
     if engine.dialect.name == "postgresql":

@@ -21,6 +21,7 @@ from broker.store.tables import EVENTS, EventRow, MessageRow, OrderRow, OutboxRo
 class Criteria:
     """What messages are selected by; replay/filters.py's Filter adds what an operator may type."""
 
+    ids: tuple[int, ...] = ()  # row ids (messages.id)
     statuses: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
     direction: str | None = None  # inbound (from customers) / outbound (from SESAM2)
@@ -39,6 +40,8 @@ class Criteria:
 def _where(c: Criteria, patient_ref: str | None) -> list[ColumnElement[bool]]:
     m = MessageRow
     out: list[ColumnElement[bool]] = []
+    if c.ids:
+        out.append(m.id.in_(c.ids))
     if c.statuses:
         out.append(m.status.in_(c.statuses))
     if c.types:
@@ -162,7 +165,7 @@ class StepRow:
 
 def steps(session: Session, pks: Iterable[int]) -> list[StepRow]:
     """The processing steps of these messages, in the order they happened: each message's own (written with
-    its row since migration 0009) and those taken on it later (rows of `events`, as all were before)."""
+    its row since migration 0010) and those taken on it later (rows of `events`, as all were before)."""
     wanted = list(pks)
     found = []
     for pk, own in session.execute(select(MessageRow.id, MessageRow.steps).where(MessageRow.id.in_(wanted))):

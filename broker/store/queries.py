@@ -105,47 +105,6 @@ def backlog(session: Session) -> dict[str, int]:
     }
 
 
-@dataclass(frozen=True)
-class FailureKind:
-    """Unresolved failed messages that share status, type, customer and the head of their last error."""
-
-    status: str
-    message_type: str | None
-    customer: str | None
-    head: str | None  # the error's first ERROR_HEAD characters: where its rule or error class is
-    example: str | None  # one whole error of them
-    count: int
-    first_seen: datetime
-    last_seen: datetime
-
-
-ERROR_HEAD = 64
-
-
-def failure_kinds(session: Session) -> list[FailureKind]:
-    """Every parked or rejected message, counted by status, type, customer and the head of its last error;
-    the console groups them by the rule the head names. By the head, not the whole text: errors carry values
-    (a masked identifier, a line number), and 45,000 failures with 21,000 distinct texts took a second to
-    count on a 1,000,000-message PostgreSQL store."""
-    m = MessageRow
-    head = func.substr(m.last_error, 1, ERROR_HEAD)
-    rows = session.execute(
-        select(
-            m.status,
-            m.message_type,
-            m.customer_number,
-            head,
-            func.min(m.last_error),
-            func.count(),
-            func.min(m.received_at),
-            func.max(m.received_at),
-        )
-        .where(m.status.in_(("parked", "rejected")))
-        .group_by(m.status, m.message_type, m.customer_number, head)
-    )
-    return [FailureKind(s, t, c, h, e, n, _aware(first), _aware(last)) for s, t, c, h, e, n, first, last in rows]
-
-
 def received_per_slot(session: Session, since: datetime, slot: timedelta, slots: int) -> list[dict[str, int]]:
     """Per time slot from `since`: messages received, by status. One indexed range count per slot and
     status group, the same statement on SQLite and PostgreSQL (no date_trunc)."""
@@ -159,7 +118,3 @@ def received_per_slot(session: Session, since: datetime, slot: timedelta, slots:
         )
         out.append({status: n for status, n in rows})
     return out
-
-
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

@@ -21,6 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, ORMExecuteState, Session, mapped_column
 
+from broker.store.error_rules import stored_rule
+
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 Stamp = DateTime(timezone=True)
@@ -49,13 +51,16 @@ class MessageRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The rule or error class last_error begins with (broker/store/error_rules.py), written with it: what
+    # the Failures page groups by, from an index alone (ix_messages_failures; broker/store/failures.py).
+    error_rule: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     payload: Mapped[bytes | None] = mapped_column(LargeBinary)  # None once pruned
     properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     replay_of: Mapped[int | None] = mapped_column(Id, ForeignKey("messages.id"))
     # The steps of the transaction that stored it ({stage, outcome, detail, at, ms}); later steps are rows of
-    # `events`. None on rows stored before migration 0009 (their steps are all in `events`). Read both through
+    # `events`. None on rows stored before migration 0010 (their steps are all in `events`). Read both through
     # store/messages.steps().
     steps: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
@@ -91,6 +96,19 @@ class MessageRow(Base):
             sqlite_where=replay_of.is_not(None),
             postgresql_where=replay_of.is_not(None),
         ),
+        # Unresolved failures by group, for the Failures page: the failed rows only, and every column the
+        # page counts by, so that PostgreSQL answers it by an index-only scan (broker/store/failures.py).
+        Index(
+            "ix_messages_failures",
+            "status",
+            "error_rule",
+            "message_type",
+            "customer_number",
+            "received_at",
+            "id",
+            sqlite_where=status.in_(("parked", "rejected")),
+            postgresql_where=status.in_(("parked", "rejected")),
+        ),
         # Error-text search (ILIKE '%...%') on a large store: a trigram index, PostgreSQL only (pg_trgm).
         Index(
             "ix_messages_error_trgm",
@@ -100,6 +118,13 @@ class MessageRow(Base):
             postgresql_where=last_error.is_not(None),
         ).ddl_if(dialect="postgresql"),
     )
+
+
+@event.listens_for(MessageRow.last_error, "set")
+def _rule_with_error(target: MessageRow, value: str | None, _old: Any, _initiator: Any) -> None:
+    """An error set on a row through the ORM sets its rule too (the unit of work's statements and the bulk
+    loader write both columns themselves)."""
+    target.error_rule = stored_rule(value)
 
 
 class EventRow(Base):

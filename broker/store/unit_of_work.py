@@ -21,6 +21,7 @@ from broker.model.types import IdKind
 from broker.store import driver, messages
 from broker.store.articles import Articles
 from broker.store.buffer_stock import BufferStock
+from broker.store.error_rules import stored_rule
 from broker.store.invoices import Invoices
 from broker.store.orders import Orders
 from broker.store.outbox import OutboxMarks
@@ -128,6 +129,7 @@ class NewMessage:
             "status": self.status,
             "attempts": self.attempts,
             "last_error": self.last_error,
+            "error_rule": stored_rule(self.last_error),
             "received_at": self.received_at,
             "updated_at": self.updated_at,
             "payload": self.payload,
@@ -297,6 +299,7 @@ class UnitOfWork:
                     .values(
                         status=status,
                         last_error=last_error,
+                        error_rule=stored_rule(last_error),
                         updated_at=updated_at,
                         properties=properties,
                         attempts=attempts,

@@ -825,6 +825,56 @@ def test_the_generated_file_is_private_and_lands_where_rabbitmq_loads_it(
     assert named_volumes(rabbitmq)[str(loaded.parent)] == volume and loaded.name == written.name
 
 
+# -------------------------------------------------------------------------------------------- console
+
+
+def test_the_console_runs_from_the_broker_image_on_the_workers_store_and_rabbitmq() -> None:
+    console = services()["console"]
+    assert console["command"] == ["console"]
+    (worker, *_) = workers().values()
+    assert (console["image"], console["build"]) == (worker["image"], worker["build"]), "the same image"
+    settings, working = broker_settings(console), broker_settings(worker)
+    assert (settings.db_url, settings.amqp_url, settings.prefix) == (working.db_url, working.amqp_url, working.prefix)
+    assert console["depends_on"]["hmc-init"]["condition"] == "service_completed_successfully"
+    assert "console" not in workers(), "the console consumes no queue"
+
+
+def test_the_image_carries_the_console_s_dependencies() -> None:
+    """`hmc-broker console` imports Starlette, uvicorn, Jinja2, argon2 and Authlib: the image installs the
+    lock, so every package of the console extra must be in it."""
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    locked = set(re.findall(r"^([a-z0-9][a-z0-9._-]*)==", (ROOT / "requirements.lock").read_text(encoding="utf-8"),
+                            re.MULTILINE))  # fmt: skip
+    wanted = {re.split(r"[<>=!~;\[ ]", spec, maxsplit=1)[0].lower().replace("_", "-") for spec in extra["console"]}
+    assert wanted and wanted <= locked, f"not in requirements.lock: {wanted - locked}"
+    assert any(rest.startswith("console ") for i, rest in dockerfile() if i == "COPY"), "the image copies console/"
+
+
+def test_the_console_is_configured_from_the_environment_with_its_secret_from_env() -> None:
+    console = services()["console"]
+    env = service_env(console)
+    settings = broker_settings(console)
+    assert env["HMC_CONSOLE_HOST"] == "0.0.0.0" and settings.console_host == "0.0.0.0"  # reachable from the host
+    port = str(settings.console_port)
+    assert port in [str(p) for p in console["expose"]]
+    assert [p for p in console["ports"] if str(p).endswith(f":{port}:{port}")], "published on the host"
+    assert all(str(p).startswith("${PUBLISH_ADDRESS:-127.0.0.1}:") for p in console["ports"])
+    raw = console["environment"]
+    assert references(raw["HMC_CONSOLE_SECRET"]) == [("HMC_CONSOLE_SECRET", ":?")]  # required, from .env
+    for name in ("HMC_CONSOLE_OIDC_ISSUER", "HMC_CONSOLE_OIDC_CLIENT_ID", "HMC_CONSOLE_OIDC_SECRET"):
+        assert references(raw[name]) == [(name, ":-")], name  # empty: local accounts only
+        assert name in env_example(), name
+    assert settings.console_oidc_issuer is None or settings.console_oidc_issuer == ""
+
+
+def test_the_console_s_health_check_asks_its_own_port_for_readiness() -> None:
+    console = services()["console"]
+    port = broker_settings(console).console_port
+    check = " ".join(console["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{port}/readyz" in check and "urllib" in check
+    # What /readyz answers, up and down, is tested on the app (tests/store/test_console.py).
+
+
 # ------------------------------------------------------------------------------------------------ TLS
 
 
@@ -967,14 +1017,22 @@ def test_the_secret_check_catches_a_literal() -> None:
     assert _URL_CREDENTIALS.findall("amqp://hmc-broker:hunter2@rabbitmq:5672/hmc") == [("hmc-broker", "hunter2")]
 
 
+# Secrets a deployment may leave unset, and why; each is empty unless set (${NAME:-}), never defaulted.
+OPTIONAL_SECRETS = {"HMC_CONSOLE_OIDC_SECRET": "a public OpenID Connect client (code flow with PKCE) has none"}
+
+
 def test_env_example_leaves_every_secret_empty_and_compose_requires_them() -> None:
     example = env_example()
     secrets = {k for k in example if is_secret(k)}
-    assert {"POSTGRES_PASSWORD", "HMC_PII_KEY", "GRAFANA_ADMIN_PASSWORD", "RABBITMQ_PASSWORD_HMC_BROKER"} <= secrets
+    assert {"POSTGRES_PASSWORD", "HMC_PII_KEY", "GRAFANA_ADMIN_PASSWORD", "RABBITMQ_PASSWORD_HMC_BROKER",
+            "HMC_CONSOLE_SECRET"} <= secrets  # fmt: skip
     assert {k: v for k, v in example.items() if k in secrets and v} == {}
     text = (COMPOSE / "docker-compose.yml").read_text(encoding="utf-8")
     for name, op in references(text):
-        if is_secret(name):
+        if is_secret(name) and name in OPTIONAL_SECRETS:
+            optional = f"${{{name}}} is optional: empty unless set (${{{name}:-}}), never a default value"
+            assert op == ":-" and not re.search(rf"\$\{{{name}:-[^}}]", text), optional
+        elif is_secret(name):
             assert op == ":?", f"${{{name}}} must be required (${{{name}:?...}}), never empty or defaulted"
 
 

@@ -29,7 +29,7 @@ from tests.support.console import (
     wait_for_job,
 )
 from tests.support.fakes import Taken
-from tests.support.replaying import Broker
+from tests.support.replaying import FIXTURES, Broker
 
 
 def audit_rows(broker: Broker, action: str) -> list[AuditRow]:
@@ -420,6 +420,34 @@ def test_invoice_data_downloads_only_for_the_customers_role_and_each_try_is_audi
     assert audit_rows(broker, "invoice-export-refused")[-1].actor == "ekonom.halland"
 
 
+def test_a_grant_or_revoke_of_the_invoice_role_holds_in_the_console_at_the_next_request(broker: Broker) -> None:
+    """The accounts' roles are the one source of who may export (the CLI checks the same, see
+    tests/store/test_invoice_export.py): `hmc-broker users roles` changes them for a logged-in session too."""
+    from console.accounts import set_roles
+
+    broker.worker.process([Taken(Delivery(side=Side.SESAM2, body=INVOICE.read_bytes(), routing_key="InvoiceData"))])
+    add_person(broker, "bo", "operator")
+    http = client(app_of(broker))
+    log_in(http, "bo")
+    body = {"customer": "1001", "month": "2026-10", "format": "csv"}
+
+    def download() -> int:
+        return int(http.post("/api/v1/exports/invoice", json=body, headers=_token(http)).status_code)
+
+    def roles(*given: str) -> None:
+        with broker.sessions() as session:
+            set_roles(session, "bo", given)
+            session.commit()
+
+    assert download() == 403
+    roles("operator", "invoice:1001")
+    assert download() == 200
+    roles("operator")
+    assert download() == 403
+    refusal = audit_rows(broker, "invoice-export-refused")[-1]
+    assert refusal.actor == "bo" and "the role invoice:1001 is needed" in refusal.details["refusal"]
+
+
 def test_the_prescriber_register_downloads_for_the_privacy_role_only(broker: Broker) -> None:
     add_person(broker, "vera", "viewer")
     add_person(broker, "pia", "privacy")
@@ -484,3 +512,138 @@ def test_messages_export_as_json_lines_masked_or_revealed_with_privacy(broker: B
     assert clear["patient"] and clear["patient"] != line["patient"]
     exports = audit_rows(broker, "export")
     assert [(e.actor, e.details["revealed"]) for e in exports] == [("olle", False), ("eva", True)]
+
+
+# ---------------------------------------------------------------- the row-id filter
+
+
+def test_the_messages_page_and_api_filter_by_row_ids_as_messages_list_id_does(broker: Broker) -> None:
+    first, second = parked(broker), parked(broker, "0b7e3a52-2f7c-4d0e-9a43-6c1d5f0e8b21")
+    third = parked(broker, "5c2d9e41-7a3b-4f6e-8d10-2b9c4e7f1a63")
+    add_person(broker, "vera", "viewer")
+    http = client(app_of(broker))
+    log_in(http, "vera")
+    listed = http.get("/api/v1/messages", params={"ids": f"{first}, #{third}"}).json()
+    assert [m["id"] for m in listed["messages"]] == [third, first]
+    narrowed = http.get("/api/v1/messages", params={"ids": f"{first},{second}", "status": "resolved"}).json()
+    assert narrowed["messages"] == []  # the ids are one more criterion, with the others
+    searched = http.post("/api/v1/messages/search", json={"ids": str(second)}, headers=_token(http)).json()
+    assert [m["id"] for m in searched["messages"]] == [second]
+    refused = http.get("/api/v1/messages", params={"ids": "12,abc"})
+    assert refused.status_code == 400 and "not a row id" in refused.json()["detail"]
+    page = http.get("/messages", params={"ids": f"#{second}"}).text
+    assert f'href="/messages/{second}"' in page and f'href="/messages/{first}"' not in page
+    assert f'name="ids" value="#{second}"' in page  # the form keeps what was typed
+
+
+def test_a_selection_by_filter_takes_row_ids_too(broker: Broker) -> None:
+    first, second = parked(broker), parked(broker, "0b7e3a52-2f7c-4d0e-9a43-6c1d5f0e8b21")
+    add_person(broker, "olle", "operator")
+    http = client(app_of(broker))
+    log_in(http, "olle")
+    body = {"filter": {"ids": f"#{second}", "status": "parked"}, "reason": "INC-11"}
+    preview = http.post("/api/v1/replays/preview", json=body, headers=_token(http)).json()
+    assert preview["count"] == 1 and [o["source"] for o in preview["outcomes"]] == [second]
+    assert broker.row(first).status == "parked"
+
+
+# ---------------------------------------------------------------- failure groups from the store
+
+
+def _rejected(broker: Broker) -> int:
+    body = (FIXTURES / "customer" / "invalid" / "CustomerOrder-article-number-format.xml").read_bytes()
+    row = broker.receive(body)
+    assert row.status == "rejected"
+    return row.id
+
+
+def test_every_failure_keeps_the_rule_of_its_error_beside_it(broker: Broker) -> None:
+    from broker.store.error_rules import stored_rule
+
+    parked_pk, rejected_pk = parked(broker), _rejected(broker)  # parked by the relay (ORM), rejected (an insert)
+    for pk in (parked_pk, rejected_pk):
+        row = broker.row(pk)
+        assert row.error_rule is not None and row.error_rule == stored_rule(row.last_error)
+    assert broker.row(parked_pk).error_rule == "publish"
+    with broker.sessions() as session:
+        row = session.get(MessageRow, parked_pk)
+        assert row is not None
+        row.last_error = "security.customer-mismatch at -: sent under 1001"  # any write of the error, by the ORM
+        session.commit()
+    assert broker.row(parked_pk).error_rule == "security.customer-mismatch"
+
+
+def test_failures_are_split_by_type_and_customer_as_asked_and_paged(broker: Broker) -> None:
+    first, second = parked(broker), parked(broker, "0b7e3a52-2f7c-4d0e-9a43-6c1d5f0e8b21")
+    rejected = _rejected(broker)
+    with broker.sessions() as session:
+        session.execute(update(MessageRow).where(MessageRow.id == second).values(customer_number="1001"))
+        session.commit()
+    add_person(broker, "olle", "operator")
+    http = client(app_of(broker))
+    log_in(http, "olle")
+    full = http.get("/api/v1/failures").json()
+    assert (full["total_groups"], full["total_messages"], full["by"]) == (3, 3, ["type", "customer"])
+    by_rule = http.get("/api/v1/failures", params={"by": "rule"}).json()
+    publish = next(g for g in by_rule["groups"] if g["rule"] == "publish")
+    assert publish == {**publish, "count": 2} and "customer" not in publish and "type" not in publish
+    assert by_rule["total_groups"] == 2
+    paged = http.get("/api/v1/failures", params={"by": "rule", "limit": 1}).json()
+    assert [g["rule"] for g in paged["groups"]] == ["publish"] and paged["next_offset"] == 1
+    assert (paged["more_groups"], paged["more_messages"]) == (1, 1)
+    rest = http.get("/api/v1/failures", params={"by": "rule", "limit": 1, "offset": 1}).json()
+    assert rest["next_offset"] is None and len(rest["groups"]) == 1 and rest["groups"][0]["rule"] != "publish"
+    assert http.get("/api/v1/failures", params={"by": "colour"}).status_code == 400
+    # A group by rule alone is the whole rule, whatever the customers: a dry run, then resolving it.
+    key = {"status": "parked", "rule": "publish"}
+    preview = http.post("/api/v1/replays/preview", json={**key, "reason": "INC-12"}, headers=_token(http)).json()
+    assert preview["count"] == 2
+    resolved = http.post("/api/v1/resolve", json={**key, "reason": "INC-12"}, headers=_token(http)).json()
+    assert sorted(int(k) for k in resolved["resolved"]) == sorted([first, second])
+    assert broker.row(rejected).status == "rejected"
+    page = http.get("/failures", params={"by": "customer"}).text
+    assert "<th>customer</th>" in page and "<th>type</th>" not in page and "1 parked and rejected" in page
+
+
+# ---------------------------------------------------------------- health (the compose health check)
+
+
+def test_health_and_readiness_answer_without_a_login_and_say_nothing_more(broker: Broker) -> None:
+    http = client(app_of(broker))
+    for path, status in (("/healthz", "ok"), ("/readyz", "ready")):
+        answer = http.get(path)
+        assert answer.status_code == 200 and answer.json() == {"status": status}, path
+        assert answer.headers["content-security-policy"].startswith("default-src 'none'")
+
+
+def test_readiness_fails_while_the_store_does_not_answer(broker: Broker) -> None:
+    from broker.store.db import make_engine, sessions
+
+    app = app_of(broker)
+    # A port nothing listens on: the store "is down"; the console itself still serves.
+    app.state.console.sessions = sessions(make_engine("postgresql+psycopg://hmc@127.0.0.1:9/hmc?connect_timeout=2"))
+    http = client(app)
+    assert http.get("/healthz").status_code == 200
+    down = http.get("/readyz")
+    assert down.status_code == 503 and down.json() == {"status": "unavailable"}
+
+
+def test_a_dry_run_of_a_large_selection_runs_a_bounded_sample_and_says_so(
+    broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from console import replays
+
+    monkeypatch.setattr(replays, "PREVIEWED", 1)
+    first, second = parked(broker), parked(broker, "0b7e3a52-2f7c-4d0e-9a43-6c1d5f0e8b21")
+    add_person(broker, "olle", "operator")
+    http = client(app_of(broker))
+    log_in(http, "olle")
+    key = {"status": "parked", "rule": "publish", "reason": "INC-13"}
+    preview = http.post("/api/v1/replays/preview", json=key, headers=_token(http)).json()
+    assert (preview["count"], preview["previewed"]) == (2, 1)
+    assert [o["source"] for o in preview["outcomes"]] == [first]
+    dry = audit_rows(broker, "replay-dry-run")[-1]
+    assert (dry.details["count"], dry.details["selected"]) == (1, 2)
+    page = http.post("/failures", data={**key, "action": "preview", "csrf": session_csrf(http)}).text
+    assert "the first 1 of them" in page and "Replay 2 message(s)" in page
+    assert {broker.row(first).status, broker.row(second).status} == {"parked"}

@@ -53,9 +53,15 @@ def test_users_are_added_listed_disabled_and_enabled_again_with_a_new_password(s
         (("users", "add", "bo bo", "-r", "viewer"), "is not an account name"),
         (("users", "add", "bo", "-r", "viewer"), "at least 12 characters"),
         (("users", "disable", "nobody"), "no account nobody"),
+        (("users", "roles", "nobody", "-r", "invoice:1001"), "no account nobody"),
+        (("users", "roles", "sso.anna", "-r", "invoice:1001"), "gives its roles at every login"),
+        (("users", "roles", "sso.anna", "-r", "invoice:x"), "unknown role 'invoice:x'"),
     ],
 )
 def test_a_refused_account_change_says_why(store: Store, args: tuple[str, ...], says: str) -> None:
+    with store.sessions() as session:
+        accounts.single_sign_on(session, "sso.anna", ["operator"], timedelta(days=365))
+        session.commit()
     output = _run(store, *args, "--password-stdin", stdin="short\n", code=2) if "add" in args else None
     output = output or _run(store, *args, code=2)
     assert says in output

@@ -31,8 +31,10 @@ from broker.model.codes import BillingForm, Side
 from broker.pipeline import Pipeline
 from broker.store.tables import AuditRow, InvoiceRow, OutboxRow
 from broker.store.unit_of_work import UnitOfWork
+from console.accounts import add_person, disable
 from tests.support.fixtures import Store
 
+PASSWORD = "a long enough password"
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures/sesam2/valid/InvoiceData-2026-10.xml"
 SESAM2 = DIALECTS[Side.SESAM2]
 Run = Callable[..., tuple[int, str]]
@@ -43,21 +45,30 @@ def env(store: Store) -> dict[str, str]:
     return {
         "HMC_DB_URL": store.url,
         "HMC_CUSTOMERS": "1001:Region Skåne:websesam-skane:invoice,1002:Region Halland",
-        "HMC_INVOICE_EXPORTERS": "1001:anna.andersson,1002:anna.andersson",
     }
 
 
 @pytest.fixture
 def sessions(env: dict[str, str]) -> sessionmaker[Session]:
-    return open_store(Settings.from_env(env))
+    """The store, with the accounts that may or may not export (the same accounts as the console's):
+    anna.andersson holds invoice:1001 and invoice:1002, bo.berg is an operator only, carl.c's account is
+    disabled."""
+    made = open_store(Settings.from_env(env))
+    with made() as session:
+        add_person(session, "anna.andersson", PASSWORD, ["invoice:1001", "invoice:1002"])
+        add_person(session, "bo.berg", PASSWORD, ["operator"])
+        add_person(session, "carl.c", PASSWORD, ["invoice:1001"])
+        disable(session, "carl.c")
+        session.commit()
+    return made
 
 
 @pytest.fixture
 def hmc(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
     monkeypatch.chdir(tmp_path)
 
-    def run(*args: str) -> tuple[int, str]:
-        result = CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+    def run(*args: str, **extra: str) -> tuple[int, str]:
+        result = CliRunner().invoke(app, list(args), env={**env, **extra}, catch_exceptions=False)
         return result.exit_code, result.output
 
     return run
@@ -149,7 +160,9 @@ def test_the_csv_is_what_excel_reads_in_sweden(
 @pytest.mark.parametrize(
     ("customer", "operator", "why"),
     [
-        ("1001", "mallory", "operator mallory may not export invoice data of customer 1001"),
+        ("1001", "mallory", "mallory may not export invoice data of customer 1001: no enabled account mallory"),
+        ("1001", "bo.berg", "bo.berg may not export invoice data of customer 1001: the role invoice:1001 is needed"),
+        ("1001", "carl.c", "carl.c may not export invoice data of customer 1001: no enabled account carl.c"),
         ("1002", "anna.andersson", "customer 1002 has no invoice permission"),
         ("9999", "anna.andersson", "customer 9999 is not configured"),
     ],
@@ -174,6 +187,37 @@ def test_an_export_without_permission_is_refused_writes_nothing_and_is_audited(
     (row,) = audit_rows(sessions)
     assert (row.action, row.actor, row.details["customer"]) == ("invoice-export-refused", operator, customer)
     assert why in row.details["refusal"]
+
+
+def test_without_operator_the_os_user_s_account_is_the_one_checked(
+    sessions: sessionmaker[Session], env: dict[str, str], hmc: Run
+) -> None:
+    receive(sessions, env, invoice())
+    code, output = hmc("invoice", "export", "-c", "1001", "-m", "2026-10", LOGNAME="bo.berg")
+    assert code == 2 and "bo.berg may not export" in output
+    code, output = hmc("invoice", "export", "-c", "1001", "-m", "2026-10", LOGNAME="anna.andersson")
+    assert code == 0, output
+    assert [(r.action, r.actor, r.os_user) for r in audit_rows(sessions)] == [
+        ("invoice-export-refused", "bo.berg", "bo.berg"),
+        ("invoice-export", "anna.andersson", "anna.andersson"),
+    ]
+
+
+def test_a_granted_role_works_at_once_and_a_revoked_one_refuses(
+    sessions: sessionmaker[Session], env: dict[str, str], hmc: Run
+) -> None:
+    """`hmc-broker users roles` is the one place a grant changes, for the CLI as for the console."""
+    receive(sessions, env, invoice())
+    export = ("invoice", "export", "-c", "1001", "-m", "2026-10", "--operator", "bo.berg")
+    assert hmc(*export)[0] == 2
+    code, output = hmc("users", "roles", "bo.berg", "--role", "operator,invoice:1001")
+    assert code == 0, output
+    assert hmc(*export)[0] == 0
+    assert hmc("users", "roles", "bo.berg", "--role", "operator")[0] == 0
+    assert hmc(*export)[0] == 2
+    grants = [r.details for r in audit_rows(sessions) if r.action == "account"]
+    assert grants[0] == {"op": "roles", "account": "bo.berg", "before": ["operator"],
+                         "roles": ["invoice:1001", "operator"]}  # fmt: skip
 
 
 def test_no_data_for_the_month_or_a_bad_month_is_refused(hmc: Run, sessions: sessionmaker[Session]) -> None:

@@ -28,3 +28,47 @@ def _differences(url: str) -> list[Any]:
 
 def test_the_migrated_store_matches_the_tables(store: Store) -> None:
     assert _differences(store.url) == []
+
+
+def test_0009_fills_the_rule_of_every_stored_error_and_indexes_the_failures(store: Store) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, inspect, select
+
+    from broker.store.error_rules import stored_rule
+
+    engine = make_engine(store.url)
+    upgrade(engine, "0008")
+    stamp = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+    errors = [
+        "personnummer.check-digit at /CustomerOrder/Patient/PatientId: check digit",
+        "publish: unroutable: NO_ROUTE",
+        None,
+        "   ",
+    ]
+    messages = Base.metadata.tables["messages"]  # the insert names no error_rule: 0008 has none
+    with engine.begin() as conn:
+        conn.execute(
+            insert(messages),
+            [
+                {
+                    "message_id": f"m-{i}",
+                    "direction": "inbound",
+                    "status": "parked" if i % 2 else "rejected",
+                    "attempts": 1,
+                    "last_error": e,
+                    "received_at": stamp,
+                    "updated_at": stamp,
+                    "properties": {},
+                }
+                for i, e in enumerate(errors)
+            ],
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        found = conn.execute(select(messages.c.last_error, messages.c.error_rule)).all()
+        indexes = {i["name"] for i in inspect(conn).get_indexes("messages")}
+    engine.dispose()
+    assert sorted(found, key=str) == sorted(((e, stored_rule(e)) for e in errors), key=str)
+    assert {rule for _e, rule in found} == {"personnummer.check-digit", "publish", None}
+    assert "ix_messages_failures" in indexes

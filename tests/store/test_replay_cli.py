@@ -56,6 +56,11 @@ def test_list_show_and_the_rules_on_patient_data(broker: Broker, hmc) -> None:  
     )
     assert [m["id"] for m in found["messages"]] == [pk]
 
+    by_id = json.loads(hmc("messages", "list", "--id", f"#{pk}", "--json"))
+    assert [m["id"] for m in by_id["messages"]] == [pk]
+    assert json.loads(hmc("messages", "list", "--id", str(pk), "--status", "resolved", "--json"))["messages"] == []
+    assert "not a row id" in hmc("messages", "list", "--id", "12,x", code=2)
+
     shown = hmc("messages", "show", str(pk))
     assert "unroutable: NO_ROUTE" in shown and "sesam2.out / CustomerOrder" in shown and PATIENT not in shown
     assert "translate" in shown and "[patient-id:" in shown

@@ -63,7 +63,6 @@ BUFFER_TOML = """
 [[customers]]
 number = "1001"
 invoice = true
-invoice_exporters = ["anna.andersson"]
 
 [[customers.buffer_stores]]
 id = "BUF-1001-07"
@@ -81,11 +80,11 @@ articles = [
 """
 
 
-def test_buffer_stores_and_invoice_exporters_come_from_the_toml_file(tmp_path: Path) -> None:
+def test_buffer_stores_come_from_the_toml_file(tmp_path: Path) -> None:
     config = tmp_path / "hmc.toml"
     config.write_text(BUFFER_TOML, encoding="utf-8")
     customer = Settings.from_env({"HMC_CONFIG": str(config)}).customer("1001")
-    assert customer is not None and customer.invoice_exporters == ("anna.andersson",)
+    assert customer is not None and customer.invoice
     store = customer.buffer_store("BUF-1001-07")
     assert store is not None and store.orderer_hsa_id == "SE2321000016-P4Q8"
     article = store.article("093303")
@@ -93,14 +92,15 @@ def test_buffer_stores_and_invoice_exporters_come_from_the_toml_file(tmp_path: P
     assert article.article_type == "accessory" and store.article("999999") is None
 
 
-def test_invoice_exporters_from_the_environment_win_over_the_file(tmp_path: Path) -> None:
+def test_invoice_exporters_in_the_configuration_are_refused_with_the_way_to_roles(tmp_path: Path) -> None:
+    """Who may export invoice data is an account's role (invoice:CUSTOMER) for the CLI and the console alike:
+    a deployment still granting it in the configuration learns so at start, instead of believing it."""
     config = tmp_path / "hmc.toml"
-    config.write_text(BUFFER_TOML, encoding="utf-8")
-    settings = Settings.from_env({"HMC_CONFIG": str(config), "HMC_INVOICE_EXPORTERS": "1001:bertil, 1001:cecilia"})
-    customer = settings.customer("1001")
-    assert customer is not None and customer.invoice_exporters == ("bertil", "cecilia")
-    with pytest.raises(ValueError, match="CUSTOMER:OPERATOR"):
-        Settings.from_env({"HMC_CUSTOMERS": "1001", "HMC_INVOICE_EXPORTERS": "1001"})
+    config.write_text(BUFFER_TOML.replace("invoice = true\n", 'invoice = true\ninvoice_exporters = ["anna"]\n', 1))
+    with pytest.raises(ValueError, match=r"customer 1001: invoice_exporters: .*users roles NAME --role invoice:1001"):
+        Settings.from_env({"HMC_CONFIG": str(config)})
+    with pytest.raises(ValueError, match=r"HMC_INVOICE_EXPORTERS: .*role invoice:CUSTOMER of an account"):
+        Settings.from_env({"HMC_CUSTOMERS": "1001:Skåne::invoice", "HMC_INVOICE_EXPORTERS": "1001:anna"})
 
 
 @pytest.mark.parametrize(

@@ -39,3 +39,12 @@ def test_every_operation_has_an_id_a_summary_and_its_path_parameters() -> None:
 def test_the_api_serves_the_shipped_document() -> None:
     served = TestClient(Starlette(routes=api.ROUTES)).get("/openapi.json")
     assert served.status_code == 200 and served.json() == DOCUMENT
+
+
+def test_the_messages_query_and_search_body_document_every_filter_field() -> None:
+    from console.operations import FILTER_FIELDS
+
+    query = {p["name"] for p in DOCUMENT["paths"]["/messages"]["get"]["parameters"] if p["in"] == "query"}
+    assert query == {*FILTER_FIELDS, "after", "limit"}
+    body = set(DOCUMENT["components"]["schemas"]["Search"]["properties"])
+    assert body == {*FILTER_FIELDS, "after", "patient", "reason", "reveal"}

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from broker.config import ConfigurationError
-from broker.store.queries import ERROR_HEAD
+from broker.store.error_rules import NO_ERROR, stored_rule
 from console import charts
 from console.accounts import ADMIN, OPERATOR, PRIVACY, ROLES, VIEWER, AccountError, Identity, checked_roles
 from console.failures import rule_of
@@ -57,9 +57,11 @@ def test_a_rule_is_short_and_begins_the_error(error: str) -> None:
     assert rule == "(no error)" or rule in error[:60]
 
 
-@given(st.text(alphabet=st.sampled_from("ab :t\n"), max_size=150) | st.text(max_size=150))
-def test_the_head_the_store_groups_by_names_the_same_rule_as_the_whole_error(error: str) -> None:
-    assert rule_of(error[:ERROR_HEAD]) == rule_of(error)
+@given(st.none() | st.text(alphabet=st.sampled_from("ab :t\n"), max_size=150) | st.text(max_size=150))
+def test_the_store_keeps_the_rule_beside_the_error_and_null_for_no_error(error: str | None) -> None:
+    kept = stored_rule(error)
+    assert (kept is None) == (rule_of(error) == NO_ERROR)
+    assert kept is None or (kept == rule_of(error) and len(kept) <= 64)  # messages.error_rule is String(64)
 
 
 def test_roles_give_their_rights_and_admin_gives_all() -> None:

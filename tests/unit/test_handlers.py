@@ -19,6 +19,7 @@ from broker.handlers import Context, default_registry
 from broker.model import messages as m
 from broker.model.codes import OrderStatus, Side
 from broker.pipeline import Pipeline
+from broker.store.error_rules import rule_of
 from tests.support.buffer import SETTINGS as BUFFER_SETTINGS
 from tests.support.buffer import STORE_CONFIG
 from tests.support.deliveries import confirmation_of
@@ -123,6 +124,7 @@ def test_an_answer_for_a_customer_not_configured_is_parked_with_the_reason() -> 
     handle(uow, from_sesam2(confirmation_of(order, customer="9999")))
     (row,) = uow.stored
     assert row.status == "parked" and "9999 is not configured" in (row.last_error or "")
+    assert rule_of(row.last_error) == "route.unknown-customer"  # one Failures group, whatever the customer
     assert uow.sent == []
 
 
@@ -139,6 +141,7 @@ def test_invoice_data_goes_only_to_customers_with_invoice_permission() -> None:
     handle(refused, from_sesam2(other))
     (row,) = refused.stored
     assert row.status == "parked" and "no invoice permission" in (row.last_error or "")
+    assert rule_of(row.last_error) == "route.no-invoice-permission"
     assert refused.sent == []
 
 

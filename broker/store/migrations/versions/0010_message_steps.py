@@ -1,7 +1,7 @@
 """a message's own processing steps in its row
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-07 07:10:00.000000
 
 - messages.steps: the steps of the transaction that stored the message (read, de-duplicate, check, what the
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
