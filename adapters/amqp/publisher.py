@@ -28,7 +28,7 @@ from kombu.transport.pyamqp import Transport as PyAmqpTransport
 
 from adapters.amqp.connection import each_node_once
 from adapters.amqp.topology import Names
-from broker.envelope import SCHEMA_VERSION_HEADER, Outgoing
+from broker.envelope import SCHEMA_VERSION_HEADER, Exchange, Outgoing
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +274,7 @@ class ConfirmingPublisher:
         state.by_route[(o.message_id, exchange, o.routing_key)].append(self._last_tag)
         # basic.publish itself, without basic_publish's per-message read and timeout changes (done per batch
         # in send()): argument signature and values as py-amqp's Channel.basic_publish sends them.
-        channel.send_method(spec.Basic.Publish, "Bssbb", (0, exchange, o.routing_key, True, False), message)
+        channel.send_method(spec.Basic.Publish, "Bssbb", (0, exchange, o.routing_key, _mandatory(o), False), message)
 
     def _await_confirms(self, state: _Batch) -> None:
         deadline = time.monotonic() + self._confirm_timeout
@@ -367,6 +367,14 @@ class ConfirmingPublisher:
             else:
                 results.append(CONFIRMED)
         return results
+
+
+def _mandatory(o: Outgoing) -> bool:
+    """Whether RabbitMQ must return the message when no queue takes it. Every message of the contract, yes: the
+    outbox row stays pending and the relay tries again. Not the monitoring stream on hmc.events (the wire tap,
+    outages): nobody need listen there, and returned, each event came back whole to the worker (a third more
+    frames to read per order when no monitoring queue is bound)."""
+    return o.exchange is not Exchange.EVENTS
 
 
 def _properties(o: Outgoing, now: int) -> dict[str, Any]:

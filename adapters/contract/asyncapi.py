@@ -358,6 +358,14 @@ def _message_refs(ids: list[str]) -> dict[str, Any]:
     return {mid: {"$ref": f"#/components/messages/{mid}"} for mid in ids}
 
 
+def _binding(op: Operation) -> dict[str, Any]:
+    """The AMQP binding of an operation: the monitoring stream on hmc.events is published without `mandatory`
+    (nobody need listen there; adapters/amqp/publisher.py)."""
+    if op.action != "send":
+        return CONSUME_BINDING
+    return {**PUBLISH_BINDING, "mandatory": False} if op.channel == _N.exchange(Exchange.EVENTS) else PUBLISH_BINDING
+
+
 def _operation(op: Operation, channels: dict[str, Any]) -> dict[str, Any]:
     cid = op.channel if op.channel == REPLY_CHANNEL else channel_id(op.channel)
     carried = list(channels[cid]["messages"])
@@ -373,7 +381,7 @@ def _operation(op: Operation, channels: dict[str, Any]) -> dict[str, Any]:
         "tags": [{"name": op.actor}],
         "x-actor": op.actor,
         "messages": [{"$ref": f"#/channels/{cid}/messages/{mid}"} for mid in chosen],
-        "bindings": {"amqp": PUBLISH_BINDING if op.action == "send" else CONSUME_BINDING},
+        "bindings": {"amqp": _binding(op)},
     }
     if op.replies:
         operation["reply"] = {

@@ -103,6 +103,23 @@ def test_an_unroutable_message_fails_alone(
 
 
 @services
+def test_monitoring_events_need_no_listener_and_reach_one_that_binds(
+    topology: Topology, publisher: ConfirmingPublisher, pika_channel: BlockingChannel
+) -> None:
+    settings = topology()
+    events = [
+        outgoing(n, exchange=Exchange.EVENTS, routing_key="translate.ok", content_type="application/json")
+        for n in range(3)
+    ]
+    # No queue on hmc.events: the wire tap is not mandatory, so nothing comes back and nothing fails.
+    assert publisher.publish([outgoing(0), *events]) == [PublishResult(True)] * 4
+    listener = pika_channel.queue_declare("", exclusive=True).method.queue
+    pika_channel.queue_bind(listener, Names(settings.prefix).exchange(Exchange.EVENTS), "#")
+    assert publisher.publish(events) == [PublishResult(True)] * 3
+    assert [p.message_id for p, _ in take_all(pika_channel, listener)] == ["msg-0", "msg-1", "msg-2"]
+
+
+@services
 def test_direct_reaches_a_reply_queue(
     topology: Topology, prefix: str, publisher: ConfirmingPublisher, pika_channel: BlockingChannel
 ) -> None:
