@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,31 @@ from broker.envelope import SCHEMA_VERSION_HEADER, Exchange, Outgoing
 log = logging.getLogger(__name__)
 
 PERSISTENT = 2
+
+
+@contextlib.contextmanager
+def _one_write(transport: Any) -> Iterator[None]:
+    """Gather the frames written inside into one socket write at the end.
+
+    py-amqp writes each message's frames with a sendall of their own: for a batch of 100, 100 system calls
+    and as many small TCP segments for RabbitMQ to read, a sixth of what publishing cost the worker. Its
+    transports write through `_write` (the socket's sendall, or the TLS socket's write loop), so that is
+    where the frames are collected (copied: py-amqp reuses its frame buffer). Nothing is written when the
+    block raises.
+    """
+    frames: list[bytes] = []
+    own = "_write" in vars(transport)  # TCP sets it per connection; TLS has it as a method
+    original = transport._write
+    transport._write = lambda data: frames.append(bytes(data))
+    try:
+        yield
+    finally:
+        if own:
+            transport._write = original
+        else:
+            del transport._write
+    if frames:
+        transport.write(b"".join(frames))
 
 
 @dataclass(frozen=True)
@@ -155,7 +180,8 @@ class ConfirmingPublisher:
             # timeout bounds the socket writes: a connection RabbitMQ has blocked (memory or disk alarm) stops
             # reading, and the batch then fails as "connection: ..." instead of hanging. Set once per batch:
             # basic_publish sets and restores it around every message (two syscalls each).
-            with channel.connection.transport.having_timeout(self._confirm_timeout):
+            transport = channel.connection.transport
+            with transport.having_timeout(self._confirm_timeout), _one_write(transport):
                 for index, o in enumerate(batch):
                     self._send(channel, state, index, o, now)
         except (TimeoutError, OSError) as e:  # a write that timed out: the socket is as good as dead
@@ -164,6 +190,12 @@ class ConfirmingPublisher:
         except self._errors as e:
             self._failed(state, e)
             return InFlight(self, None, state.final())
+        except BaseException:
+            # Nothing of the batch was written (see _one_write), yet its delivery tags were counted: a fresh
+            # channel starts counting again, so later confirms are not matched to the wrong messages.
+            self._batch = None
+            self._drop_channel()
+            raise
         return InFlight(self, state, None)
 
     def _notice_blocked(self) -> None:

@@ -297,3 +297,41 @@ def test_a_connection_closed_midway_fails_the_rest_and_the_next_batch_works(
         assert publisher.publish(retry) == [PublishResult(True)] * len(retry)
     finally:
         publisher.close()
+
+
+@services
+def test_a_batch_goes_out_in_one_socket_write_and_arrives_whole_in_order(
+    topology: Topology, publisher: ConfirmingPublisher, pika_channel: BlockingChannel
+) -> None:
+    """One write per batch, not one per message (each a system call and a segment for RabbitMQ to read);
+    a batch larger than a frame (a body above frame_max goes out in several frames) is gathered too."""
+    settings = topology()
+    publisher.publish([outgoing(0)])  # connected, channel in confirm mode
+    transport = publisher._connection.connection.transport
+    writes: list[int] = []
+    sendall = transport._write
+    transport._write = lambda data: (writes.append(len(data)), sendall(data))[1]
+    big = outgoing(1, body=b"<m>" + b"x" * 300_000 + b"</m>")  # above the negotiated frame_max (128 KiB)
+    batch = [outgoing(n) for n in range(2, 52)] + [big]
+    assert publisher.publish(batch) == [PublishResult(True)] * len(batch)
+    assert len(writes) == 1 and writes[0] > 300_000
+    received = take_all(pika_channel, Names(settings.prefix).sesam2_queue)
+    assert [p.message_id for p, _ in received] == ["msg-0"] + [o.message_id for o in batch]
+    assert received[-1][1] == big.body
+
+
+@services
+def test_a_batch_that_fails_to_encode_sends_nothing_and_the_next_is_confirmed(
+    topology: Topology, publisher: ConfirmingPublisher, pika_channel: BlockingChannel
+) -> None:
+    """A message that cannot be encoded fails its whole batch before anything is written: none of it reaches
+    RabbitMQ (the outbox keeps every row of it), and the next batch's confirms match its own messages."""
+    settings = topology()
+    publisher.publish([outgoing(0)])
+    unencodable = outgoing(2, headers={"x-trace": object()})
+    results = publisher.publish([outgoing(1), unencodable])
+    assert [r.ok for r in results] == [False, False]
+    after = [outgoing(n) for n in range(3, 13)]
+    assert publisher.publish(after) == [PublishResult(True)] * len(after)
+    received = take_all(pika_channel, Names(settings.prefix).sesam2_queue)
+    assert [p.message_id for p, _ in received] == ["msg-0"] + [o.message_id for o in after]
