@@ -237,16 +237,15 @@ class WorkerPool:
         return "\n".join(f"--- {c.name} ({c.log_path})\n{c.tail()}" for c in self.children)
 
 
-def consuming(url: str, queues: Sequence[str], timeout_s: float = 60.0, consumers: int = 1) -> bool:
-    """Whether every queue has `consumers` consumers within `timeout_s` (the workers are up: each worker consumes
-    every partition, one of them active, the others standing by)."""
+def consuming(url: str, queues: Sequence[str], timeout_s: float = 60.0) -> bool:
+    """Whether every queue has a consumer within `timeout_s` (the workers are up)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             connection = wire.blocking(url)
             try:
                 channel = connection.channel()
-                if all(channel.queue_declare(q, passive=True).method.consumer_count >= consumers for q in queues):
+                if all(channel.queue_declare(q, passive=True).method.consumer_count > 0 for q in queues):
                     return True
             finally:
                 connection.close()

@@ -98,6 +98,11 @@ def test_worker_frozen_mid_stream_gives_up_its_partition_within_seconds(stream: 
     `up{job="hmc-broker"} == 0` (HmcBrokerDown) and its own gauges go stale (HmcWorkerStalled cannot see it)."""
     at_fault = stream.midstream()
     home = stream.names.inbound_queues(Side.CUSTOMER, PARTITIONS)[0]  # worker 0's own partition
+    # Worker 1 stands by once it has started and HMC_STANDBY_DELAY_S has passed: on a busy machine that can be
+    # after the stream is under way (CI once saw one consumer of two here).
+    deadline = time.monotonic() + 30
+    while svc.consumers(stream.amqp_url, home) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert svc.consumers(stream.amqp_url, home) == 2, "worker 0 active on its partition, worker 1 standing by"
     frozen_at = time.monotonic()
     stream.pool.freeze(0)

