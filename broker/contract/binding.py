@@ -183,7 +183,7 @@ class Binding:
 
     # ---------------------------------------------------------------- render
 
-    def render(self, msg: Message) -> etree._Element:
+    def render(self, msg: Message) -> bytes:
         return self._writes[type(msg)](msg)
 
 

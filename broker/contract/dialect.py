@@ -74,9 +74,7 @@ class XmlDialect:
         (its SchemaVersion, and only the elements that version has)."""
         if version is not None and self.name is Side.CUSTOMER and message.header.schema_version != version:
             message = dataclasses.replace(message, header=dataclasses.replace(message.header, schema_version=version))
-        root = self.binding_for(version).render(message)
-        data: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
-        return data
+        return self.binding_for(version).render(message)
 
 
 @functools.cache
