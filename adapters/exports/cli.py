@@ -101,7 +101,7 @@ def invoice_export(
     actor = audit.Actor(name, reason.strip() or "monthly invoice export")
     with _store(settings)() as session:
         where = str(out) if out else None
-        roles = files.account_roles(session, name)
+        roles = files.account_roles(session, settings, name)
         made, path = _written(
             session,
             out,
