@@ -29,6 +29,7 @@ from broker.store.prescriber_register import Sighting, record
 from broker.store.tables import AuditRow, PrescriberRow
 from tests.support.fixtures import Store
 from tests.support.prescribers import ENV, inbound, run
+from tests.support.profiles import at_most
 
 
 @pytest.fixture
@@ -240,7 +241,7 @@ def _expected(sightings: list[Sighting]) -> dict[tuple[str, ...], tuple[object, 
     return out
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=at_most(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sightings=sightings_strategy, cuts=st.lists(st.integers(1, 11), max_size=3))
 def test_the_register_is_the_same_however_its_sightings_fall_into_batches(
     sessions: sessionmaker[Session], sightings: list[Sighting], cuts: list[int]
