@@ -11,6 +11,7 @@ import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
 from pathlib import Path
 from re import Pattern
 from typing import Any, Literal
@@ -289,6 +290,11 @@ class Settings:
         """The first host of a plain amqp:// URL that is not this machine (None for amqps://, memory://,
         loopback): passwords and patient data would cross a network in clear, so the first connection warns."""
         return next(filter(None, (_plain_remote_host(u) for u in self.amqp_urls)), None)
+
+    @property
+    def dormant_after(self) -> timedelta:
+        """HMC_CONSOLE_DORMANT_DAYS as a period: an account unused this long is disabled (broker/store/accounts.py)."""
+        return timedelta(days=self.console_dormant_days)
 
     @property
     def thresholds(self) -> Thresholds:

@@ -129,7 +129,9 @@ def set_password(session: Session, name: str, password: str) -> None:
     if row.kind != "person":
         raise AccountError(f"{name} is a service account: it has a token, not a password")
     row.password_hash = _hasher.hash(_checked_password(password))
-    row.disabled, row.failed_logins, row.locked_until, row.last_used_at = False, 0, None, None
+    # The year is counted again from the admin's decision: with no use recorded, an account made over a year
+    # ago would be dormant again at once (broker/store/accounts.py counts from its creation then).
+    row.disabled, row.failed_logins, row.locked_until, row.last_used_at = False, 0, None, now()
 
 
 def disable(session: Session, name: str) -> None:
@@ -147,18 +149,13 @@ def set_roles(session: Session, name: str, roles: Iterable[str]) -> tuple[list[s
     return before, list(row.roles)
 
 
-def _dormant(row: AccountRow, dormant_after: timedelta, at: datetime) -> bool:
-    last = row.last_used_at or row.created_at
-    return at - (last if last.tzinfo else last.replace(tzinfo=UTC)) > dormant_after
-
-
 def disable_dormant(session: Session, dormant_after: timedelta) -> list[str]:
     """Disable every active account unused for `dormant_after` (the regions' access routine, run on a
     schedule rather than waiting for the next login); their names. The caller commits."""
     at = now()
     out = []
     for row in rows.listing(session):
-        if not row.disabled and _dormant(row, dormant_after, at):
+        if not row.disabled and rows.dormant(row, dormant_after, at):
             row.disabled = True
             out.append(row.name)
     return out
@@ -167,7 +164,7 @@ def disable_dormant(session: Session, dormant_after: timedelta) -> list[str]:
 def _usable(row: AccountRow, dormant_after: timedelta, at: datetime) -> None:
     if row.disabled:
         raise LoginRefused("this account is disabled: ask an administrator")
-    if _dormant(row, dormant_after, at):
+    if rows.dormant(row, dormant_after, at):
         row.disabled = True
         raise LoginRefused("this account was unused for too long and is now disabled: ask an administrator")
 

@@ -66,7 +66,7 @@ class Console:
 
     @property
     def dormant_after(self) -> timedelta:
-        return timedelta(days=self.settings.console_dormant_days)
+        return self.settings.dormant_after
 
     def identity(self, request: Request) -> Identity | None:
         """The account of a bearer token or of the session; None when neither (or it was disabled)."""

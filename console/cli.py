@@ -6,10 +6,11 @@ broker/cli.py lists both in EDGES, so neither `hmc-broker run` nor `--help` impo
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 try:  # the web stack is an extra: say how to get it rather than which module is missing
     import starlette  # noqa: F401
@@ -31,6 +32,8 @@ from replay.replay import Replayer, ReplayError
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+
+    from broker.store.tables import AccountRow
 
 users_app = typer.Typer(help="The console's local accounts (argon2 password hashes) and service accounts.")
 
@@ -194,25 +197,46 @@ def add_user(
 
 
 @users_app.command("list")
-def list_users() -> None:
-    """The accounts, their roles, and when each was last used."""
+def list_users(
+    as_json: Annotated[bool, typer.Option("--json", help="the accounts as one JSON array on stdout")] = False,
+) -> None:
+    """The accounts, their roles, their state and when each was last used.
+
+    An account unused for HMC_CONSOLE_DORMANT_DAYS shows as disabled (unused) even before its next login or
+    `users disable-dormant` records it: it can do nothing, in the console or as an export's --operator."""
     settings = Settings.from_env()
     from broker.store import accounts as account_rows
+    from broker.store.unit_of_work import now
 
+    at = now()
+    with _store(settings)() as session:
+        listed: list[dict[str, Any]] = [
+            {
+                "name": r.name,
+                "kind": r.kind,
+                "roles": list(r.roles),
+                "state": "active" if account_rows.enabled(r, settings.dormant_after, at) else _disabled(r),
+                "created": r.created_at.isoformat()[:19],
+                "last_used": r.last_used_at.isoformat()[:19] if r.last_used_at else None,
+            }
+            for r in account_rows.listing(session)
+        ]
+    if as_json:
+        typer.echo(json.dumps(listed))
+        return
     table = Table(header_style="bold")
     for column in ("name", "kind", "roles", "state", "created", "last used"):
         table.add_column(column)
-    with _store(settings)() as session:
-        for r in account_rows.listing(session):
-            table.add_row(
-                escape(r.name),
-                r.kind,
-                ", ".join(r.roles),
-                "disabled" if r.disabled else "active",
-                r.created_at.isoformat()[:19],
-                r.last_used_at.isoformat()[:19] if r.last_used_at else "never",
-            )
+    for a in listed:
+        table.add_row(
+            escape(a["name"]), a["kind"], ", ".join(a["roles"]), a["state"], a["created"], a["last_used"] or "never"
+        )
     Rich(width=None if sys.stdout.isatty() else 240).print(table)  # a pipe gets whole lines
+
+
+def _disabled(row: AccountRow) -> str:
+    """How an account that can do nothing is listed: disabled, or unused too long and not yet recorded so."""
+    return "disabled" if row.disabled else "disabled (unused)"
 
 
 @users_app.command("disable")
@@ -253,11 +277,9 @@ def set_roles(
 @users_app.command("disable-dormant")
 def disable_dormant() -> None:
     """Disable every account unused for HMC_CONSOLE_DORMANT_DAYS (365): the access routine, for a schedule."""
-    from datetime import timedelta
-
     settings = Settings.from_env()
     with _store(settings)() as session:
-        names = accounts.disable_dormant(session, timedelta(days=settings.console_dormant_days))
+        names = accounts.disable_dormant(session, settings.dormant_after)
         if names:
             _record(session, "disable-dormant", {"accounts": names, "days": settings.console_dormant_days})
         session.commit()

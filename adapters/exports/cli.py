@@ -101,7 +101,7 @@ def invoice_export(
     actor = audit.Actor(name, reason.strip() or "monthly invoice export")
     with _store(settings)() as session:
         where = str(out) if out else None
-        roles = files.account_roles(session, name)
+        roles = files.account_roles(session, settings, name)
         made, path = _written(
             session,
             out,
@@ -129,7 +129,8 @@ def report_prescribers(
     operator: Annotated[str | None, typer.Option("--operator", help="your user id (default: the OS user)")] = None,
     as_json: AsJson = False,
 ) -> None:
-    """The prescribers, orderers and fault reporters seen for a customer: HSA-id, name, unit, first and last seen.
+    """The prescribers, orderers and fault reporters seen for a customer: HSA-id, name, unit, first and last seen,
+    and a prescriber's förskrivarkod and profession where 1.1 orders stated them.
 
     For a manager's review that the users linked to a unit are the right ones. Exports are audited.
     """

@@ -13,6 +13,7 @@ from broker.config import Settings
 from broker.handlers import invoices
 from broker.store import Session, prescriber_register
 from broker.store import accounts as account_rows
+from broker.store.unit_of_work import now
 from replay import audit
 
 
@@ -25,11 +26,18 @@ class Export:
     details: dict[str, Any]
 
 
-def account_roles(session: Session, name: str) -> list[str] | None:
-    """The roles of an enabled account of the store, None when there is no such account or it is disabled:
-    what the CLI's --operator is checked against (the console has them from the login)."""
+def account_roles(session: Session, settings: Settings, name: str) -> list[str] | None:
+    """The roles of an enabled account of the store, None when there is no such account, it is disabled, or
+    it is dormant (unused for HMC_CONSOLE_DORMANT_DAYS: broker/store/accounts.py's rule, as at a console login):
+    what the CLI's --operator is checked against (the console has them from the login). A dormant account is
+    disabled here, as the console disables it at its next login; the refusal's audit row commits it."""
     row = account_rows.get(session, name)
-    return None if row is None or row.disabled else [str(r) for r in row.roles]
+    if row is None or row.disabled:
+        return None
+    if account_rows.dormant(row, settings.dormant_after, now()):
+        row.disabled = True
+        return None
+    return [str(r) for r in row.roles]
 
 
 def invoice_data(

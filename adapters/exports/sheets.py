@@ -116,6 +116,10 @@ def prescriber_tables(rows: Sequence[PrescriberRow]) -> list[Table]:
                 "Först sedd",
                 "Senast sedd",
                 "Antal meddelanden",
+                # Customer dialect 1.1's (empty for who was seen in 1.0 only); last, so that the columns a
+                # reader of the earlier export relies on keep their places.
+                "Förskrivarkod",
+                "Yrke",
             ),
             [
                 (
@@ -127,6 +131,8 @@ def prescriber_tables(rows: Sequence[PrescriberRow]) -> list[Table]:
                     _utc(r.first_seen),
                     _utc(r.last_seen),
                     r.message_count,
+                    r.prescriber_code,
+                    prescribers.profession_name(r.profession),
                 )
                 for r in rows
             ],

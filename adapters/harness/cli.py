@@ -29,9 +29,9 @@ from adapters.harness import envelopes, scenarios, simulation, wire
 from adapters.harness.generator import INBOUND_NAMES, STOCKHOLM, Generator
 from adapters.harness.sesam2_sim import Behaviour, Sesam2Simulator
 from broker.catalog import Catalog
-from broker.config import Settings, parse_customers, safe_url
+from broker.config import ConfigurationError, Settings, parse_customers, safe_url
 from broker.model.codes import Side
-from broker.model.messages import Message
+from broker.model.messages import SCHEMA_VERSIONS, Message
 
 if TYPE_CHECKING:
     from adapters.harness.demo import Demo, OrderHistory, Refill, TypeLine
@@ -65,6 +65,28 @@ def _customers(spec: str | None) -> list[str]:
     return [c.number for c in parse_customers(spec)]  # takes "1001,1002" and HMC_CUSTOMERS' longer form alike
 
 
+def _versions(spec: str | None, numbers: list[str], schema_version: str | None) -> dict[str, str]:
+    """The customer dialect's version each customer's system writes: `--schema-version` for all of them;
+    else the version its `--customers` entry names (the fifth field of HMC_CUSTOMERS' form,
+    `1001:Region Skåne:websesam-skane:invoice:1.1`); else the broker's configuration of it (HMC_CONFIG's
+    `[[customers]]` schema_version, HMC_CUSTOMERS), as the worker it feeds reads it; else 1.0."""
+    if schema_version is not None:
+        if schema_version not in SCHEMA_VERSIONS:
+            raise _fail(f"--schema-version {schema_version!r}: the customer dialect has {', '.join(SCHEMA_VERSIONS)}")
+        return dict.fromkeys(numbers, schema_version)
+    try:
+        versions = {c.number: c.schema_version for c in Settings.from_env().customers}
+    except ConfigurationError:
+        versions = {}  # a broker configuration with a fault of its own: the harness does not need the rest
+    named = spec or os.environ.get("HMC_CUSTOMERS") or ""
+    for item in filter(None, (x.strip() for x in named.split(","))):
+        if len(fields := item.split(":")) >= 5 and fields[4]:
+            versions[fields[0]] = fields[4]
+    if unknown := sorted({v for n, v in versions.items() if n in numbers} - set(SCHEMA_VERSIONS)):
+        raise _fail(f"schema version {unknown[0]!r}: the customer dialect has {', '.join(SCHEMA_VERSIONS)}")
+    return {n: versions.get(n, SCHEMA_VERSIONS[0]) for n in numbers}
+
+
 def _mix(spec: str | None) -> dict[str, float] | None:
     if not spec:
         return None
@@ -93,16 +115,28 @@ def inject(
     seed: Annotated[int | None, typer.Option(help="same seed, same messages (default: a random one, printed)")] = None,
     scenario: Annotated[str | None, typer.Option(help="a scenario file, or a shipped scenario's name")] = None,
     user_id: Annotated[str | None, typer.Option(help="AMQP user_id to set (must be the connecting user)")] = None,
+    schema_version: Annotated[
+        str | None,
+        typer.Option(
+            "--schema-version",
+            help="the customer dialect's version every customer writes, e.g. 1.1 (default: each customer's"
+            " configured version, HMC_CONFIG / HMC_CUSTOMERS, else 1.0)",
+        ),
+    ] = None,
     catalog: CatalogFile = None,
     as_json: AsJson = False,
 ) -> None:
-    """Publish generated customer messages (or a scenario's messages from both sides) to RabbitMQ."""
+    """Publish generated customer messages (or a scenario's messages from both sides) to RabbitMQ.
+
+    Each customer's messages are written in the customer dialect's version it is configured for, with that
+    version's elements filled in (1.1: förskrivarkod and profession, home municipality, cost centre...)."""
     seed = random.SystemRandom().randrange(2**31) if seed is None else seed
     numbers = _customers(customers)
+    versions = _versions(customers, numbers, schema_version)
     articles = _catalog(catalog)
     try:
         # Live traffic: messages carry the time they are sent; their content still follows the seed.
-        generator = Generator(seed, articles, numbers, clock=lambda: datetime.now(STOCKHOLM))
+        generator = Generator(seed, articles, numbers, clock=lambda: datetime.now(STOCKHOLM), versions=versions)
     except ValueError as e:
         raise _fail(str(e)) from None
     if scenario and mix:
@@ -145,12 +179,12 @@ def inject(
     except KeyboardInterrupt:
         console.print("interrupted")
     except wire.FAILURES as e:
-        _print_sent(sent, time.monotonic() - started, seed, as_json)
+        _print_sent(sent, time.monotonic() - started, seed, versions, as_json)
         raise _fail(str(e) or repr(e)) from None
     finally:
         if connection.is_open:
             connection.close()
-    _print_sent(sent, time.monotonic() - started, seed, as_json)
+    _print_sent(sent, time.monotonic() - started, seed, versions, as_json)
 
 
 def _progress(shown_on: Console) -> Progress:
@@ -163,11 +197,14 @@ def _progress(shown_on: Console) -> Progress:
     )
 
 
-def _print_sent(sent: Counter[tuple[str, str]], elapsed: float, seed: int, as_json: bool = False) -> None:
+def _print_sent(
+    sent: Counter[tuple[str, str]], elapsed: float, seed: int, versions: dict[str, str], as_json: bool = False
+) -> None:
     if as_json:
         by_type = [{"from": side, "type": name, "messages": n} for (side, name), n in sorted(sent.items())]
         total = sum(sent.values())
-        typer.echo(json.dumps({"seed": seed, "total": total, "seconds": round(elapsed, 3), "sent": by_type}))
+        report = {"seed": seed, "total": total, "seconds": round(elapsed, 3), "sent": by_type}
+        typer.echo(json.dumps({**report, "schema_versions": versions}))
         return
     table = Table(title=f"Sent (seed {seed})")
     for column in ("from", "type", "messages"):
@@ -177,8 +214,11 @@ def _print_sent(sent: Counter[tuple[str, str]], elapsed: float, seed: int, as_js
     total = sum(sent.values())
     table.add_row("", "[bold]total", f"[bold]{total}")
     console.print(table)
+    written = ", ".join(f"{n} in {v}" for n, v in versions.items())
     console.print(
-        f"sent {total} in {elapsed:.1f} s ({total / elapsed if elapsed else 0:.0f}/s), seed {seed}", soft_wrap=True
+        f"sent {total} in {elapsed:.1f} s ({total / elapsed if elapsed else 0:.0f}/s), seed {seed};"
+        f" customer dialect: {written}",
+        soft_wrap=True,
     )
 
 

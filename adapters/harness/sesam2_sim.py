@@ -462,6 +462,9 @@ class Sesam2Simulator:
             customer_number=source.customer_number,
             correlation_id=source.correlation_id or routing.reference(inbound),
             causation_id=source.message_id,
+            # SESAM2's header carries the version of the customer message it came from (broker/contract/dialect.py,
+            # XmlDialect.versions): an answer to a 1.1 order says 1.1, as the customer system wrote it.
+            schema_version=source.schema_version,
         )
 
     def _now(self, now: datetime | None) -> datetime:

@@ -122,7 +122,8 @@ def authorise(settings: Settings, customer_number: str, who: str, roles: Collect
     if roles is None:
         raise ExportRefused(
             f"{who} may not export invoice data of customer {customer_number}: no enabled account {who} in the"
-            f" store (an admin grants it: hmc-broker users add {who} --role {role}, or users roles)"
+            f" store (an admin grants it: hmc-broker users add {who} --role {role}, or users roles; one disabled"
+            " or unused for HMC_CONSOLE_DORMANT_DAYS is enabled again with users passwd)"
         )
     if not may_export(roles, customer_number):
         raise ExportRefused(

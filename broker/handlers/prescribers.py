@@ -3,7 +3,7 @@
 A manager reviews it to see that the users linked to a unit are the right ones (today the regions do it
 with a Crystal Reports export). Every accepted customer message names its people: prescriber
 (förskrivare), orderer (beställare) or fault reporter, each with an HSA-id, and the sending unit's HSA-id
-in the header.
+in the header; in customer dialect 1.1 a prescriber also comes with the förskrivarkod and profession.
 
 Each accepted customer message's people are handed to the register's repository
 (broker/store/prescriber_register.py), which writes the batch's in one statement.
@@ -17,10 +17,31 @@ from broker.contract import routing
 from broker.contract.routing import Target
 from broker.handlers.registry import Context, Registry
 from broker.model import messages as m
-from broker.model.codes import Direction
+from broker.model.codes import Direction, Profession
 from broker.store.prescriber_register import Sighting
 
 ROLES = {"prescriber": "förskrivare", "orderer": "beställare", "reporter": "felanmälare"}
+# The register's readers are Swedish managers: the profession as they name it (broker/model/codes.py).
+PROFESSIONS: dict[str, str] = {
+    Profession.OCCUPATIONAL_THERAPIST: "arbetsterapeut",
+    Profession.PHYSIOTHERAPIST: "fysioterapeut",
+    Profession.NURSE: "sjuksköterska",
+    Profession.DISTRICT_NURSE: "distriktssköterska",
+    Profession.DOCTOR: "läkare",
+    Profession.SPEECH_THERAPIST: "logoped",
+    Profession.AUDIOLOGIST: "audionom",
+    Profession.OPTICIAN: "optiker",
+    Profession.OTHER: "annan",
+}
+
+
+def profession_name(value: str | None) -> str | None:
+    """The stored profession as the register's readers name it (a value a later version adds: as stored)."""
+    if value is None:
+        return None
+    return PROFESSIONS.get(value, value)  # a StrEnum member is found by its value
+
+
 _PEOPLE = (("prescriber", "prescriber"), ("orderer", "orderer"), ("reporter", "reporter"))
 
 
@@ -34,7 +55,12 @@ def seen(message: m.Message) -> list[Sighting]:
     found = []
     for attr, role in _PEOPLE:
         person = getattr(message, attr, None)
-        if isinstance(person, m.Person):
+        if isinstance(person, m.Prescriber):  # 1.1 states the förskrivarkod and profession (None in 1.0)
+            code, profession = person.prescriber_code, person.profession.value if person.profession else None
+            found.append(
+                Sighting(customer, person.hsa_id.upper(), role, unit.upper(), person.name, at, code, profession)
+            )
+        elif isinstance(person, m.Person):
             found.append(Sighting(customer, person.hsa_id.upper(), role, unit.upper(), person.name, at))
     return found
 

@@ -4,6 +4,12 @@ Handlers add the people each accepted message names (broker/handlers/prescribers
 writes a batch's sightings at flush: aggregated per key, sorted, in one INSERT ... ON CONFLICT DO UPDATE.
 One statement per batch keeps the hot path cheap; the sorted keys make concurrent batches lock rows in
 the same order.
+
+What a row says is the same however its sightings fell into batches and in whichever order the batches
+ran: counts add up, first and last seen widen, the name is the latest activity's, and a prescriber's
+förskrivarkod and profession (customer dialect 1.1) are those of the latest message that stated them
+(`coded_at`), so a 1.0 message, which states neither, keeps them, and a message processed late does not
+overwrite what a later one said. Ties go to the batch written last, as they do for the name.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, select
+from sqlalchemy import and_, case, or_, select
 from sqlalchemy.orm import Session
 
 from broker.store import driver, upsert
@@ -29,6 +35,13 @@ class Sighting:
     unit_hsa_id: str  # '' when the message named no sending unit
     name: str
     at: datetime
+    # A prescriber in customer dialect 1.1: what the message stated of them (None: it stated nothing).
+    prescriber_code: str | None = None
+    profession: str | None = None
+
+    @property
+    def coded(self) -> bool:
+        return self.prescriber_code is not None or self.profession is not None
 
 
 class PrescriberRegister:
@@ -47,13 +60,23 @@ class PrescriberRegister:
 
 
 def record(session: Session, sightings: Iterable[Sighting]) -> None:
-    """Upsert a batch's sightings: one row per person, role and unit; counts add up, first/last widen."""
-    merged: dict[tuple[str, str, str, str], dict[str, object]] = {}
+    """Upsert a batch's sightings: one row per person, role and unit; counts add up, first/last widen, the
+    name and the 1.1 code and profession are the latest's (merge(), then the upsert's same rules)."""
+    merged = merge(sightings)
+    if not merged:
+        return
+    dialect = session.get_bind().dialect.name
+    driver.insert(session, _upsert(dialect), [merged[k] for k in sorted(merged)])  # sorted: rows lock in one order
+
+
+def merge(sightings: Iterable[Sighting]) -> dict[tuple[str, str, str, str], dict[str, Any]]:
+    """A batch's sightings as one row each per customer, HSA-id, role and unit: the upsert's parameters."""
+    merged: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for s in sightings:
         key = (s.customer_number, s.hsa_id, s.role, s.unit_hsa_id)
         entry = merged.get(key)
         if entry is None:
-            merged[key] = {
+            entry = merged[key] = {
                 "customer_number": s.customer_number,
                 "hsa_id": s.hsa_id,
                 "role": s.role,
@@ -61,18 +84,19 @@ def record(session: Session, sightings: Iterable[Sighting]) -> None:
                 "name": s.name,
                 "first_seen": s.at,
                 "last_seen": s.at,
-                "message_count": 1,
+                "message_count": 0,
+                "prescriber_code": None,
+                "profession": None,
+                "coded_at": None,
             }
-            continue
-        entry["message_count"] = int(entry["message_count"]) + 1  # type: ignore[call-overload]
-        if s.at < entry["first_seen"]:  # type: ignore[operator]
+        entry["message_count"] += 1
+        if s.at < entry["first_seen"]:
             entry["first_seen"] = s.at
-        if s.at >= entry["last_seen"]:  # type: ignore[operator]
+        if s.at >= entry["last_seen"]:
             entry["last_seen"], entry["name"] = s.at, s.name
-    if not merged:
-        return
-    dialect = session.get_bind().dialect.name
-    driver.insert(session, _upsert(dialect), [merged[k] for k in sorted(merged)])  # sorted: rows lock in one order
+        if s.coded and (entry["coded_at"] is None or s.at >= entry["coded_at"]):
+            entry["prescriber_code"], entry["profession"], entry["coded_at"] = s.prescriber_code, s.profession, s.at
+    return merged
 
 
 @functools.cache
@@ -84,6 +108,8 @@ def _upsert(dialect: str) -> Any:
     table = PrescriberRow.__table__
     insert = upsert.for_dialect(dialect, table)
     new = insert.excluded
+    # The batch stated a code or profession at least as recent as the stored one: it replaces both.
+    newer_code = and_(new.coded_at.is_not(None), or_(table.c.coded_at.is_(None), new.coded_at >= table.c.coded_at))
     return insert.on_conflict_do_update(
         index_elements=[table.c.customer_number, table.c.hsa_id, table.c.role, table.c.unit_hsa_id],
         set_={
@@ -91,6 +117,7 @@ def _upsert(dialect: str) -> Any:
             "first_seen": case((new.first_seen < table.c.first_seen, new.first_seen), else_=table.c.first_seen),
             "last_seen": case((new.last_seen > table.c.last_seen, new.last_seen), else_=table.c.last_seen),
             "message_count": table.c.message_count + new.message_count,
+            **{c: case((newer_code, new[c]), else_=table.c[c]) for c in ("prescriber_code", "profession", "coded_at")},
         },
     )
 

@@ -287,7 +287,9 @@ class PrescriberRow(Base):
     """The prescriber register: who was seen ordering for a customer, in which role and unit, and when.
 
     One row per customer, HSA-id, role (prescriber, orderer, reporter) and sending unit ('' when the
-    message named none); upserted once per batch by broker/handlers/prescribers.py.
+    message named none); upserted once per batch by broker/handlers/prescribers.py. A prescriber's
+    förskrivarkod and profession (customer dialect 1.1, migration 0011) are those the latest message that
+    stated them gave (`coded_at`: that message's SentAt); none for a person seen only in 1.0 messages.
     """
 
     __tablename__ = "prescribers"
@@ -299,6 +301,9 @@ class PrescriberRow(Base):
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
     message_count: Mapped[int] = mapped_column(Integer)
+    prescriber_code: Mapped[str | None] = mapped_column(String(12))
+    profession: Mapped[str | None] = mapped_column(String(32))
+    coded_at: Mapped[datetime | None]
 
 
 class AuditRow(Base):

@@ -84,6 +84,35 @@ def test_inject_json_says_what_was_sent(amqp_url: str, names: Names, bind: Bind,
 
 
 @services
+def test_inject_writes_each_customer_s_configured_schema_version_or_the_one_asked_for(
+    amqp_url: str, names: Names, bind: Bind, channel: BlockingChannel
+) -> None:
+    """A test environment injects 1.1 orders: a customer configured for 1.1 (HMC_CUSTOMERS' fifth field, as the
+    worker reads it) writes 1.1 with its elements filled in, one on 1.0 writes 1.0; --schema-version: all."""
+    queue = bind("customer", names.exchange(Exchange.CUSTOMER_IN))
+    inject = ("inject", "--amqp-url", amqp_url, "--prefix", names.prefix, "--mix", "CustomerOrder=1", "--json")
+    configured = {"HMC_CUSTOMERS": "1001:Region Skåne:websesam-skane:invoice:1.1,1002:Region Halland", "HMC_CONFIG": ""}
+    result = runner.invoke(app, [*inject, "--count", "20", "--customers", "1001,1002"], env=configured)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["schema_versions"] == {"1001": "1.1", "1002": "1.0"}
+    orders = [(props, valid(body).message) for _, props, body in take_all(channel, queue)]
+    by_version = {
+        v: [x for p, x in orders if isinstance(x, m.CustomerOrder) and p.headers == {"x-schema-version": v}]
+        for v in ("1.0", "1.1")
+    }
+    assert len(by_version["1.0"]) + len(by_version["1.1"]) == 20 and by_version["1.0"] and by_version["1.1"]
+    assert all(x.header.customer_number == "1001" and x.header.schema_version == "1.1" for x in by_version["1.1"])
+    assert all(x.prescriber.prescriber_code and x.prescriber.profession for x in by_version["1.1"])
+    assert all(x.header.schema_version == "1.0" and x.prescriber.prescriber_code is None for x in by_version["1.0"])
+    result = runner.invoke(app, [*inject, "--count", "5", "--customers", "1002", "--schema-version", "1.1"])
+    assert result.exit_code == 0, result.output
+    again = [valid(body).message for _, _, body in take_all(channel, queue)]
+    assert len(again) == 5 and all(x is not None and x.header.schema_version == "1.1" for x in again)
+    refused = runner.invoke(app, [*inject, "--count", "1", "--schema-version", "2.0"])
+    assert refused.exit_code == 2 and "2.0" in refused.output
+
+
+@services
 def test_inject_a_scenario_sends_both_sides(amqp_url: str, names: Names, bind: Bind, channel: BlockingChannel) -> None:
     customer_queue = bind("customer", names.exchange(Exchange.CUSTOMER_IN))
     sesam2_queue = bind("sesam2", names.exchange(Exchange.SESAM2_IN))

@@ -3,6 +3,7 @@ refusals say what is wrong."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -80,3 +81,37 @@ def test_disable_dormant_disables_only_the_accounts_unused_for_the_period(store:
         assert {r.name: r.disabled for r in session.scalars(select(AccountRow))} == {"old": True, "new": False}
         row = session.scalars(select(AuditRow).where(AuditRow.action == "account").order_by(AuditRow.id.desc())).first()
         assert row is not None and row.details == {"op": "disable-dormant", "accounts": ["old"], "days": 365}
+
+
+def _unused_since(store: Store, name: str, days: int) -> None:
+    with store.sessions() as session:
+        long_ago = datetime.now(UTC) - timedelta(days=days)
+        session.execute(update(AccountRow).where(AccountRow.name == name).values(created_at=long_ago))
+        session.commit()
+
+
+def test_users_list_shows_an_account_unused_for_the_period_as_disabled_before_anything_records_it(
+    store: Store,
+) -> None:
+    for name in ("old", "new"):
+        _run(store, "users", "add", name, "-r", "viewer", "--password-stdin", stdin=PASSWORD + "\n")
+    _unused_since(store, "old", 366)
+    listed = {a["name"]: a["state"] for a in json.loads(_run(store, "users", "list", "--json"))}
+    assert listed == {"old": "disabled (unused)", "new": "active"}
+    assert "disabled (unused)" in _run(store, "users", "list")
+    with store.sessions() as session:
+        assert session.get(AccountRow, "old").disabled is False  # type: ignore[union-attr]  # listing changes nothing
+    _run(store, "users", "disable", "new")
+    listed = {a["name"]: a["state"] for a in json.loads(_run(store, "users", "list", "--json"))}
+    assert listed == {"old": "disabled (unused)", "new": "disabled"}
+
+
+def test_passwd_enables_an_account_unused_for_the_period_and_it_logs_in_again(store: Store) -> None:
+    _run(store, "users", "add", "old", "-r", "viewer", "--password-stdin", stdin=PASSWORD + "\n")
+    _unused_since(store, "old", 400)
+    with store.sessions() as session, pytest.raises(accounts.LoginRefused, match="unused for too long"):
+        accounts.login(session, "old", PASSWORD, timedelta(days=365))
+    _run(store, "users", "passwd", "old", "--password-stdin", stdin="another long password\n")
+    with store.sessions() as session:
+        assert accounts.login(session, "old", "another long password", timedelta(days=365)).name == "old"
+    assert json.loads(_run(store, "users", "list", "--json"))[0]["state"] == "active"

@@ -7,7 +7,7 @@ import dataclasses
 import hashlib
 import io
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
@@ -29,7 +29,7 @@ from broker.envelope import Delivery
 from broker.model import messages as m
 from broker.model.codes import BillingForm, Side
 from broker.pipeline import Pipeline
-from broker.store.tables import AuditRow, InvoiceRow, OutboxRow
+from broker.store.tables import AccountRow, AuditRow, InvoiceRow, OutboxRow
 from broker.store.unit_of_work import UnitOfWork
 from console.accounts import add_person, disable
 from tests.support.fixtures import Store
@@ -218,6 +218,37 @@ def test_a_granted_role_works_at_once_and_a_revoked_one_refuses(
     grants = [r.details for r in audit_rows(sessions) if r.action == "account"]
     assert grants[0] == {"op": "roles", "account": "bo.berg", "before": ["operator"],
                          "roles": ["invoice:1001", "operator"]}  # fmt: skip
+
+
+def test_an_account_unused_for_the_period_may_not_export_and_is_disabled_as_at_a_console_login(
+    sessions: sessionmaker[Session], env: dict[str, str], hmc: Run
+) -> None:
+    """The CLI's --operator reads the console's rule (broker/store/accounts.py): a year unused, no export."""
+    receive(sessions, env, invoice())
+    with sessions() as session:
+        long_ago = datetime.now(UTC) - timedelta(days=366)
+        session.execute(update(AccountRow).where(AccountRow.name == "anna.andersson").values(created_at=long_ago))
+        session.commit()
+    code, output = hmc("invoice", "export", "-c", "1001", "-m", "2026-10", "--operator", "anna.andersson")
+    assert code == 2 and "no enabled account anna.andersson" in output and "users passwd" in output
+    (row,) = audit_rows(sessions)
+    assert (row.action, row.actor) == ("invoice-export-refused", "anna.andersson")
+    with sessions() as session:
+        assert session.get(AccountRow, "anna.andersson").disabled  # type: ignore[union-attr]
+    assert (
+        hmc(
+            "invoice",
+            "export",
+            "-c",
+            "1001",
+            "-m",
+            "2026-10",
+            "--operator",
+            "anna.andersson",
+            HMC_CONSOLE_DORMANT_DAYS="500",
+        )[0]
+        == 2
+    )  # disabled now, whatever the period
 
 
 def test_no_data_for_the_month_or_a_bad_month_is_refused(hmc: Run, sessions: sessionmaker[Session]) -> None:

@@ -72,3 +72,47 @@ def test_0009_fills_the_rule_of_every_stored_error_and_indexes_the_failures(stor
     assert sorted(found, key=str) == sorted(((e, stored_rule(e)) for e in errors), key=str)
     assert {rule for _e, rule in found} == {"personnummer.check-digit", "publish", None}
     assert "ix_messages_failures" in indexes
+
+
+def test_0011_keeps_a_worker_of_the_previous_version_writing_the_prescriber_register(store: Store) -> None:
+    """A rolling upgrade: a worker of 0010's code still upserts its sightings (naming none of 0011's columns)
+    into a store migrated to 0011; its rows get no code, and a code stated before stays."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from broker.store import upsert
+
+    engine = make_engine(store.url)
+    upgrade(engine, "0010")
+    old = sa.Table(  # the prescribers table as 0010's code knows it
+        "prescribers",
+        sa.MetaData(),
+        *(sa.Column(c, sa.String) for c in ("customer_number", "hsa_id", "role", "unit_hsa_id", "name")),
+        sa.Column("first_seen", sa.DateTime(timezone=True)),
+        sa.Column("last_seen", sa.DateTime(timezone=True)),
+        sa.Column("message_count", sa.Integer),
+    )
+    at = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+    key = {"customer_number": "1001", "hsa_id": "SE2120001397-F12A", "role": "prescriber", "unit_hsa_id": ""}
+    row = {**key, "name": "Karin Bergström", "first_seen": at, "last_seen": at, "message_count": 1}
+
+    def old_worker_writes() -> None:
+        insert = upsert.for_dialect(engine.dialect.name, old)
+        statement = insert.on_conflict_do_update(
+            index_elements=[old.c[k] for k in key], set_={"message_count": old.c.message_count + 1}
+        )
+        with engine.begin() as conn:
+            conn.execute(statement, [row])
+
+    old_worker_writes()
+    upgrade(engine)
+    old_worker_writes()
+    table = Base.metadata.tables["prescribers"]
+    with engine.begin() as conn:
+        conn.execute(table.update().values(prescriber_code="AT40117", profession="doctor", coded_at=at))
+    old_worker_writes()
+    with engine.connect() as conn:
+        (found,) = conn.execute(sa.select(table)).mappings().all()
+    engine.dispose()
+    assert (found["message_count"], found["prescriber_code"], found["profession"]) == (3, "AT40117", "doctor")

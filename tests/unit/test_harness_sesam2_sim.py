@@ -211,3 +211,18 @@ def test_sesam2_answers_a_referral_sent_in_1_1_with_an_appointment(seed: int, ac
         assert (seen - sent).days <= 3  # the next business day (over a weekend at most)
     assert new.requested_date is None or seen >= new.requested_date
     assert sim.answer(new, now=NOW) == [answer]  # a function of the referral: a redelivery gets the same answer
+
+
+@settings(max_examples=at_most(20), deadline=None)
+@given(seed=seeds)
+def test_every_answer_carries_the_schema_version_of_the_message_it_answers(seed: int) -> None:
+    """SESAM2's header carries the version of the customer message it came from (its one XSD takes both)."""
+    g = Generator(seed, customers=("1001", "1002"), start=START, versions={"1001": "1.1", "1002": "1.0"})
+    sim = Sesam2Simulator(seed, EVERYTHING)
+    answered = [received(x) for x in g.mix(30) if type(x) in SESAM2.binding.by_type]  # what reaches SESAM2
+    answered.append(received(g.orthopaedic_referral("1001")))
+    assert {x.header.schema_version for x in answered} == {"1.0", "1.1"}
+    for sent in answered:
+        for answer in sim.answer(sent, now=NOW):
+            assert answer.header.schema_version == sent.header.schema_version, type(answer).__name__
+            assert valid(SESAM2.render(answer)).message == answer
