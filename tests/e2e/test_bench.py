@@ -11,6 +11,8 @@ import json
 import math
 import os
 import socket
+import subprocess
+import sys
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +23,7 @@ from sqlalchemy import create_engine, make_url, text
 from typer.testing import CliRunner
 
 from adapters.bench.cli import register
+from tests.support.tools import require_valgrind
 
 AMQP_URL = os.environ.get("HMC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 DB_URL = os.environ.get("HMC_TEST_DB_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -117,3 +120,20 @@ def test_embedded_bench_has_no_baseline_and_says_so() -> None:
     assert out["pipeline_msgs_per_s"] > 0 and out["return_msgs_per_s"] > 0 and out["drain_s"] > 0
     assert out["workers"] == {"1": out["pipeline_msgs_per_s"]}
     assert any("no raw or naive baseline" in note for note in out["notes"])
+
+
+def test_the_stages_instructions_per_order_as_valgrind_counts_them() -> None:
+    """`python -m adapters.bench.instructions`: each stage's instructions per bench order, the difference of
+    two runs under callgrind; reading the order costs more than lxml's parse and XSD, which are part of it."""
+    require_valgrind()
+    done = subprocess.run(
+        [sys.executable, "-m", "adapters.bench.instructions", "read", "floor", "--orders", "20"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split() for line in done.stdout.splitlines() if "per order" in line]
+    counts = {row[0]: int(row[1].replace(",", "")) for row in rows}
+    assert set(counts) == {"read", "floor"}
+    assert counts["read"] > counts["floor"] > 0

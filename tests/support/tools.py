@@ -1,5 +1,5 @@
-"""Command-line tools the tests run that are not Python packages: the AsyncAPI CLI (@asyncapi/cli from npm) and
-Prometheus's promtool (Debian's prometheus package).
+"""Command-line tools the tests run that are not Python packages: the AsyncAPI CLI (@asyncapi/cli from npm),
+Prometheus's promtool (Debian's prometheus package) and valgrind (the bench's instruction counts).
 
 .ci/run installs the AsyncAPI CLI into .tools/asyncapi (project-local, not committed) and promtool with apt-get.
 A missing tool skips the test with the command that installs it; with HMC_REQUIRE_TOOLS=1 or
@@ -36,6 +36,13 @@ def require_promtool() -> Path:
     if found:
         return Path(found)
     _missing("promtool is not installed: install it with `apt-get install prometheus` (or bash .ci/run)")
+
+
+def require_valgrind() -> Path:
+    found = shutil.which("valgrind")
+    if found:
+        return Path(found)
+    _missing("valgrind is not installed: install it with `apt-get install valgrind` (or bash .ci/run)")
 
 
 def _missing(reason: str) -> NoReturn:
