@@ -146,21 +146,16 @@ class Cluster:
         So the node is given another Erlang cookie for each of its peers (`erlang:set_cookie/2`, per node) and
         disconnected from them: every reconnection, from either side, then fails the cookie handshake, as a
         dropped link would. Its own cookie stays, so rabbitmqctl still reaches it (heal() undoes it)."""
-        peers = ", ".join(f"'{n.name}'" for n in self.nodes if n is not node)
-        self.ctl(
-            node,
-            "eval",
-            f"[begin erlang:set_cookie(P, hmc_partitioned), erlang:disconnect_node(P) end || P <- [{peers}]], ok.",
-        )
+        self._each_peer(node, "erlang:set_cookie(P, hmc_partitioned), erlang:disconnect_node(P)")
 
     def heal(self, node: Node) -> None:
         """End partition(): the peers' cookie is the node's own again, and it reconnects to them."""
+        self._each_peer(node, "erlang:set_cookie(P, erlang:get_cookie()), net_adm:ping(P)")
+
+    def _each_peer(self, node: Node, expressions: str) -> None:
+        """Erlang `expressions` evaluated on `node` for each other node P."""
         peers = ", ".join(f"'{n.name}'" for n in self.nodes if n is not node)
-        self.ctl(
-            node,
-            "eval",
-            f"[begin erlang:set_cookie(P, erlang:get_cookie()), net_adm:ping(P) end || P <- [{peers}]], ok.",
-        )
+        self.ctl(node, "eval", f"[begin {expressions} end || P <- [{peers}]], ok.")
 
     def serving(self, node: Node) -> bool:
         """Whether the node's RabbitMQ application runs (false while pause_minority has paused it)."""
