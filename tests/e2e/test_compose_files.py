@@ -1251,3 +1251,19 @@ def test_ha_start_order_waits_for_the_cluster_and_the_standby() -> None:
     for name in ha_workers():
         assert s[name]["depends_on"]["hmc-init"]["condition"] == "service_completed_successfully"
         assert s[name]["stop_grace_period"] and s[name]["healthcheck"]["test"], name
+
+
+def test_the_systemd_template_runs_one_worker_per_instance_and_stops_it_gracefully() -> None:
+    unit: dict[str, list[str]] = {}
+    for line in (COMPOSE / "systemd/hmc-broker-worker@.service").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            unit.setdefault(key, []).append(value)
+    assert unit["ExecStart"] == ["/opt/hmc-broker/current/bin/hmc-broker run"]
+    environment = dict(v.split("=", 1) for v in unit["Environment"])
+    assert environment["HMC_WORKER_INDEX"] == "%i", "the instance name is the worker's index"
+    assert set(environment) <= readme_settings()
+    assert unit["KillSignal"] == ["SIGTERM"] and int(unit["TimeoutStopSec"][0]) >= 30, "the batch is finished"
+    assert unit["Restart"] == ["always"] and unit["User"] == ["hmc-broker"]
+    text = (COMPOSE / "systemd/hmc-broker-worker@.service").read_text(encoding="utf-8")
+    assert set(re.findall(r"HMC_[A-Z0-9_]+", text)) <= readme_settings()
