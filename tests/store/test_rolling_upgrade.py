@@ -4,11 +4,14 @@ availability). Both stores; tests/e2e/test_rolling_restart.py does it under load
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, inspect, select, text
+from typer.testing import CliRunner
 
+from broker.cli import app
 from broker.store.db import make_engine, upgrade
 from broker.store.tables import MessageRow
 from broker.store.unit_of_work import UnitOfWork
@@ -41,6 +44,20 @@ def _runs_on_it(store: Store, engine: Engine, caplog: pytest.LogCaptureFixture) 
         uow.commit()
     with store.sessions() as session:
         assert session.scalars(select(MessageRow.message_id)).all() == ["m-rolling"]
+
+
+def test_db_upgrade_says_the_store_is_newer_and_changes_nothing(store: Store) -> None:
+    engine = make_engine(store.url)
+    next_release.migrate_ahead(engine)
+    try:
+        result = CliRunner().invoke(app, ["db", "upgrade", "--json"], env={"HMC_DB_URL": store.url})
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output.strip().splitlines()[-1])["newer"] == [next_release.REVISION]
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == next_release.REVISION
+    finally:
+        next_release.drop_extra(engine)
+        engine.dispose()
 
 
 def test_a_store_behind_is_still_migrated(store: Store) -> None:
