@@ -12,11 +12,14 @@ The standby is made as an operator makes one: a physical replication slot on the
 
 Each server is a child of the test in a process group of its own: kill -9 of the primary is SIGKILL of the
 group (postmaster and backends at once, as when its host dies). `stop()` kills both and removes the folder.
+A run killed before its cleanup leaves its servers running: the next pair reaps them (a folder whose lock
+no live run holds).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import pwd
 import shutil
@@ -33,6 +36,7 @@ import psycopg
 
 from tests.support.fault_stream import free_ports
 
+PREFIX = "hmc-pg-pair-"  # the folders under the temporary directory
 STANDBY_NAME = "hmc_standby"  # the standby's cluster_name, its walreceiver's application_name and its slot
 DATABASE = "hmc"
 
@@ -84,7 +88,10 @@ class Pair:
     def __init__(self, *, synchronous: bool) -> None:
         self.synchronous = synchronous
         self.bin = pg_bin() or Path("/nonexistent")
-        self.root = Path(tempfile.mkdtemp(prefix="hmc-pg-pair-"))
+        _reap()
+        self.root = Path(tempfile.mkdtemp(prefix=PREFIX))
+        self._lock = open(self.root / ".lock", "w")  # noqa: SIM115 (held for the pair's life: see _reap)
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
         first = free_ports(2)
         self.primary = Server("primary", first, self.root / "primary")
         self.standby = Server("standby", first + 1, self.root / "standby")
@@ -191,6 +198,7 @@ class Pair:
             if server.running:
                 _kill_group(server)
         shutil.rmtree(self.root, ignore_errors=True)
+        self._lock.close()
 
     def connect(self, server: Server, database: str = "postgres") -> psycopg.Connection[Any]:
         return psycopg.connect(server.conninfo.replace("dbname=postgres", f"dbname={database}"), autocommit=True)
@@ -242,6 +250,20 @@ class Pair:
             if time.monotonic() > deadline:
                 raise PairError(f"{server.name} not accepting connections after {timeout_s} s:\n{self.log(server)}")
             time.sleep(0.2)
+
+
+def _reap() -> None:
+    """Kill the servers of pairs whose run ended without its cleanup (its lock is free), remove their folders."""
+    for root in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        try:
+            with open(root / ".lock") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises while a live run holds it
+                for pid_file in root.glob("*/postmaster.pid"):
+                    with contextlib.suppress(ValueError, OSError):
+                        os.killpg(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+        except OSError:
+            continue
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _kill_group(server: Server) -> None:
