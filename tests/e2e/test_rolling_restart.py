@@ -41,9 +41,16 @@ def test_every_worker_restarted_one_by_one_under_load_on_a_schema_one_migration_
     logging.getLogger("pika").setLevel(logging.WARNING)
     rabbit = services.require_rabbitmq()
     prefix = f"r{int(time.time() * 1000) % 10**8}."
-    stream = Stream(rabbit, rolling_db, prefix, fresh_log_dir("rolling_restart"), backlog_orders=BACKLOG_ORDERS)
+    stream = Stream(
+        rabbit,
+        rolling_db,
+        prefix,
+        fresh_log_dir("rolling_restart"),
+        backlog_orders=BACKLOG_ORDERS,
+        fed_orders=FED_ORDERS,
+    )
     try:
-        feeding = stream.trickle(FED_ORDERS, FEED_PER_S)
+        feeding = stream.trickle(FEED_PER_S)
         assert len(stream.sent) == (BACKLOG_ORDERS + FED_ORDERS) * STEPS == 2000
         at_start = stream.midstream(0.1, 0.2)
         engine = make_engine(rolling_db)

@@ -78,12 +78,15 @@ class Stream:
         workers_url: str | None = None,
         start: bool = True,
         backlog_orders: int = ORDERS,
+        fed_orders: int = 0,
         **worker_settings: str,
     ) -> None:
         """`amqp_url` is where the topology is declared, published and collected; `workers_url` the workers'
         HMC_AMQP_URL when it differs (a cluster's nodes in another order); `worker_settings` more of the workers' HMC_
         variables (HMC_QUEUE_TYPE=quorum on a cluster). With `start` False the backlog waits for start().
-        `backlog_orders` fewer than ORDERS when the test sends the rest while the workers run (trickle)."""
+        `fed_orders` more orders kept for trickle() to send while the workers run. Multiples of ten: orders()
+        interleaves groups of ten orders, and a part must hold whole orders."""
+        assert backlog_orders % 10 == 0 and fed_orders % 10 == 0, "whole groups of orders (see orders())"
         self.amqp_url, self.db_url, self.log_dir = amqp_url, db_url, log_dir
         self.metrics_urls = [f"http://127.0.0.1:{http_port + i}/metrics" for i in range(workers)] if http_port else []
         env = worker_env(
@@ -101,7 +104,13 @@ class Stream:
         self.feed = Feed(amqp_url)
         self.sent: list[Sent] = []
         started = time.monotonic()
-        backlog = list(orders(backlog_orders, STEPS, self.names, seed=random.randrange(10_000)))
+        # One generator for the backlog, what is fed later and the probes: its order ids (OrderId) are unique,
+        # where two generators' overlap and the broker rightly rejects the second as order.duplicate.
+        planned = list(
+            orders(backlog_orders + fed_orders + PROBE_ORDERS, STEPS, self.names, seed=random.randrange(10_000))
+        )
+        cut, fed_cut = backlog_orders * STEPS, (backlog_orders + fed_orders) * STEPS
+        backlog, self._fed, self._probes = planned[:cut], planned[cut:fed_cut], planned[fed_cut:]
         self.feed.publish_all([m for m, _ in backlog], self.names.inbound_queues(Side.CUSTOMER, PARTITIONS))
         self.sent = [s for _, s in backlog]
         self.publish_s = time.monotonic() - started
@@ -122,10 +131,10 @@ class Stream:
         assert self.collector.wait(threshold, 90), f"only {self.collector.count()} arrived\n{self.pool.tails()}"
         return len(self.sent) - self.collector.count()
 
-    def trickle(self, count: int, per_s: float) -> threading.Thread:
-        """Publish `count` more orders (of STEPS messages) at about `per_s` messages a second from a thread of its
-        own (a feed of its own: pika's connections are not shared between threads); join it before finish()."""
-        messages = list(orders(count, STEPS, self.names, seed=random.randrange(20_000, 30_000)))
+    def trickle(self, per_s: float) -> threading.Thread:
+        """Publish the `fed_orders` at about `per_s` messages a second from a thread of its own (a feed of its
+        own: pika's connections are not shared between threads); join it before finish()."""
+        messages, self._fed = self._fed, []
         self.sent.extend(s for _, s in messages)  # in the order published: the checker's order per order
 
         def publish() -> None:
@@ -191,7 +200,7 @@ class Stream:
         return report
 
     def _probe_messages(self) -> Iterator[tuple[Addressed, Sent]]:
-        for message, sent in orders(PROBE_ORDERS, STEPS, self.names, seed=random.randrange(10_000, 20_000)):
+        for message, sent in self._probes:
             self.feed.publish(message)
             yield message, sent
 
