@@ -304,13 +304,19 @@ def db_upgrade(as_json: Annotated[bool, typer.Option("--json", help="one JSON ob
     """Create or migrate the message store's tables (HMC_DB_URL); safe to repeat."""
     import json
 
-    from broker.bootstrap import store
     from broker.config import Settings, safe_url
+    from broker.store.db import make_engine, upgrade
 
     settings = Settings.from_env()
-    store(settings)
+    engine = make_engine(settings.db_url)
+    try:
+        newer = upgrade(engine)  # a store a newer release migrated is left as it is (a rolling upgrade)
+    finally:
+        engine.dispose()
     if as_json:
-        typer.echo(json.dumps({"store": safe_url(settings.db_url), "up_to_date": True}))
+        typer.echo(json.dumps({"store": safe_url(settings.db_url), "up_to_date": not newer, "newer": newer}))
+    elif newer:
+        typer.echo(f"store is at a newer revision ({', '.join(newer)}) than this version: {safe_url(settings.db_url)}")
     else:
         typer.echo(f"store is up to date: {safe_url(settings.db_url)}")
 

@@ -114,7 +114,9 @@ class Settings:
     )
     db_url: str = _setting(
         "sqlite:///hmc-broker.sqlite",
-        "the message store (`postgresql+psycopg://...` in production)",
+        "the message store (`postgresql+psycopg://...` in production); a primary and its standby both named "
+        "(libpq multi-host: `postgresql+psycopg://user@/hmc?host=pg1:5432&host=pg2:5432&target_session_attrs="
+        "read-write`): connections go to the one that takes writes, so the workers follow a promotion",
         kind="URL, secret",
     )
     prefix: str = _setting("", "prefix of every exchange and queue name, per environment")

@@ -91,8 +91,6 @@ class Transport(Protocol):
         """Publish from the watch's thread, on a connection of its own (the worker's publisher is not shared)."""
         ...
 
-    def stop_consuming(self) -> None: ...
-
     def connected(self) -> bool: ...
 
     def blocked(self) -> bool:
@@ -229,7 +227,10 @@ class Worker:
                 if time.monotonic() - self._last_relay >= 1.0:
                     self.settle()
                     self.relay()
-            self.transport.stop_consuming()
+            # No basic.cancel first: with a single active consumer RabbitMQ would hand the partitions to the
+            # standby at once, while the messages prefetched here stay unacknowledged until the connection
+            # closes; the standby would take later messages of their orders first (a rolling restart saw 2
+            # orders out of order). Closing the connection (transport.close) requeues them and hands over in one.
             self.settle()
             self.relay()
         finally:  # the watch never outlives the loop, whatever ended it

@@ -288,13 +288,6 @@ class AmqpTransport:
     def connected(self) -> bool:
         return bool(self._consuming and self.consume_connection.connected)
 
-    def stop_consuming(self) -> None:
-        with self._lock:
-            for consumer in self._consumers:
-                with contextlib.suppress(*self.consume_connection.connection_errors):
-                    consumer.cancel()
-            self._consuming = False
-
     def acknowledge(self, batch: Sequence[Any]) -> None:
         """Acknowledge a batch: on RabbitMQ with one basic.ack (multiple) up to its last delivery tag.
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+log = logging.getLogger(__name__)
 
 
 def make_engine(url: str, *, idle_in_transaction_s: float | None = None, **options: Any) -> Engine:
@@ -48,22 +52,40 @@ def make_engine(url: str, *, idle_in_transaction_s: float | None = None, **optio
     return engine
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine, scripts: Path = MIGRATIONS) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(scripts))
     config.attributes["engine"] = engine
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision`; safe to run at every start and from several workers."""
-    config = alembic_config(engine)
+def upgrade(engine: Engine, revision: str = "head", *, scripts: Path = MIGRATIONS) -> list[str]:
+    """Bring the schema to `revision`; safe to run at every start and from several workers.
+
+    A store at a revision this code does not know was migrated by a newer release (a rolling upgrade: the
+    next version's first worker migrated, this one is of the version before). Migrations are additive for
+    one release (new tables, nullable or defaulted columns, new indexes; a destructive change waits for the
+    release after), so this version's statements still work on it: the worker warns and runs instead of
+    refusing. The unknown revisions are returned (empty: the store is at `revision`). `scripts`: another
+    folder of migrations (the tests' next release)."""
+    config = alembic_config(engine, scripts)
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Workers starting together must not race to create the same tables.
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
+        known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+        newer = sorted(set(MigrationContext.configure(connection).get_current_heads()) - known)
+        if newer:
+            log.warning(
+                "the store's schema is at %s, newer than this version knows (%s): running on it, as migrations "
+                "stay additive for one release; upgrade this worker",
+                ", ".join(newer),
+                ScriptDirectory.from_config(config).get_current_head(),
+            )
+            return newer
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+    return []
 
 
 def sessions(engine: Engine) -> sessionmaker[Session]:

@@ -1,5 +1,6 @@
-"""A RabbitMQ node killed (-9) or stopped, or a memory alarm, mid-stream in a 3-node cluster of the test's own with
-quorum queues: two workers, 2,000 messages in flight, nothing lost, duplicated under another id or out of order.
+"""A RabbitMQ node killed (-9) or stopped, a memory alarm, or a network partition, mid-stream in a 3-node cluster
+of the test's own with quorum queues: two workers, 2,000 messages in flight, nothing lost, duplicated under
+another id or out of order.
 
 The cluster (tests/support/rabbit_cluster.py) runs beside the machine's own RabbitMQ, never touching it, and is
 removed at the end. Every queue is a quorum queue (HMC_QUEUE_TYPE=quorum). The topology is declared, fed and
@@ -7,13 +8,15 @@ collected through node 2, so node 2 leads every queue (quorum queues start their
 client's node); the workers name the nodes as 1;2;3, so they connect to node 1. Killing node 1 takes the
 workers' connections; killing node 2 takes the leaders of sesam2.in and of the inbound partitions; a graceful
 stop of node 1 (started again at once) is an operator's maintenance; a memory alarm on node 3 blocks publishing
-across the cluster. Each test starts its node again and checks that it rejoins. Run with
-`pytest -m cluster -s` (the figures are printed; about 2.5 minutes on two cores, forming the cluster included).
+across the cluster; node 1 cut off from the other two (a partition) pauses itself (pause_minority). Each test
+starts its node again (or heals the partition) and checks that it rejoins. Run with `pytest -m cluster -s`
+(the figures are printed; about 2-3 minutes on two cores, forming the cluster included).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -156,6 +159,56 @@ def test_a_memory_alarm_blocks_publishing_and_the_workers_wait_for_it_to_clear(
     )
     report = stream.finish("memory alarm on a node (publishing blocked), cleared", cleared_at, at_fault)
     assert report.ok and report.lost == 0 and report.duplicates_other_id == 0 and report.out_of_order == 0
+
+
+PARTITION_S = 6.0  # how long node 1 stays cut off once paused
+
+
+def test_a_network_partition_pauses_the_minority_node_and_the_stream_goes_on(cluster: Cluster, stream: Stream) -> None:
+    """Node 1, the workers' node, cut off from nodes 2 and 3 mid-stream (Cluster.partition: per-peer Erlang
+    cookies, as no firewall can be used here). With pause_minority it finds itself alone, one of three, and
+    stops serving clients: the workers' connections are closed and they move to the majority; the quorum
+    queues (led by node 2) keep two members of three. Healed, node 1 starts again and rejoins, no partition
+    left to resolve by hand. Nothing is lost, duplicated or reordered; but the flow stood still while the
+    partition lasted, the workers connected to the majority within 3 s (README.md, High availability)."""
+    one, two, three = cluster.nodes
+    everyone = {n.name for n in cluster.nodes}
+    amqp_ports = {n.amqp_port for n in cluster.nodes}
+    stream.start()
+    at_fault = stream.midstream()
+    cut_at = time.monotonic()
+    cluster.partition(one)
+    try:
+        assert _until(lambda: not cluster.serving(one), 30), "the minority node pauses (pause_minority)"
+        paused_s = time.monotonic() - cut_at
+        majority = json.loads(cluster.ctl(two, "cluster_status", "--formatter", "json"))["running_nodes"]
+        assert set(majority) == {two.name, three.name}, majority
+
+        def on_the_majority() -> bool:
+            connected = server_ports(child.pid for child in stream.pool.children)
+            return all(ports & amqp_ports and one.amqp_port not in ports for ports in connected.values())
+
+        assert _until(on_the_majority, 30), "the workers reconnect to the majority's nodes"
+        moved_s = time.monotonic() - cut_at
+        time.sleep(PARTITION_S)
+        assert not cluster.serving(one), "paused for as long as it is cut off"
+    finally:
+        cluster.heal(one)
+    healed_at = time.monotonic()
+    assert _until(lambda: cluster.serving(one), 60), "the node serves again once it sees the majority"
+    rejoined_s = time.monotonic() - healed_at
+    assert cluster.running_members() == everyone
+    assert cluster.partitions() == {key: [] for key in everyone}, "no partition left for an operator to resolve"
+    print(
+        f"\nPARTITION: node 1 paused {paused_s:.1f} s after the cut, the workers on the majority "
+        f"{moved_s:.1f} s after it, cut off {time.monotonic() - cut_at - rejoined_s:.1f} s, serving again "
+        f"{rejoined_s:.1f} s after the heal"
+    )
+    report = stream.finish("network partition: the workers' node cut off (pause_minority), healed", cut_at, at_fault)
+    assert report.ok and report.lost == 0 and report.duplicates_other_id == 0 and report.out_of_order == 0
+    after = [cut_at, *(t for t in stream.collector.times if t >= cut_at)]
+    pause = max(b - a for a, b in itertools.pairwise(after))
+    print(f"longest pause in arrivals at sesam2.in after the cut: {pause:.1f} s")
 
 
 def _until(condition: Callable[[], bool], timeout_s: float) -> bool:

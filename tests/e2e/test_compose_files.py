@@ -39,6 +39,7 @@ from tests.support.tools import require_promtool
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose"
+COMPOSE_FILES = ("docker-compose.yml", "docker-compose.tls.yml", "docker-compose.ha.yml")
 
 # ------------------------------------------------------------------------------------------------ loading
 
@@ -73,7 +74,7 @@ def env_example() -> dict[str, str]:
 
 
 def is_secret(name: str) -> bool:
-    return re.search(r"PASSWORD|SECRET|TOKEN|_KEY$", name) is not None
+    return re.search(r"PASSWORD|SECRET|TOKEN|COOKIE|_KEY$", name) is not None
 
 
 def filled_env() -> dict[str, str]:
@@ -170,6 +171,7 @@ def test_every_file_parses() -> None:
     for name in [
         "docker-compose.yml",
         "docker-compose.tls.yml",
+        "docker-compose.ha.yml",
         "prometheus/prometheus.yml",
         "prometheus/alerts.yml",
         *(str(p.relative_to(COMPOSE)) for p in (COMPOSE / "grafana/provisioning").rglob("*.yml")),
@@ -179,6 +181,7 @@ def test_every_file_parses() -> None:
     tomllib.loads((COMPOSE / "hmc-broker.toml").read_text(encoding="utf-8"))
     conf("rabbitmq/rabbitmq.conf")
     conf("rabbitmq/tls.conf")
+    conf("rabbitmq/cluster.conf")
     env_example()
 
 
@@ -456,7 +459,7 @@ def test_start_order_follows_the_dependencies() -> None:
 
 
 def test_every_bind_mount_exists_in_the_repository() -> None:
-    for file in ("docker-compose.yml", "docker-compose.tls.yml"):
+    for file in COMPOSE_FILES:
         for name, service in load_yaml(file)["services"].items():
             for target, source in bind_mounts(service).items():
                 assert source.exists(), f"{file}: {name} mounts {source} at {target}: not in the repository"
@@ -546,7 +549,7 @@ def test_prometheus_loads_the_alert_rules() -> None:
 
 def test_every_hmc_variable_is_in_the_readme_configuration_table() -> None:
     used = set()
-    for file in ("docker-compose.yml", "docker-compose.tls.yml"):
+    for file in COMPOSE_FILES:
         text = (COMPOSE / file).read_text(encoding="utf-8")
         used |= {name for name, _ in references(text) if name.startswith("HMC_")}
         for service in load_yaml(file)["services"].values():
@@ -558,7 +561,7 @@ def test_every_hmc_variable_is_in_the_readme_configuration_table() -> None:
 
 def test_every_variable_compose_needs_is_in_env_example() -> None:
     defined = env_example().keys()
-    for file in ("docker-compose.yml", "docker-compose.tls.yml"):
+    for file in COMPOSE_FILES:
         for name, op in references((COMPOSE / file).read_text(encoding="utf-8")):
             assert name in defined or op in (":-", "-"), f"{file}: ${{{name}}} is neither in .env.example nor defaulted"
 
@@ -1027,13 +1030,15 @@ def test_env_example_leaves_every_secret_empty_and_compose_requires_them() -> No
     assert {"POSTGRES_PASSWORD", "HMC_PII_KEY", "GRAFANA_ADMIN_PASSWORD", "RABBITMQ_PASSWORD_HMC_BROKER",
             "HMC_CONSOLE_SECRET"} <= secrets  # fmt: skip
     assert {k: v for k, v in example.items() if k in secrets and v} == {}
-    text = (COMPOSE / "docker-compose.yml").read_text(encoding="utf-8")
-    for name, op in references(text):
-        if is_secret(name) and name in OPTIONAL_SECRETS:
-            optional = f"${{{name}}} is optional: empty unless set (${{{name}:-}}), never a default value"
-            assert op == ":-" and not re.search(rf"\$\{{{name}:-[^}}]", text), optional
-        elif is_secret(name):
-            assert op == ":?", f"${{{name}}} must be required (${{{name}:?...}}), never empty or defaulted"
+    assert {"POSTGRES_REPLICATION_PASSWORD", "RABBITMQ_ERLANG_COOKIE"} <= secrets  # docker-compose.ha.yml's
+    for file in ("docker-compose.yml", "docker-compose.ha.yml"):
+        text = (COMPOSE / file).read_text(encoding="utf-8")
+        for name, op in references(text):
+            if is_secret(name) and name in OPTIONAL_SECRETS:
+                optional = f"${{{name}}} is optional: empty unless set (${{{name}:-}}), never a default value"
+                assert op == ":-" and not re.search(rf"\$\{{{name}:-[^}}]", text), optional
+            elif is_secret(name):
+                assert op == ":?", f"{file}: ${{{name}}} must be required (${{{name}:?...}}), never empty or defaulted"
 
 
 # ---------------------------------------------------------------------------------------------- Docker
@@ -1135,3 +1140,130 @@ def test_alerts_reach_alertmanager_which_routes_critical_ones_to_the_on_call() -
     assert critical["receiver"] in receivers
     severities = {rule["labels"]["severity"] for rule in alert_rules()}
     assert severities <= {"critical", "warning"}, "every rule's severity is one the routing knows"
+
+
+# -------------------------------------------------------------- high availability (docker-compose.ha.yml)
+
+
+def ha_services() -> dict[str, Any]:
+    return load_yaml("docker-compose.ha.yml")["services"]
+
+
+def ha_rabbitmq_nodes() -> dict[str, Any]:
+    return {name: s for name, s in ha_services().items() if str(s.get("image", "")).startswith("rabbitmq:")}
+
+
+def ha_broker_services() -> dict[str, Any]:
+    return {name: s for name, s in ha_services().items() if "build" in s}
+
+
+def ha_workers() -> dict[str, Any]:
+    return {name: s for name, s in ha_broker_services().items() if s.get("command", ["run"]) == ["run"]}
+
+
+def test_ha_rabbitmq_is_three_nodes_of_one_cluster_with_one_cookie() -> None:
+    nodes = ha_rabbitmq_nodes()
+    assert len(nodes) == 3
+    assert all(s["image"] == services()["rabbitmq"]["image"] for s in nodes.values()), "the same RabbitMQ"
+    cluster = conf("rabbitmq/cluster.conf")
+    assert cluster["cluster_formation.peer_discovery_backend"] == "classic_config"
+    listed = {v for k, v in cluster.items() if k.startswith("cluster_formation.classic_config.nodes.")}
+    assert listed == {f"rabbit@{s['hostname']}" for s in nodes.values()}, "peer discovery names every node"
+    assert cluster["cluster_partition_handling"] == "pause_minority"
+    assert set(cluster).isdisjoint(conf("rabbitmq/rabbitmq.conf")), "cluster.conf adds, overrides nothing"
+    data = set()
+    for name, node in nodes.items():
+        env = node["environment"]
+        assert [n for n, _ in references(env["ERLANG_COOKIE"])] == ["RABBITMQ_ERLANG_COOKIE"], name
+        assert env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"].startswith("-setcookie ${RABBITMQ_ERLANG_COOKIE:?"), name
+        assert "--erlang-cookie" in " ".join(node["healthcheck"]["test"]), f"{name}: its CLI needs the cookie too"
+        assert host_path(node, "/etc/rabbitmq/conf.d/20-hmc.conf") == (COMPOSE / "rabbitmq/rabbitmq.conf").resolve()
+        assert host_path(node, "/etc/rabbitmq/conf.d/30-cluster.conf") == (COMPOSE / "rabbitmq/cluster.conf").resolve()
+        assert named_volumes(node)["/etc/rabbitmq/definitions"] == "rabbitmq-definitions", name
+        data.add(named_volumes(node)["/var/lib/rabbitmq"])
+        assert node["depends_on"]["rabbitmq-definitions"]["condition"] == "service_completed_successfully"
+    assert len(data) == 3, "each node its own data volume"
+
+
+def test_ha_postgres_is_a_primary_with_a_synchronous_standby_on_a_slot() -> None:
+    s = ha_services()
+    primary, standby = s["postgres-primary"], s["postgres-standby"]
+    init_path = host_path(primary, "/docker-entrypoint-initdb.d/10-replication.sh")
+    entry_path = host_path(standby, standby["entrypoint"][0])
+    init, entry = init_path.read_text(encoding="utf-8"), entry_path.read_text(encoding="utf-8")
+    assert all(p.stat().st_mode & stat.S_IXUSR for p in (init_path, entry_path)), "the scripts are executable"
+    slot = re.search(r"pg_create_physical_replication_slot\('([^']+)'\)", init)
+    assert slot and f"-S {slot.group(1)}" in entry, "the standby streams from the slot the primary made"
+    assert re.search(r"pg_basebackup .*-h postgres-primary .*-U replicator .* -R ", entry)
+    assert "CREATE ROLE replicator WITH REPLICATION" in init and "host replication replicator" in init
+    name = re.search(r"cluster_name=(\w+)", entry)
+    sync = re.search(r"synchronous_standby_names = '([^']+)'", init)
+    assert name and sync and re.search(rf"\b{name.group(1)}\b", sync.group(1)), "the primary waits for the standby"
+    assert standby["user"] == "postgres" and standby["depends_on"]["postgres-primary"]["condition"] == "service_healthy"
+    for server in (primary, standby):
+        raw = server["environment"]["POSTGRES_REPLICATION_PASSWORD"]
+        assert references(raw) == [("POSTGRES_REPLICATION_PASSWORD", ":?")]
+        assert "pg_isready" in " ".join(server["healthcheck"]["test"])
+    assert named_volumes(primary)["/var/lib/postgresql/data"] != named_volumes(standby)["/var/lib/postgresql/data"]
+    assert primary["image"] == standby["image"] == services()["postgres"]["image"]
+
+
+def test_ha_broker_names_every_rabbitmq_node_and_both_postgres_servers() -> None:
+    from sqlalchemy import make_url
+
+    from broker.store.db import make_engine
+
+    nodes = {s["hostname"] for s in ha_rabbitmq_nodes().values()}
+    postgres = ha_services()["postgres-primary"]["environment"]
+    first_nodes = []
+    for name, service in ha_broker_services().items():
+        env = service_env(service)
+        urls = [urlsplit(u) for u in env["HMC_AMQP_URL"].split(";")]
+        assert sorted(u.hostname or "" for u in urls) == sorted(nodes), f"{name}: every node once"
+        assert {(u.scheme, u.port, u.path, u.username) for u in urls} == {
+            ("amqp", 5672, "/" + make_definitions().VHOST, make_definitions().BROKER_USER)
+        }, name
+        if name in ha_workers():
+            first_nodes.append(urls[0].hostname)
+        # What libpq gets, through SQLAlchemy and psycopg: both hosts, the one that takes writes.
+        url = env["HMC_DB_URL"]
+        engine = make_engine(url)
+        _, params = engine.dialect.create_connect_args(make_url(url))
+        engine.dispose()
+        assert params["host"] == "postgres-primary,postgres-standby" and params["port"] == "5432,5432", name
+        assert params["target_session_attrs"] == "read-write", name
+        assert (params["user"], params["dbname"]) == (postgres["POSTGRES_USER"], postgres["POSTGRES_DB"]), name
+    assert sorted(first_nodes) == sorted(nodes), "the workers' connections spread over the nodes"
+    configured = {name: broker_settings(s) for name, s in ha_broker_services().items()}
+    assert all(c.queue_type == "quorum" for c in configured.values())
+    assert len({(c.prefix, c.partitions, c.queue_type, c.customers) for c in configured.values()}) == 1
+    assert sorted(configured[n].worker_index for n in ha_workers()) == list(range(len(ha_workers())))
+    assert all(configured[n].workers == len(ha_workers()) <= configured[n].partitions for n in ha_workers())
+
+
+def test_ha_start_order_waits_for_the_cluster_and_the_standby() -> None:
+    s = ha_services()
+    init = s["hmc-init"]
+    assert "hmc-broker db upgrade" in " ".join(init["command"]) and "hmc-broker topology" in " ".join(init["command"])
+    # With synchronous replication the migration's commits wait for the standby: it must be streaming.
+    needed = {*ha_rabbitmq_nodes(), "postgres-primary", "postgres-standby"}
+    assert {k for k, v in init["depends_on"].items() if v["condition"] == "service_healthy"} == needed
+    for name in ha_workers():
+        assert s[name]["depends_on"]["hmc-init"]["condition"] == "service_completed_successfully"
+        assert s[name]["stop_grace_period"] and s[name]["healthcheck"]["test"], name
+
+
+def test_the_systemd_template_runs_one_worker_per_instance_and_stops_it_gracefully() -> None:
+    unit: dict[str, list[str]] = {}
+    for line in (COMPOSE / "systemd/hmc-broker-worker@.service").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            unit.setdefault(key, []).append(value)
+    assert unit["ExecStart"] == ["/opt/hmc-broker/current/bin/hmc-broker run"]
+    environment = dict(v.split("=", 1) for v in unit["Environment"])
+    assert environment["HMC_WORKER_INDEX"] == "%i", "the instance name is the worker's index"
+    assert set(environment) <= readme_settings()
+    assert unit["KillSignal"] == ["SIGTERM"] and int(unit["TimeoutStopSec"][0]) >= 30, "the batch is finished"
+    assert unit["Restart"] == ["always"] and unit["User"] == ["hmc-broker"]
+    text = (COMPOSE / "systemd/hmc-broker-worker@.service").read_text(encoding="utf-8")
+    assert set(re.findall(r"HMC_[A-Z0-9_]+", text)) <= readme_settings()

@@ -71,8 +71,6 @@ class FakeTransport:
         for received in batch:
             received.ack()
 
-    def stop_consuming(self) -> None: ...
-
     def connected(self) -> bool:
         return True
 

@@ -16,6 +16,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,11 +77,16 @@ class Stream:
         http_port: int = 0,
         workers_url: str | None = None,
         start: bool = True,
+        backlog_orders: int = ORDERS,
+        fed_orders: int = 0,
         **worker_settings: str,
     ) -> None:
         """`amqp_url` is where the topology is declared, published and collected; `workers_url` the workers'
         HMC_AMQP_URL when it differs (a cluster's nodes in another order); `worker_settings` more of the workers' HMC_
-        variables (HMC_QUEUE_TYPE=quorum on a cluster). With `start` False the backlog waits for start()."""
+        variables (HMC_QUEUE_TYPE=quorum on a cluster). With `start` False the backlog waits for start().
+        `fed_orders` more orders kept for trickle() to send while the workers run. Multiples of ten: orders()
+        interleaves groups of ten orders, and a part must hold whole orders."""
+        assert backlog_orders % 10 == 0 and fed_orders % 10 == 0, "whole groups of orders (see orders())"
         self.amqp_url, self.db_url, self.log_dir = amqp_url, db_url, log_dir
         self.metrics_urls = [f"http://127.0.0.1:{http_port + i}/metrics" for i in range(workers)] if http_port else []
         env = worker_env(
@@ -98,7 +104,13 @@ class Stream:
         self.feed = Feed(amqp_url)
         self.sent: list[Sent] = []
         started = time.monotonic()
-        backlog = list(orders(ORDERS, STEPS, self.names, seed=random.randrange(10_000)))
+        # One generator for the backlog, what is fed later and the probes: its order ids (OrderId) are unique,
+        # where two generators' overlap and the broker rightly rejects the second as order.duplicate.
+        planned = list(
+            orders(backlog_orders + fed_orders + PROBE_ORDERS, STEPS, self.names, seed=random.randrange(10_000))
+        )
+        cut, fed_cut = backlog_orders * STEPS, (backlog_orders + fed_orders) * STEPS
+        backlog, self._fed, self._probes = planned[:cut], planned[cut:fed_cut], planned[fed_cut:]
         self.feed.publish_all([m for m, _ in backlog], self.names.inbound_queues(Side.CUSTOMER, PARTITIONS))
         self.sent = [s for _, s in backlog]
         self.publish_s = time.monotonic() - started
@@ -119,8 +131,29 @@ class Stream:
         assert self.collector.wait(threshold, 90), f"only {self.collector.count()} arrived\n{self.pool.tails()}"
         return len(self.sent) - self.collector.count()
 
-    def finish(self, name: str, restored_at: float, in_flight_at_fault: int) -> Report:
-        """Publish the probes, wait for everything, check, print the figures."""
+    def trickle(self, per_s: float) -> threading.Thread:
+        """Publish the `fed_orders` at about `per_s` messages a second from a thread of its own (a feed of its
+        own: pika's connections are not shared between threads); join it before finish()."""
+        messages, self._fed = self._fed, []
+        self.sent.extend(s for _, s in messages)  # in the order published: the checker's order per order
+
+        def publish() -> None:
+            feed = Feed(self.amqp_url)
+            started = time.monotonic()
+            try:
+                for n, (message, _) in enumerate(messages):
+                    feed.publish(message)
+                    time.sleep(max(0.0, started + n / per_s - time.monotonic()))
+            finally:
+                feed.close()
+
+        thread = threading.Thread(target=publish, name="trickle", daemon=True)
+        thread.start()
+        return thread
+
+    def finish(self, name: str, restored_at: float, in_flight_at_fault: int, *, expect_ok: bool = True) -> Report:
+        """Publish the probes, wait for everything, check, print the figures. With `expect_ok` False (a control
+        run that shows what a weaker setting loses) the figures are returned without the assertions."""
         probes = [sent for _, sent in self._probe_messages()]
         expected = {forwarded_id(s.message_id): s.message_id for s in self.sent + probes}
         probe_ids = {forwarded_id(s.message_id) for s in probes}
@@ -158,6 +191,8 @@ class Stream:
             **report.as_dict(),
         }
         (self.log_dir / "figures.json").write_text(json.dumps(self.figures))  # kept with the worker logs
+        if not expect_ok:
+            return report
         assert alive, f"a worker died:\n{tails}"
         assert report.ok, f"{report.as_dict()}\n{tails}"
         assert report.delivered + report.parked == report.sent
@@ -165,7 +200,7 @@ class Stream:
         return report
 
     def _probe_messages(self) -> Iterator[tuple[Addressed, Sent]]:
-        for message, sent in orders(PROBE_ORDERS, STEPS, self.names, seed=random.randrange(10_000, 20_000)):
+        for message, sent in self._probes:
             self.feed.publish(message)
             yield message, sent
 

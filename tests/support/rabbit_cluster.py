@@ -138,6 +138,38 @@ class Cluster:
         assert node.process is not None
         node.process.wait(60)
 
+    def partition(self, node: Node) -> None:
+        """Cut `node` off from the other nodes, both ways, and keep it cut off: a network partition.
+
+        Without privileges there is no firewall to block the distribution port (no iptables or nft here), and
+        `erlang:disconnect_node/1` alone lasts only until the next message between the nodes reconnects them.
+        So the node is given another Erlang cookie for each of its peers (`erlang:set_cookie/2`, per node) and
+        disconnected from them: every reconnection, from either side, then fails the cookie handshake, as a
+        dropped link would. Its own cookie stays, so rabbitmqctl still reaches it (heal() undoes it)."""
+        self._each_peer(node, "erlang:set_cookie(P, hmc_partitioned), erlang:disconnect_node(P)")
+
+    def heal(self, node: Node) -> None:
+        """End partition(): the peers' cookie is the node's own again, and it reconnects to them."""
+        self._each_peer(node, "erlang:set_cookie(P, erlang:get_cookie()), net_adm:ping(P)")
+
+    def _each_peer(self, node: Node, expressions: str) -> None:
+        """Erlang `expressions` evaluated on `node` for each other node P."""
+        peers = ", ".join(f"'{n.name}'" for n in self.nodes if n is not node)
+        self.ctl(node, "eval", f"[begin {expressions} end || P <- [{peers}]], ok.")
+
+    def serving(self, node: Node) -> bool:
+        """Whether the node's RabbitMQ application runs (false while pause_minority has paused it)."""
+        return self.ctl(node, "eval", "rabbit:is_running().", check=False).strip() == "true"
+
+    def partitions(self) -> dict[str, list[str]]:
+        """Each running node's view of the partitions it saw (empty once healed)."""
+        out: dict[str, list[str]] = {}
+        for n in self.nodes:
+            if n.running:
+                status = json.loads(self.ctl(n, "cluster_status", "--formatter", "json"))
+                out[n.name] = [str(p) for p in status.get("partitions", {})]
+        return out
+
     def restart(self, node: Node, timeout_s: float = 120) -> None:
         """Start a stopped or killed node again: it rejoins the cluster from its own data directory."""
         self._launch(node)
