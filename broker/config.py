@@ -133,8 +133,8 @@ class Settings:
     batch_size: int = _setting(100, "messages per transaction (prefetch is twice this)")
     batch_wait_ms: int = _setting(
         20,
-        "the longest a batch waits to fill once its first message arrived; it closes sooner when full or when "
-        "nothing arrived for 1 ms (a trickle is not held back)",
+        "the longest a batch waits to fill once its first message arrived (messages already there always join); "
+        "it closes sooner when full or when nothing arrived for 1 ms, at once with 0 (a trickle is not held back)",
     )
     confirm_timeout_s: float = _setting(10.0, "how long to wait for publisher confirms")
     publish_attempts: int = _setting(8, "failed publishes before an outbox row is parked")

@@ -218,10 +218,10 @@ class AmqpTransport:
     def receive(self, max_count: int, wait_s: float, idle_s: float) -> Sequence[Taken]:
         """Up to `max_count` messages: wait up to `idle_s` for the first, then take more while they keep coming.
 
-        A batch closes when it is full, when `wait_s` has passed since its first message, or when no
-        message followed within QUIET_S. Under load the prefetched messages are already in the socket's
-        buffer and batches fill at once (one commit and one confirm wait for many); a trickle is not held
-        back waiting for company, so latency stays low at modest rates.
+        A batch takes every message that has already arrived (up to `max_count`), whatever `wait_s`; it waits for
+        more only until `wait_s` has passed since its first, and closes sooner when none followed within QUIET_S.
+        Under load the prefetched messages are already in the socket's buffer and batches fill at once (one
+        commit and one confirm wait for many); with `wait_s` 0 a trickle is not held back at all.
         """
         first_by = time.monotonic() + idle_s
         deadline: float | None = None
@@ -234,13 +234,14 @@ class AmqpTransport:
                 elif self._standby and time.monotonic() >= self._standby_at:
                     self._standby = self._subscribe(home=False)  # stand by for the partitions of other workers
             while len(self._buffer) < max_count:
-                timeout = (
-                    first_by if deadline is None else min(deadline, time.monotonic() + QUIET_S)
-                ) - time.monotonic()
-                if timeout <= 0:
-                    break
+                if deadline is None:  # nothing yet: wait for the first message
+                    timeout = first_by - time.monotonic()
+                    if timeout <= 0:
+                        break
+                else:  # what has arrived already joins at once; more is waited for until the deadline
+                    timeout = max(0.0, min(deadline - time.monotonic(), QUIET_S))
                 if not self._drain(min(timeout, self._beat_s)) and deadline is not None:
-                    break  # nothing more within QUIET_S: the batch is complete
+                    break  # nothing more (within QUIET_S, or now): the batch is complete
                 if deadline is None and self._buffer:
                     deadline = time.monotonic() + wait_s
         except self.consume_connection.recoverable_connection_errors as e:
