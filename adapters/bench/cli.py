@@ -90,6 +90,7 @@ def bench(
     baseline_messages: Annotated[int | None, typer.Option(hidden=True)] = None,
     naive_messages: Annotated[int | None, typer.Option(hidden=True)] = None,
     latency_messages: Annotated[int | None, typer.Option(hidden=True)] = None,
+    trickle_messages: Annotated[int | None, typer.Option(hidden=True)] = None,
     saturation_messages: Annotated[int | None, typer.Option(hidden=True)] = None,
     window: Annotated[int | None, typer.Option(hidden=True)] = None,
     worker_command: Annotated[
@@ -108,6 +109,7 @@ def bench(
         "baseline_messages": baseline_messages,
         "naive_messages": naive_messages,
         "latency_messages": latency_messages,
+        "trickle_messages": trickle_messages,
         "saturation_messages": saturation_messages,
         "window": window,
     }

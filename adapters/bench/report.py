@@ -49,7 +49,7 @@ def render(r: Results) -> Group:
     latency = Table(title="Latency, publish to arrival on sesam2.in (ms)", title_justify="left")
     for column in ("offered", "messages", "achieved msg/s", "p50", "p95", "p99"):
         latency.add_column(column, justify="left" if column == "offered" else "right")
-    for run in (r.fixed, r.saturation):
+    for run in (r.trickle, r.fixed, r.saturation):
         if run is not None:
             latency.add_row(
                 run.offered,

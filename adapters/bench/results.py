@@ -20,6 +20,8 @@ class Plan:
     backlog: int = 50_000
     workers: tuple[int, ...] = (1, 2, 4)
     rate: float = 200.0  # msg/s offered in the fixed-rate latency run
+    trickle_rate: float = 50.0  # msg/s of the trickle: what a message waits when the worker is mostly idle
+    trickle_messages: int = 1_000  # at the trickle rate
     batch_size: int = 100  # HMC_BATCH_SIZE of the workers
     batch_wait_ms: int = 20  # HMC_BATCH_WAIT_MS of the workers
     window: int = 500  # unconfirmed publishes (and prefetch) of the raw pass-through
@@ -36,6 +38,7 @@ QUICK = Plan(
     baseline_messages=5_000,
     naive_messages=300,
     latency_messages=300,
+    trickle_messages=150,
     saturation_messages=300,
     backlog=600,
     workers=(1, 2),
@@ -46,6 +49,7 @@ TARGETS: tuple[tuple[str, str, str, float], ...] = (
     ("ratio", "broker / raw pass-through, one worker", ">=", 0.5),
     ("vs_naive", "broker / naive hand-written loop", ">=", 3.0),
     ("p99_ms", "p99 latency at the fixed rate (ms)", "<=", 10.0),
+    ("trickle_p50_ms", "p50 latency at the trickle rate (ms)", "<=", 10.0),
     ("drain_50k_s", "50,000-order backlog drained (s; measured with --backlog 50000 or more)", "<=", 60.0),
     ("rss_growth_mb", "RSS growth over the backlog drain after warm-up (MB)", "<=", 10.0),
     ("stage_ratio", "stage cost (read + translate) / floor (lxml parse + XSD)", "<=", 3.0),
@@ -77,6 +81,7 @@ class Results:
     pipeline_msgs_per_s: float = 0.0  # customer -> SESAM2, one worker
     return_msgs_per_s: float = 0.0  # SESAM2 -> customer, one worker
     fixed: Latencies | None = None
+    trickle: Latencies | None = None  # at plan.trickle_rate
     saturation: Latencies | None = None
     drain_s: float = 0.0
     drain_rss: RssSeries = field(default_factory=RssSeries)
@@ -110,7 +115,7 @@ class Results:
         return 1e6 / sum(self.stage_us.values()) if self.stage_us else None
 
     def key_figures(self) -> dict[str, float | None]:
-        fixed, sat = self.fixed, self.saturation
+        fixed, trickle, sat = self.fixed, self.trickle, self.saturation
         return {
             "baseline_msgs_per_s": self.baseline_msgs_per_s,
             "naive_msgs_per_s": self.naive_msgs_per_s,
@@ -121,6 +126,8 @@ class Results:
             "p50_ms": fixed.percentile(50) if fixed else None,
             "p95_ms": fixed.percentile(95) if fixed else None,
             "p99_ms": fixed.percentile(99) if fixed else None,
+            "trickle_p50_ms": trickle.percentile(50) if trickle else None,
+            "trickle_p99_ms": trickle.percentile(99) if trickle else None,
             "saturation_msgs_per_s": sat.msgs_per_s if sat else None,
             "saturation_p50_ms": sat.percentile(50) if sat else None,
             "saturation_p95_ms": sat.percentile(95) if sat else None,
@@ -155,6 +162,8 @@ class Results:
             "baseline_messages": plan.baseline_messages if self.baseline_msgs_per_s is not None else None,
             "naive_messages": plan.naive_messages if self.naive_msgs_per_s is not None else None,
             "latency_messages": plan.latency_messages,
+            "trickle_rate": plan.trickle_rate,
+            "trickle_messages": plan.trickle_messages,
             "saturation_messages": plan.saturation_messages,
             "saturation_window": plan.saturation_window,
             "backlog": plan.backlog,

@@ -256,6 +256,11 @@ class ServicesBench:
             r.fixed = self._latency(
                 f"latency at {self.plan.rate:g} msg/s", self.plan.latency_messages, rate=self.plan.rate
             )
+            r.trickle = self._latency(
+                f"latency at {self.plan.trickle_rate:g} msg/s",
+                self.plan.trickle_messages,
+                rate=self.plan.trickle_rate,
+            )
             r.saturation = self._latency(
                 f"latency at saturation (window {self.plan.saturation_window})",
                 self.plan.saturation_messages,

@@ -36,6 +36,7 @@ TINY = [
     "--baseline-messages", "1000",
     "--naive-messages", "100",
     "--latency-messages", "100",
+    "--trickle-messages", "50",
     "--saturation-messages", "100",
 ]  # fmt: skip
 KEYS = (
@@ -46,6 +47,7 @@ KEYS = (
     "vs_naive",
     "p50_ms",
     "p99_ms",
+    "trickle_p50_ms",
     "drain_s",
     "rss_mb",
     "worker_cpu_us",
@@ -87,14 +89,14 @@ def test_bench_against_rabbitmq_and_postgresql_reports_consistent_figures_and_cl
     for key in KEYS:
         assert key in out, key
     for key in ("baseline_msgs_per_s", "naive_msgs_per_s", "pipeline_msgs_per_s", "return_msgs_per_s",
-                "p50_ms", "p99_ms", "drain_s", "rss_mb", "worker_cpu_us"):  # fmt: skip
+                "p50_ms", "p99_ms", "trickle_p50_ms", "drain_s", "rss_mb", "worker_cpu_us"):  # fmt: skip
         assert out[key] > 0, key
     assert math.isclose(out["ratio"], out["pipeline_msgs_per_s"] / out["baseline_msgs_per_s"])
     assert math.isclose(out["vs_naive"], out["pipeline_msgs_per_s"] / out["naive_msgs_per_s"])
     assert out["workers"] == {"1": out["pipeline_msgs_per_s"]}
-    assert out["p50_ms"] <= out["p99_ms"]
-    # Every order and confirmation went through, each once: 200 + 200 (paths) + 100 + 100 (latency) + 300.
-    assert out["store"] == {"delivered": 900}
+    assert out["p50_ms"] <= out["p99_ms"] and out["trickle_p50_ms"] <= out["trickle_p99_ms"]
+    # Every order and confirmation went through, each once: 200 + 200 (paths) + 100 + 50 + 100 (latency) + 300.
+    assert out["store"] == {"delivered": 950}
     # Nothing left behind: the run's queues and its database are gone.
     connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
     try:

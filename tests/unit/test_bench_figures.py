@@ -42,6 +42,18 @@ def test_ratios_are_null_without_baselines() -> None:
     assert {t["key"] for t in r.targets()} >= {"ratio", "vs_naive", "p99_ms", "drain_50k_s", "stage_ratio"}
 
 
+def test_the_trickle_is_its_own_run_and_its_p50_is_the_trickle_target() -> None:
+    r = Results(mode="services", plan=Plan(), partitions=1)
+    r.fixed = Latencies([0.030] * 99 + [0.200], duration_s=0.5, offered="200 msg/s")
+    r.trickle = Latencies([0.008] * 60 + [0.012] * 40, duration_s=2.0, offered="50 msg/s")
+    figures = r.key_figures()
+    assert (figures["p50_ms"], figures["p99_ms"]) == pytest.approx((30.0, 30.0))
+    assert (figures["trickle_p50_ms"], figures["trickle_p99_ms"]) == pytest.approx((8.0, 12.0))
+    met = {t["key"]: t["met"] for t in r.targets()}
+    assert met["trickle_p50_ms"] is True and met["p99_ms"] is False
+    assert Results(mode="services", plan=Plan(), partitions=1).key_figures()["trickle_p50_ms"] is None
+
+
 def test_the_backlog_target_is_answered_only_by_a_backlog_of_50000_or_more() -> None:
     small = Results(mode="services", plan=Plan(backlog=600), partitions=1, drain_s=1.0)
     assert small.key_figures()["drain_50k_s"] is None, "600 orders are not scaled up to 50,000"
