@@ -267,12 +267,11 @@ class Settings:
         if not 0 < self.console_port < 65536 or self.console_dormant_days < 1:
             raise ConfigurationError("HMC_CONSOLE_PORT must be from 1 to 65535 and HMC_CONSOLE_DORMANT_DAYS at least 1")
         schemes = {urlsplit(u).scheme for u in self.amqp_urls}
-        if len(self.amqp_urls) > 1 and schemes != {"amqp"}:
-            # kombu fails over with one set of TLS options, so one server_hostname for every node: the
-            # certificate check would fail (or pass for the wrong node). Refused until each node gets its own.
+        if len(schemes) > 1:
+            # One TLS setting serves all of a URL's nodes (each checked against its own name): all or none.
             raise ConfigurationError(
-                "HMC_AMQP_URL: several nodes are supported with amqp:// only, not "
-                f"{' and '.join(sorted(s + '://' for s in schemes))} (TLS to a cluster: one URL per worker for now)"
+                "HMC_AMQP_URL: every node in one scheme, not "
+                f"{' and '.join(sorted(s + '://' for s in schemes))} (TLS to all of a cluster's nodes, or to none)"
             )
         if not 0 <= self.worker_index < self.workers:
             raise ConfigurationError(f"HMC_WORKER_INDEX must be from 0 to {self.workers - 1}")

@@ -6,7 +6,8 @@ SITHS function certificate), which RabbitMQ can map to the broker's user (EXTERN
 Credentials never come from the repository: the URL (with its password) comes from the environment.
 
 A cluster is named by its nodes' URLs `;`-separated (kombu's failover syntax): a connection goes to the first
-that answers, and one that reconnects after a loss moves on to the next node (round-robin).
+that answers, and one that reconnects after a loss moves on to the next node (round-robin). With amqps:// each
+node's certificate is checked against that node's own name (`_NodeConnection`).
 """
 
 from __future__ import annotations
@@ -25,13 +26,27 @@ _warned: set[str] = set()
 
 
 def tls_options(settings: Settings) -> dict[str, Any] | bool:
-    """kombu/py-amqp ssl options: verification is on whenever amqps:// is used; never off silently."""
+    """py-amqp's ssl options: verification is on whenever amqps:// is used; never off silently.
+
+    Options for the context py-amqp makes itself (not an SSLContext, which py-amqp cannot take): the server's
+    certificate required and checked against HMC_AMQP_CA_FILE (else the system's CAs) and the node's name
+    (`_NodeConnection` sets each node's), TLS 1.2 at least, and the client certificate when configured. The
+    files are loaded once here, so that a missing or unreadable one stops the start with its name.
+    """
     if not settings.amqp_url.startswith("amqps://"):
         return False
-    context = ssl.create_default_context(cafile=settings.amqp_ca_file)  # CERT_REQUIRED, hostname checked
+    check = ssl.create_default_context(cafile=settings.amqp_ca_file)
+    options: dict[str, Any] = {
+        "cert_reqs": ssl.CERT_REQUIRED,
+        "server_hostname": _host(settings.amqp_url),
+        "tls_minimum_version": ssl.TLSVersion.TLSv1_2,
+    }
+    if settings.amqp_ca_file:
+        options["ca_certs"] = settings.amqp_ca_file
     if settings.amqp_cert_file:
-        context.load_cert_chain(settings.amqp_cert_file, settings.amqp_key_file)
-    return {"context": context, "server_hostname": _host(settings.amqp_url)}
+        check.load_cert_chain(settings.amqp_cert_file, settings.amqp_key_file)
+        options["certfile"], options["keyfile"] = settings.amqp_cert_file, settings.amqp_key_file
+    return options
 
 
 def each_node_once(connection: Connection) -> int:
@@ -54,7 +69,27 @@ def connect(settings: Settings, *, after: Connection | None = None, **options: A
     urls = settings.amqp_urls
     if after is not None:
         urls = _rotated_past(urls, after.hostname, after.port)
-    return Connection(";".join(urls), ssl=tls_options(settings), **options)
+    return _NodeConnection(";".join(urls), ssl=tls_options(settings), **options)  # type: ignore[no-untyped-call]
+
+
+class _NodeConnection(Connection):
+    """kombu's Connection, checking each node's TLS certificate against that node's name.
+
+    kombu keeps one set of TLS options for all of a URL's nodes, and fills in `server_hostname` (the name the
+    certificate must carry) only while it is unset, with the first node it connects to: a failover to the next
+    node would check that node's certificate against the first one's name, and fail (or pass for the wrong
+    node). Here every connection attempt gets the options with its node's name, as its URL spells it (kombu
+    itself connects to 127.0.0.1 for `localhost`, a name no certificate carries).
+    """
+
+    def _init_params(self, **params: Any) -> None:  # type: ignore[override]  # kombu passes keywords only
+        super()._init_params(**params)  # type: ignore[no-untyped-call]  # every node switched to passes here
+        self._node_name = params.get("hostname")
+
+    def _establish_connection(self) -> Any:
+        if isinstance(self.ssl, dict) and self._node_name:
+            self.ssl = {**self.ssl, "server_hostname": self._node_name}  # a copy: the nodes share the original
+        return super()._establish_connection()  # type: ignore[no-untyped-call]
 
 
 def _rotated_past(urls: list[str], host: str | None, port: int | None) -> list[str]:

@@ -15,11 +15,18 @@ def test_plain_amqp_has_no_tls() -> None:
 
 
 def test_amqps_verifies_the_server_certificate_and_its_name() -> None:
+    """As py-amqp takes them (the handshakes themselves: tests/e2e/test_amqp_tls_nodes.py)."""
     options = tls_options(Settings(amqp_url="amqps://broker:secret@mq.region.example:5671/hmc"))
     assert isinstance(options, dict)
-    context = options["context"]
-    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
-    assert options["server_hostname"] == "mq.region.example"
+    assert options["cert_reqs"] is ssl.CERT_REQUIRED and options["server_hostname"] == "mq.region.example"
+    assert options["tls_minimum_version"] is ssl.TLSVersion.TLSv1_2
+    assert "ca_certs" not in options, "no CA file configured: the system's CAs"
+
+
+def test_a_missing_certificate_file_stops_the_start_with_its_name(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(amqp_url="amqps://mq/hmc", amqp_ca_file=str(tmp_path / "absent-ca.pem"))
+    with pytest.raises(OSError, match="No such file"):
+        tls_options(settings)
 
 
 @pytest.mark.parametrize(
