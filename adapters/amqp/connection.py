@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import logging
 import ssl
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from kombu.connection import Connection
 
-from broker.config import Settings
+from broker.config import ConfigurationError, Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _warned: set[str] = set()
 
 
@@ -30,23 +32,35 @@ def tls_options(settings: Settings) -> dict[str, Any] | bool:
 
     Options for the context py-amqp makes itself (not an SSLContext, which py-amqp cannot take): the server's
     certificate required and checked against HMC_AMQP_CA_FILE (else the system's CAs) and the node's name
-    (`_NodeConnection` sets each node's), TLS 1.2 at least, and the client certificate when configured. The
-    files are loaded once here, so that a missing or unreadable one stops the start with its name.
+    (`_NodeConnection` sets each node's), TLS 1.2 at least, and the client certificate when configured. TLS is
+    decided by the URL's parsed scheme, as kombu decides it (`AMQPS://` is amqps too). The files are loaded once
+    here, so that a missing or unreadable one stops the start with its setting and path.
     """
-    if not settings.amqp_url.startswith("amqps://"):
+    urls = settings.amqp_urls
+    if not urls or urlsplit(urls[0]).scheme.lower() != "amqps":
         return False
-    check = ssl.create_default_context(cafile=settings.amqp_ca_file)
     options: dict[str, Any] = {
         "cert_reqs": ssl.CERT_REQUIRED,
-        "server_hostname": _host(settings.amqp_url),
+        "server_hostname": urlsplit(urls[0]).hostname,
         "tls_minimum_version": ssl.TLSVersion.TLSv1_2,
     }
+    check = _loaded(
+        "HMC_AMQP_CA_FILE", settings.amqp_ca_file, lambda: ssl.create_default_context(cafile=settings.amqp_ca_file)
+    )
     if settings.amqp_ca_file:
         options["ca_certs"] = settings.amqp_ca_file
-    if settings.amqp_cert_file:
-        check.load_cert_chain(settings.amqp_cert_file, settings.amqp_key_file)
-        options["certfile"], options["keyfile"] = settings.amqp_cert_file, settings.amqp_key_file
+    cert, key = settings.amqp_cert_file, settings.amqp_key_file
+    if cert:
+        _loaded("HMC_AMQP_CERT_FILE and HMC_AMQP_KEY_FILE", f"{cert}, {key}", lambda: check.load_cert_chain(cert, key))
+        options["certfile"], options["keyfile"] = cert, key
     return options
+
+
+def _loaded(setting: str, path: str | None, load: Callable[[], T]) -> T:
+    try:
+        return load()
+    except (OSError, ssl.SSLError) as e:
+        raise ConfigurationError(f"{setting}: cannot load {path}: {e.strerror or e}") from e
 
 
 def each_node_once(connection: Connection) -> int:
@@ -89,6 +103,8 @@ class _NodeConnection(Connection):
     def _establish_connection(self) -> Any:
         if isinstance(self.ssl, dict) and self._node_name:
             self.ssl = {**self.ssl, "server_hostname": self._node_name}  # a copy: the nodes share the original
+        elif self.transport_cls == "amqps" or self.ssl is True:  # fail closed: TLS without our verification
+            raise ConfigurationError("amqps:// without the broker's TLS options: refusing an unverified connection")
         return super()._establish_connection()  # type: ignore[no-untyped-call]
 
 
@@ -96,11 +112,7 @@ def _rotated_past(urls: list[str], host: str | None, port: int | None) -> list[s
     """`urls` starting after the one of `host`:`port` (unchanged when none is)."""
     for i, url in enumerate(urls):
         parts = urlsplit(url)
-        if (parts.hostname, parts.port or 5672) == (host, port):
+        default = 5671 if parts.scheme.lower() == "amqps" else 5672  # as kombu fills them in
+        if (parts.hostname, parts.port or default) == (host, port):
             return urls[i + 1 :] + urls[: i + 1]
     return urls
-
-
-def _host(url: str) -> str:
-    rest = url.split("://", 1)[1].split("/", 1)[0]
-    return rest.rsplit("@", 1)[-1].rsplit(":", 1)[0]

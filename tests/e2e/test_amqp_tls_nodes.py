@@ -7,6 +7,8 @@ every connection fails after it: what counts is whether the handshake was accept
 from __future__ import annotations
 
 import contextlib
+import ssl
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +18,20 @@ from broker.config import Settings
 from tests.support.tls import Node, certificate
 
 
-def _attempts(settings: Settings, count: int) -> None:
-    """`count` connection attempts, kombu moving to the next node after each (round-robin)."""
+def _attempts(settings: Settings, count: int) -> BaseException:
+    """`count` connection attempts, kombu moving to the next node after each (round-robin); the error of the last."""
     connection = connect(settings, connect_timeout=3)
-    with pytest.raises(Exception):  # noqa: B017 - which error a hang-up after TLS gives is kombu's business
+    with pytest.raises(Exception) as raised:
         connection.ensure_connection(max_retries=count - 1, interval_start=0, interval_step=0, interval_max=0)
     with contextlib.suppress(Exception):
         connection.release()
+    return raised.value
+
+
+def _causes(error: BaseException | None) -> Iterator[BaseException]:
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
 
 
 def test_each_node_is_checked_against_its_own_name_on_failover_and_reconnection(tmp_path: Path) -> None:
@@ -49,11 +58,16 @@ def test_a_server_certificate_that_is_not_trusted_or_not_for_the_node_is_refused
     wrong_name = Node("127.0.0.1", cert, key)  # trusted, but for another host
     try:
         url = f"amqps://u:p@localhost:{wrong_name.port}/hmc"
-        _attempts(Settings.from_env({"HMC_AMQP_URL": url, "HMC_AMQP_CA_FILE": str(cert)}), 1)
-        _attempts(Settings.from_env({"HMC_AMQP_URL": url, "HMC_AMQP_CA_FILE": str(stranger)}), 1)  # untrusted
+        refused = [
+            _attempts(Settings.from_env({"HMC_AMQP_URL": url, "HMC_AMQP_CA_FILE": str(cert)}), 1),
+            _attempts(Settings.from_env({"HMC_AMQP_URL": url, "HMC_AMQP_CA_FILE": str(stranger)}), 1),  # untrusted
+        ]
     finally:
         wrong_name.close()
     assert wrong_name.outcomes == [False, False]
+    reasons = [next((e for e in _causes(r) if isinstance(e, ssl.SSLCertVerificationError)), None) for r in refused]
+    assert reasons[0] is not None and "mismatch" in str(reasons[0]), refused[0]  # the broker refused: wrong name
+    assert reasons[1] is not None and "certificate verify failed" in str(reasons[1]), refused[1]  # untrusted
 
 
 def test_amqps_presents_the_configured_client_certificate(tmp_path: Path) -> None:

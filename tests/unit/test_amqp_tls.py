@@ -6,8 +6,8 @@ import ssl
 
 import pytest
 
-from adapters.amqp.connection import tls_options
-from broker.config import Settings
+from adapters.amqp.connection import _rotated_past, tls_options
+from broker.config import ConfigurationError, Settings
 
 
 def test_plain_amqp_has_no_tls() -> None:
@@ -23,10 +23,26 @@ def test_amqps_verifies_the_server_certificate_and_its_name() -> None:
     assert "ca_certs" not in options, "no CA file configured: the system's CAs"
 
 
-def test_a_missing_certificate_file_stops_the_start_with_its_name(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    settings = Settings(amqp_url="amqps://mq/hmc", amqp_ca_file=str(tmp_path / "absent-ca.pem"))
-    with pytest.raises(OSError, match="No such file"):
-        tls_options(settings)
+def test_a_missing_certificate_file_stops_the_start_with_its_setting_and_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    absent = tmp_path / "absent-ca.pem"
+    with pytest.raises(ConfigurationError, match=f"HMC_AMQP_CA_FILE: cannot load {absent}: No such file"):
+        tls_options(Settings(amqp_url="amqps://mq/hmc", amqp_ca_file=str(absent)))
+    with pytest.raises(ConfigurationError, match="HMC_AMQP_CERT_FILE and HMC_AMQP_KEY_FILE: cannot load"):
+        tls_options(Settings(amqp_url="amqps://mq/hmc", amqp_cert_file=str(absent), amqp_key_file=str(absent)))
+
+
+@pytest.mark.parametrize("url", ["AMQPS://broker@mq.region.example/hmc", " amqps://broker@mq.region.example/hmc"])
+def test_tls_is_decided_by_the_parsed_scheme_as_kombu_decides_it(url: str) -> None:
+    """An upper-case scheme or a stray space is still amqps to kombu: it must get the verifying options."""
+    options = tls_options(Settings(amqp_url=url))
+    assert isinstance(options, dict) and options["server_hostname"] == "mq.region.example"
+
+
+def test_a_lost_tls_node_is_tried_last_on_reconnection() -> None:
+    """kombu fills in 5671 for an amqps:// URL without a port: the lost node must still be recognised."""
+    urls = ["amqps://u:p@mq1/hmc", "amqps://u:p@mq2/hmc", "amqps://u:p@mq3/hmc"]
+    assert _rotated_past(urls, "mq1", 5671) == [urls[1], urls[2], urls[0]]
+    assert _rotated_past(["amqp://u:p@mq1/", "amqp://u:p@mq2/"], "mq2", 5672) == ["amqp://u:p@mq1/", "amqp://u:p@mq2/"]
 
 
 @pytest.mark.parametrize(
