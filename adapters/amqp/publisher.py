@@ -29,6 +29,7 @@ from kombu.transport.pyamqp import Transport as PyAmqpTransport
 from adapters.amqp.connection import each_node_once
 from adapters.amqp.topology import Names
 from broker.envelope import SCHEMA_VERSION_HEADER, Exchange, Outgoing
+from broker.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +255,7 @@ class ConfirmingPublisher:
 
     def _on_blocked(self, reason: str) -> None:
         log.warning("RabbitMQ blocks publishing (%s): no new work until it unblocks", reason)
+        metrics.AMQP_BLOCKS.inc()
         self._blocked = True
 
     def _on_unblocked(self) -> None:
