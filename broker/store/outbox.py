@@ -7,16 +7,12 @@ again with backoff by the relay (due()); after its attempt budget it is parked w
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import BigInteger, BindParameter, any_, bindparam, exists, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import BindParameter, bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
-from broker.store import driver
 from broker.store.tables import MESSAGES, OUTBOX, MessageRow, OutboxRow
 
 # Publish outcomes, as Core statements built once: the ORM's bulk UPDATE matched the session's objects against
@@ -36,56 +32,19 @@ _MARK_DELIVERED = (
 )
 
 
-# The same two, on PostgreSQL with the ids as one array parameter: compiled once (driver.py), whatever their number,
-# so that a batch's commit carries them in its one round trip (unit_of_work.py).
-_IDS_ARRAY = bindparam("ids", type_=ARRAY(BigInteger))
-_MARK_SENT_PG = (
-    update(OUTBOX)
-    .where(OUTBOX.c.id == any_(_IDS_ARRAY))
-    .values(status="sent", sent_at=bindparam("stamp"), last_error=None)
-)
-_MARK_DELIVERED_PG = (
-    update(MESSAGES)
-    .where(
-        MESSAGES.c.id.in_(select(OUTBOX.c.message_pk).where(OUTBOX.c.id == any_(_IDS_ARRAY))),
-        MESSAGES.c.status == "forwarded",
-        ~exists().where(OUTBOX.c.message_pk == MESSAGES.c.id, OUTBOX.c.status != "sent"),
-    )
-    .values(status="delivered", updated_at=bindparam("stamp"))
-)
-
-
-def _same(statement: Any) -> Any:
-    return statement
-
-
 class OutboxMarks:
     def __init__(self, session: Session) -> None:
         self._session = session
-
-    def mark_sent(self, sent: list[int]) -> None:
-        """Mark confirmed rows sent, and their messages delivered once all they send is out (record() without
-        failures; on PostgreSQL through the driver, so that inside a pipelined commit nothing waits)."""
-        if not sent:
-            return
-        marks = {"ids": sent, "stamp": datetime.now(UTC)}
-        if driver.pipelines(self._session):
-            for statement in (_MARK_SENT_PG, _MARK_DELIVERED_PG):
-                driver.run(
-                    self._session,
-                    driver.compiled(self._session, statement, functools.partial(_same, statement)),
-                    [marks],
-                )
-        else:
-            self._session.execute(_MARK_SENT, marks)
-            self._session.execute(_MARK_DELIVERED, marks)
 
     def record(self, sent: list[int], failed: list[tuple[int, str]], budget: int) -> list[OutboxRow]:
         """Mark confirmed rows sent (and their messages delivered once all they send is out); count a failed
         row's attempt and set its next one, or park it with its message after `budget` attempts. The rows
         parked now."""
         stamp = datetime.now(UTC)
-        self.mark_sent(sent)
+        if sent:
+            marks = {"ids": sent, "stamp": stamp}
+            self._session.execute(_MARK_SENT, marks)
+            self._session.execute(_MARK_DELIVERED, marks)
         parked = []
         for row_id, error in failed:
             row = self._session.get(OutboxRow, row_id)

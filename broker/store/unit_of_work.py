@@ -206,7 +206,6 @@ class UnitOfWork:
         self._in_rows: set[int] = set()  # the messages (by id()) whose steps flush() wrote into their rows
         self.prescribers = PrescriberRegister()  # the batch's sightings, written at flush
         self._reserved: dict[Table, list[int]] = {}  # ids drawn for the rows of a pipelined commit (PostgreSQL)
-        self._sent: list[int] = []  # outbox rows of earlier batches confirmed since: marked sent at flush
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
@@ -266,9 +265,6 @@ class UnitOfWork:
         if self._queued:
             self._write_outbox(self._queued)
             self._queued = []
-        if self._sent:
-            self.publish_marks.mark_sent(self._sent)
-            self._sent = []
         later = [s for s in self.events[self._written :] if id(s.message) not in self._in_rows]
         self._written = len(self.events)
         if later:  # steps on messages stored before (a redelivery, a replay's original): rows of their own
@@ -372,11 +368,6 @@ class UnitOfWork:
         self.events.append(Step(row, stage, outcome, detail, now(), duration_ms))
 
     # ---------------------------------------------------------------- outbox
-
-    def mark_sent(self, outbox_ids: list[int]) -> None:
-        """Rows published and confirmed since an earlier commit: marked sent (their messages delivered) with this
-        unit's writes, in the same round trip, rather than in a transaction of their own."""
-        self._sent.extend(outbox_ids)
 
     def add_outgoing(self, row: StoredMessage, out: Outgoing) -> None:
         """An outgoing message of `row`: written to the outbox at flush, published by the runtime after commit."""

@@ -57,27 +57,6 @@ def test_a_batch_is_acknowledged_after_commit_and_delivered_once_published(setti
         assert session.scalar(select(OutboxRow.status)) == "sent"
 
 
-def test_confirmed_rows_are_marked_with_the_next_batch_not_in_a_commit_of_their_own(settings: Settings) -> None:
-    """A batch's confirms are collected after the next batch's commit, and recorded with the one after: at
-    200 msg/s a commit of their own once a second paused the worker 30-40 ms (the bench's p99)."""
-    transport = FakeTransport()
-    sessions = open_store(settings)
-    commits: list[int] = []
-    event.listen(sessions.kw["bind"], "commit", lambda _conn: commits.append(1))
-    worker = Worker(settings, transport, sessions)
-    for n in range(1, 4):
-        worker.step([Taken(_order(n))])
-    with sessions() as session:
-        by_order = {ref: status for ref, status in session.execute(select(MessageRow.order_ref, MessageRow.status))}
-        sent = list(session.scalars(select(OutboxRow.status).order_by(OutboxRow.id)))
-    assert by_order == {"ORD-1": "delivered", "ORD-2": "forwarded", "ORD-3": "forwarded"}
-    assert sent == ["sent", "pending", "pending"]
-    assert len(commits) == 3, "one commit per batch, the marks in it"
-    worker.settle()  # what the loop does when idle: the rest, in a commit of its own
-    with sessions() as session:
-        assert set(session.scalars(select(MessageRow.status))) == {"delivered"}
-
-
 def test_failed_publishes_are_retried_by_the_relay_and_parked_after_the_budget(settings: Settings) -> None:
     transport = FakeTransport(publish_ok=False)
     worker = Worker(settings, transport, open_store(settings))
