@@ -35,6 +35,7 @@ from broker.model.codes import Side
 from broker.observability import metrics
 from broker.observability.watch import QueueState, Transition, Watch
 from broker.pipeline import Pipeline
+from broker.recorder import Recorder
 from broker.store import forecasts, queries
 from broker.store.outbox import OutboxMarks
 from broker.store.tables import OutboxRow
@@ -48,8 +49,7 @@ SETTLE_AFTER_S = 0.005  # a batch in flight is settled when nothing new arrived 
 # Publish failures that say nothing about the message (the connection or channel went, no confirm came, the
 # server nacked it): worth sending again at once. Unroutable is not: the relay's backoff and budget decide.
 _LOST_ON_THE_WAY = ("connection", "channel", "timeout", "nacked")
-MARKS_EVERY_S = 1.0  # confirmed outbox rows are marked sent at least this often (and by settle())
-MARKS_AT_ONCE = 1000  # ... or as soon as this many are waiting
+MARKS_EVERY_S = 1.0  # confirmed outbox rows are handed to the recorder this often (broker/recorder.py)
 GAUGE_INTERVAL_S = 5.0  # how often the store's gauges (backlog, parked, rejected) are refreshed
 processed_log = structlog.get_logger("broker.processed")
 
@@ -183,8 +183,8 @@ class Worker:
         self._last_relay = 0.0
         self.watch = Watch(settings.thresholds, clock=time.time)
         self.relay_grace_s = settings.confirm_timeout_s * 2 + 5
-        self._marks = Marks()  # publish outcomes not yet recorded
-        self._last_marks = 0.0  # when the oldest of them was added
+        self._marks = Marks()  # publish outcomes not yet recorded (nor handed to the recorder)
+        self.recorder = Recorder(self._record_sent)  # marks confirmed rows sent, off this thread (in run())
         self._again: list[tuple[int, Outgoing]] = []  # rows whose publish was lost on the way: sent again first
         self._in_flight: tuple[Committed, InFlight] | None = None  # a committed batch whose confirms are due
         self._stop_observing = threading.Event()
@@ -198,6 +198,7 @@ class Worker:
         """
         observer = threading.Thread(target=self._observe, name="watch", daemon=True)
         observer.start()
+        self.recorder.start()
         try:
             self.relay()
             while not self.stop.is_set() and not (until and until()):
@@ -224,8 +225,8 @@ class Worker:
                     # relay's grace (relay_grace_s, tens of seconds).
                     self._settle_in_flight()
                     self._send_again()
-                if time.monotonic() - self._last_relay >= 1.0:
-                    self.settle()
+                if time.monotonic() - self._last_relay >= MARKS_EVERY_S:
+                    self._hand_over()
                     self.relay()
             # No basic.cancel first: with a single active consumer RabbitMQ would hand the partitions to the
             # standby at once, while the messages prefetched here stay unacknowledged until the connection
@@ -273,9 +274,23 @@ class Worker:
         self._in_flight = (committed, self.transport.send([out for _, out in committed.written] + committed.taps))
 
     def settle(self) -> None:
-        """Finish the batch in flight and record every publish outcome not yet recorded."""
+        """Finish the batch in flight and record every publish outcome not yet recorded, here and now (the
+        recorder stopped: at shutdown, and wherever batches are processed one by one)."""
         self._settle_in_flight()
         self._send_again()
+        self._marks.sent[:0] = self.recorder.take_back()
+        self._record_now()
+
+    def _hand_over(self) -> None:
+        """Once a second: confirmed rows to the recorder, and failures no batch has recorded (idle) now: their
+        next attempt is scheduled by it."""
+        if self._marks.sent:
+            self.recorder.hand(self._marks.sent)
+            self._marks.sent = []
+        self._record_now()
+
+    def _record_now(self) -> None:
+        """The publish outcomes this thread holds, recorded in a transaction of their own."""
         if not self._marks.sent and not self._marks.failed:
             return
         for attempt in self._db_retrying():
@@ -284,20 +299,33 @@ class Worker:
                 session.commit()
         self._marks = Marks()
 
-    def _commit(self, batch: Sequence[Received]) -> Committed:
-        """Handle and commit a batch in one transaction, with the publish outcomes waiting to be recorded
-        when they are due (see _marks_due).
+    def _record_sent(self, ids: list[int]) -> None:
+        """The recorder's work (its thread): confirmed rows marked sent, their messages delivered, in a
+        transaction of its own, retried a few times over a store that comes back."""
+        retrying = Retrying(
+            retry=retry_if_exception(_transient),
+            wait=wait_exponential(multiplier=0.2, max=2),
+            stop=stop_after_attempt(4),
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt, self.sessions() as session:
+                self._record(OutboxMarks(session), ids, [])
+                session.commit()
 
-        Recording them in a batch's transaction saves a commit of their own. A mark lost in a crash only
-        means the relay publishes the row again, after its grace, under the same message id, which
-        consumers de-duplicate.
+    def _commit(self, batch: Sequence[Received]) -> Committed:
+        """Handle and commit a batch in one transaction, with the failed publishes waiting to be recorded (their
+        next attempt is scheduled by it; confirmed rows go to the recorder).
+
+        A mark lost in a crash only means the relay publishes the row again, after its grace, under the same
+        message id, which consumers de-duplicate.
         """
         started = time.perf_counter()
         deliveries = [r.delivery for r in batch]
         for attempt in self._db_retrying():
             with attempt, UnitOfWork(self.sessions, self.relay_grace_s) as uow:
                 self.pipeline.handle(deliveries, uow)
-                marks = self._marks if self._marks_due() else Marks()
+                marks = self._marks if self._marks.failed else Marks()
                 if marks.sent or marks.failed:
                     self._record(uow.publish_marks, marks.sent, marks.failed)
                 uow.commit()
@@ -306,7 +334,7 @@ class Worker:
                 return Committed(
                     handled_s=time.perf_counter() - started,
                     batch=batch,
-                    written=_pending_of_repeats(uow, self._in_flight_rows() | set(self._marks.sent)) + uow.outbox,
+                    written=_pending_of_repeats(uow, self._unrecorded()) + uow.outbox,
                     taps=_wire_tap(uow) if self.settings.wire_tap else [],
                     outcomes=_outcomes(uow),
                     stored=[(m.direction, m.message_type or "unknown", m.status) for m in uow.messages],
@@ -314,19 +342,11 @@ class Worker:
                 )
         raise AssertionError("unreachable: the retrying loop returns or raises")
 
-    def _marks_due(self) -> bool:
-        """Record publish outcomes with this batch? A failure at once (its retry is scheduled by it); confirmed
-        rows once a second or once there are many: two UPDATEs per batch were a fifth of a small batch's
-        statements, while a confirmed row's mark only matters after the relay's grace (relay_grace_s)."""
-        marks = self._marks
-        return bool(
-            marks.failed
-            or len(marks.sent) >= MARKS_AT_ONCE
-            or (marks.sent and time.monotonic() - self._last_marks >= MARKS_EVERY_S)
-        )
-
-    def _in_flight_rows(self) -> set[int]:
-        return {row_id for row_id, _ in self._in_flight[0].written} if self._in_flight is not None else set()
+    def _unrecorded(self) -> set[int]:
+        """Rows on the wire or confirmed whose marks are not committed yet: pending in the store, not to be sent
+        again."""
+        in_flight = {row_id for row_id, _ in self._in_flight[0].written} if self._in_flight is not None else set()
+        return in_flight | set(self._marks.sent) | self.recorder.unrecorded()
 
     def _settle_in_flight(self) -> None:
         """Collect the confirms of the batch in flight, acknowledge its messages, keep its outcomes."""
@@ -336,9 +356,7 @@ class Worker:
         self._in_flight = None
         results = in_flight.results()[: len(committed.written)]
         marks = self._count(committed.written, results)
-        if not self._marks.sent:
-            self._last_marks = time.monotonic()  # the age of the oldest unrecorded mark
-        self._marks.sent.extend(marks.sent)  # recorded with a later commit (_marks_due), or by settle()
+        self._marks.sent.extend(marks.sent)  # handed to the recorder within a second (or recorded by settle())
         self._marks.failed.extend(marks.failed)
         lost = {row_id for row_id, error in marks.failed if error.startswith(_LOST_ON_THE_WAY)}
         self._again.extend((row_id, out) for row_id, out in committed.written if row_id in lost)
@@ -387,7 +405,8 @@ class Worker:
         try:
             for attempt in Retrying(retry=retry_if_exception(_transient), stop=stop_after_attempt(3), reraise=True):
                 with attempt, UnitOfWork(self.sessions) as uow:
-                    rows = uow.publish_marks.due(self.settings.batch_size * 5)
+                    unrecorded = self._unrecorded()
+                    rows = [r for r in uow.publish_marks.due(self.settings.batch_size * 5) if r.id not in unrecorded]
                     if rows:
                         self._publish([(row.id, _outgoing(row)) for row in rows], uow)
                     uow.commit()

@@ -215,8 +215,8 @@ def test_a_resend_of_a_message_still_in_flight_is_not_published_again(settings: 
 
 
 def test_a_resend_of_a_message_confirmed_but_not_yet_marked_is_not_published_again(settings: Settings) -> None:
-    """Confirmed rows are marked sent with a later batch (once a second): a resend arriving before that finds its
-    row still pending, and must not send it a second time."""
+    """Confirmed rows are marked sent later (by the recorder, once a second): a resend arriving before that finds
+    its row still pending, and must not send it a second time."""
     transport = FakeTransport()
     worker = Worker(settings, transport, open_store(settings))
     worker.step([Taken(_order(1), transport.acked)])
@@ -231,7 +231,7 @@ def test_a_resend_of_a_message_confirmed_but_not_yet_marked_is_not_published_aga
 
 def test_a_trickle_costs_one_commit_per_message(settings: Settings) -> None:
     """At a low rate every message is a batch of its own: its commit is the only one. The confirmed rows' marks
-    wait for a later batch or settle() instead of a commit (an fsync) of their own per message."""
+    wait for the recorder (once a second) or settle() instead of a commit (an fsync) of their own per message."""
     transport = FakeTransport()
     worker = Worker(settings, transport, open_store(settings))
     commits: list[object] = []
@@ -371,3 +371,41 @@ def test_an_unroutable_publish_is_left_to_the_relay(settings: Settings) -> None:
     assert len(orders) == 1, "only order 2; order 1 waits for the relay"
     with worker.sessions() as session:
         assert sorted(session.scalars(select(OutboxRow.status))) == ["pending", "sent"]
+
+
+def test_a_running_worker_leaves_confirmed_rows_to_its_recorder_and_its_commits_carry_no_marks(
+    settings: Settings,
+) -> None:
+    """Marking a second's confirmed rows rewrote hundreds of message rows in the worker's own thread, and the
+    messages arriving meanwhile waited (the bench's p99): the recorder's thread does it, the worker goes on."""
+    import threading
+
+    class Trickle(FakeTransport):
+        def __init__(self, batches: list[list[Taken]]) -> None:
+            super().__init__()
+            self.batches = batches
+
+        def receive(self, max_count: int, wait_s: float, idle_s: float) -> list[Taken]:
+            return self.batches.pop(0) if self.batches else []
+
+    transport = Trickle([[Taken(_order(n), [])] for n in range(3)])
+    worker = Worker(settings, transport, open_store(settings))
+    marks: list[str] = []
+
+    def note(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE OUTBOX"):
+            marks.append(threading.current_thread().name)
+
+    event.listen(worker.sessions.kw["bind"], "before_cursor_execute", note)
+    deadline = datetime.now(UTC) + timedelta(seconds=10)
+
+    def all_marked() -> bool:
+        with worker.sessions() as session:
+            statuses = list(session.scalars(select(OutboxRow.status)))
+        return (len(statuses) == 3 and set(statuses) == {"sent"}) or datetime.now(UTC) > deadline
+
+    worker.run(until=all_marked)
+    assert marks and set(marks) == {"recorder"}, f"marked by {marks}"
+    with worker.sessions() as session:
+        assert set(session.scalars(select(MessageRow.status))) == {"delivered"}
+    assert worker.recorder.unrecorded() == set()
