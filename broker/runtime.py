@@ -282,8 +282,11 @@ class Worker:
         self._record_now()
 
     def _hand_over(self) -> None:
-        """Once a second: confirmed rows to the recorder, and failures no batch has recorded (idle) now: their
-        next attempt is scheduled by it."""
+        """Once a second, before the relay publishes (the batch in flight settled first: a publish waits for its
+        confirms): confirmed rows to the recorder, and failures no batch has recorded (idle) now, which schedules
+        their next attempt."""
+        self._settle_in_flight()
+        self._send_again()
         if self._marks.sent:
             self.recorder.hand(self._marks.sent)
             self._marks.sent = []

@@ -409,3 +409,33 @@ def test_a_running_worker_leaves_confirmed_rows_to_its_recorder_and_its_commits_
     with worker.sessions() as session:
         assert set(session.scalars(select(MessageRow.status))) == {"delivered"}
     assert worker.recorder.unrecorded() == set()
+
+
+def test_a_worker_busy_for_seconds_settles_its_batch_in_flight_before_the_relay_publishes(settings: Settings) -> None:
+    """The relay and the recorder's hand-over come round once a second also when batches never stop coming: the
+    batch in flight is settled first (one batch in flight at a time; a worker once died of it in a fault test)."""
+    import time
+
+    class Busy(FakeTransport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.n = 0
+
+        def receive(self, max_count: int, wait_s: float, idle_s: float) -> list[Taken]:
+            self.n += 1
+            time.sleep(0.02)
+            return [Taken(_order(self.n), self.acked)]
+
+    transport = Busy()
+    worker = Worker(settings, transport, open_store(settings))
+    transport.publish_ok = False  # an order whose publish failed: due again for the relay while batches come
+    worker.process([Taken(_order(0), [])])
+    with worker.sessions() as session:
+        session.execute(update(OutboxRow).values(next_attempt_at=datetime.now(UTC) + timedelta(seconds=1.2)))
+        session.commit()
+    transport.publish_ok = True
+    started = time.monotonic()
+    worker.run(until=lambda: time.monotonic() - started > 2.5)
+    assert len(transport.acked) == transport.n, "every batch taken was committed, sent and acknowledged"
+    with worker.sessions() as session:
+        assert set(session.scalars(select(OutboxRow.status))) == {"sent"}, "the relay sent the failed one too"

@@ -24,11 +24,14 @@ class Result:
 
 @dataclass
 class Sent:
-    """A batch the fake transport took: its results are known at once."""
+    """A batch the fake transport took: its results are known at once, and collecting them ends its flight."""
 
     outcomes: list[Result]
+    transport: FakeTransport | None = None
 
     def results(self) -> list[Result]:
+        if self.transport is not None and self.transport.in_flight is self:
+            self.transport.in_flight = None
         return self.outcomes
 
 
@@ -51,21 +54,31 @@ class FakeTransport:
     is_blocked: bool = False  # RabbitMQ's connection.blocked (a memory or disk alarm)
     published: list[Outgoing] = field(default_factory=list)
     acked: list[str] = field(default_factory=list)
+    in_flight: Sent | None = None  # as the real publisher: one batch in flight, its results collected before more
 
     def receive(self, max_count: int, wait_s: float, idle_s: float) -> Sequence[Taken]:
         return []
 
     def publish(self, batch: Sequence[Outgoing]) -> list[Result]:
+        return self.send(batch).results()
+
+    def send(self, batch: Sequence[Outgoing]) -> Sent:
+        if self.in_flight is not None:  # adapters/amqp/publisher.py raises the same
+            raise RuntimeError("a batch is in flight: collect its results() before sending another")
+        if not self.publish_ok:
+            outcomes = [Result(False, "unroutable: NO_ROUTE") for _ in batch]
+        else:
+            self.published.extend(batch)
+            outcomes = [Result(True) for _ in batch]
+        self.in_flight = Sent(outcomes, self)
+        return self.in_flight
+
+    def announce(self, batch: Sequence[Outgoing]) -> list[Result]:
+        """The watch's publisher, a connection of its own: beside whatever batch is in flight."""
         if not self.publish_ok:
             return [Result(False, "unroutable: NO_ROUTE") for _ in batch]
         self.published.extend(batch)
         return [Result(True) for _ in batch]
-
-    def send(self, batch: Sequence[Outgoing]) -> Sent:
-        return Sent(self.publish(batch))
-
-    def announce(self, batch: Sequence[Outgoing]) -> list[Result]:
-        return self.publish(batch)
 
     def acknowledge(self, batch: Sequence[Taken]) -> None:
         for received in batch:
