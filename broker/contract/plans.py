@@ -28,8 +28,6 @@ from broker.privacy import mask_identifier
 Firsts = dict[Any, etree._Element]  # an element's first child per tag
 # Build one object from its element: (element, its first child per tag, element path, context).
 Build = Callable[[etree._Element, Firsts, str, Context], Any]
-# One field (or group of fields) of a read: adds to `out`, or adds problems to the context.
-ReadStep = Callable[[etree._Element, Firsts, str, dict[str, Any], Context], None]
 # One field (or group) of a write: appends what the object holds to the element.
 WriteStep = Callable[[Any, etree._Element], None]
 
@@ -60,36 +58,150 @@ def problem(ctx: Context, rule: str, path: str, el: etree._Element, message: str
 
 
 def builder(node: Node, names: Names) -> Build:
-    """Build node.cls from an element, or return None when reading it added problems."""
-    steps = read_steps(node, names)
-    cls = node.cls
+    """Build node.cls from an element, or return None when reading it added problems.
 
-    def build(el: etree._Element, first: Firsts, path: str, ctx: Context) -> Any:
-        before = len(ctx.problems)
-        values: dict[str, Any] = {}
-        for step in steps:
-            step(el, first, path, values, ctx)
-        return cls(**values) if len(ctx.problems) == before else None
-
-    return build
+    Generated as Python source per node and compiled once (`_Reader`): closures, one per field, cost a call, a
+    dict entry and a keyword expansion for each of the bench order's 52 fields. Here every field is a few inline
+    statements on locals, and nested groups and repeats call their own generated builders.
+    """
+    return _Reader(names).build(node)
 
 
-def read_steps(node: Node, names: Names) -> list[ReadStep]:
-    steps: list[ReadStep] = []
-    for child in node.children:
-        if isinstance(child, Leaf):
-            steps.append(_leaf_reader(child, names))
-        elif child.transparent and not child.names:
-            steps.extend(read_steps(child, names))  # the same element: its fields are the parent's
-        elif child.transparent:
-            steps.append(_wrapper_reader(child, names))
-        elif child.items is not None:
-            steps.append(_repeat_reader(child, names))
-        elif child.names:
-            steps.append(_group_reader(child, names))
+class _Reader:
+    """Writes the source of one node's builder; its constants go into the builder's globals under generated
+    names (k1, k2, ...), never into the source text."""
+
+    def __init__(self, names: Names) -> None:
+        self.names = names
+        self.namespace: dict[str, Any] = {
+            "first_children": first_children,
+            "problem": problem,
+            "check": identifiers.check,
+            "IdentifierError": identifiers.IdentifierError,
+            "DecodeError": c.DecodeError,
+            "children_at": _children_at,
+        }
+        self.lines: list[str] = []
+
+    def const(self, value: Any) -> str:
+        name = f"k{len(self.namespace)}"
+        self.namespace[name] = value
+        return name
+
+    def emit(self, indent: int, line: str) -> None:
+        self.lines.append("    " * indent + line)
+
+    def build(self, node: Node) -> Build:
+        out: list[str] = []  # the fields, in the mapping table's order: the constructor's keyword arguments
+        self._steps(node, "el", "first", "path", out, indent=1)
+        args = ", ".join(f"{attr}=v_{attr}" for attr in out)
+        source = "\n".join(
+            [
+                "def build(el, first, path, ctx):",
+                "    problems = ctx.problems",
+                "    before = len(problems)",
+                *self.lines,
+                f"    return {self.const(node.cls)}({args}) if len(problems) == before else None",
+            ]
+        )
+        scope: dict[str, Any] = {}
+        exec(compile(source, f"<reader of {node.cls.__name__}>", "exec"), self.namespace, scope)
+        build: Build = scope["build"]
+        return build
+
+    def _steps(self, node: Node, el: str, first: str, path: str, out: list[str], indent: int) -> None:
+        for child in node.children:
+            if isinstance(child, Leaf):
+                self._leaf(child, el, first, path, indent)
+                out.append(child.attr)
+            elif child.transparent and not child.names:
+                self._steps(child, el, first, path, out, indent)  # the same element: its fields are the parent's
+            elif child.transparent:
+                self._wrapper(child, el, first, path, out, indent)
+            else:
+                self._nested(child, el, first, path, indent)
+                out.append(child.attr)
+
+    def _leaf(self, leaf: Leaf, el: str, first: str, path: str, indent: int) -> None:
+        v, e, at = f"v_{leaf.attr}", f"e_{leaf.attr}", f"{path} + {self.const(_suffix(leaf.names))}"
+        self.emit(indent, f"{e} = {first}.get({self.const(_tag(leaf))})")
+        self.emit(indent, f"{v} = None")
+        self.emit(indent, f"if {e} is None:")
+        if leaf.optional:
+            self.emit(indent + 1, "pass")
         else:
-            steps.append(_flattened_reader(child, names))
-    return steps
+            missing = self.const(f"{leaf.names[-1]} is required")
+            self.emit(indent + 1, f"problem(ctx, 'schema.required', {at}, {el}, {missing})")
+        self.emit(indent, "else:")
+        self.emit(indent + 1, f"text = {e}.text or ''")
+        codec = leaf.codec
+        # Identifiers decode to the text itself and then go through their rule; text is checked for blanks.
+        if isinstance(codec, c.IdentifierCodec):
+            self._identifier(leaf, v, e, at, indent + 1)
+            return
+        cannot = self.const(f"' cannot be read as {codec.type_name}")
+        self.emit(indent + 1, "try:")
+        self.emit(indent + 2, f"{v} = {self.const(codec.decode)}(text)")
+        self.emit(indent + 1, "except DecodeError as x:")
+        self.emit(indent + 2, f"problem(ctx, 'value.' + x.rule, {at}, {e}, x.message)")
+        self.emit(indent + 1, "except ValueError:")
+        self.emit(indent + 2, f"problem(ctx, 'value.format', {at}, {e}, \"'\" + text + {cannot})")
+        if leaf.id_kind is not None:
+            self.emit(indent + 1, "else:")
+            self._identifier(leaf, v, e, at, indent + 2)
+
+    def _identifier(self, leaf: Leaf, v: str, e: str, at: str, indent: int) -> None:
+        kind = leaf.id_kind
+        assert kind is not None
+        # A patient's identifier is masked in a problem; part of an address (for a protected patient, where they
+        # live) or of where they are registered is not echoed at all.
+        if kind is IdKind.PATIENT:
+            shown = f"{self.const(mask_identifier)}(text)"
+        elif kind in (IdKind.POSTAL_CODE, IdKind.MUNICIPALITY_CODE):
+            shown = "None"
+        else:
+            shown = "text"
+        self.emit(indent, "try:")
+        self.emit(indent + 1, f"{v} = check({self.const(kind)}, text, reserve_patterns=ctx.reserve_patterns)")
+        self.emit(indent, "except IdentifierError as x:")
+        self.emit(indent + 1, f"problem(ctx, x.rule, {at}, {e}, x.message, {shown})")
+
+    def _wrapper(self, node: Node, el: str, first: str, path: str, out: list[str], indent: int) -> None:
+        """A group on the parent object whose fields sit in a wrapper element (SESAM2's HEAD)."""
+        n = len(self.lines)  # unique names for the wrapper's locals
+        w, inner, sub, suffix = f"w{n}", f"f{n}", f"p{n}", self.const(_suffix(node.names))
+        self.emit(indent, f"{w} = {first}.get({self.const(_tag(node))})")
+        self.emit(indent, f"if {w} is None:")
+        self.emit(indent + 1, "; ".join(f"v_{leaf.attr} = None" for leaf in leaves(node)))
+        self.emit(indent + 1, f"problem(ctx, 'schema.required', {path} + {suffix}, {el}, 'element missing')")
+        self.emit(indent, "else:")
+        self.emit(indent + 1, f"{inner} = first_children({w}); {sub} = {path} + {suffix}")
+        self._steps(node, w, inner, sub, out, indent + 1)
+
+    def _nested(self, node: Node, el: str, first: str, path: str, indent: int) -> None:
+        v, build = f"v_{node.attr}", self.const(_Reader(self.names).build(node))
+        if node.items is not None:
+            tags, prefix = self.const(self.names.tags(node.names)), f"{path} + {self.const(_suffix(node.names))}"
+            self.emit(
+                indent,
+                f"{v} = [{build}(item, first_children(item), f'{{{prefix}}}[{{i}}]', ctx)"
+                f" for i, item in enumerate(children_at({el}, {tags}), start=1)]",
+            )
+        elif node.names:  # a nested object in its own element (a person, an address in the customer dialect)
+            w, suffix = f"w_{node.attr}", self.const(_suffix(node.names))
+            self.emit(indent, f"{w} = {first}.get({self.const(_tag(node))})")
+            self.emit(indent, f"if {w} is None:")
+            self.emit(indent + 1, f"{v} = None")
+            if not node.optional:
+                missing = self.const(f"{node.names[-1]} is required")
+                self.emit(indent + 1, f"problem(ctx, 'schema.required', {path} + {suffix}, {el}, {missing})")
+            self.emit(indent, "else:")
+            self.emit(indent + 1, f"{v} = {build}({w}, first_children({w}), {path} + {suffix}, ctx)")
+        elif node.optional:  # flattened among its parent's fields (SESAM2): there when any of them is
+            tags = self.const(frozenset(_tag(leaf) for leaf in leaves(node)))
+            self.emit(indent, f"{v} = None if {tags}.isdisjoint({first}) else {build}({el}, {first}, {path}, ctx)")
+        else:
+            self.emit(indent, f"{v} = {build}({el}, {first}, {path}, ctx)")
 
 
 def _tag(child: Leaf | Node) -> str:
@@ -104,116 +216,6 @@ def _tag(child: Leaf | Node) -> str:
 
 def _suffix(names: tuple[str, ...]) -> str:
     return "".join(f"/{n}" for n in names)
-
-
-def _leaf_reader(leaf: Leaf, names: Names) -> ReadStep:
-    tag = _tag(leaf)
-    attr, optional, suffix = leaf.attr, leaf.optional, _suffix(leaf.names)
-    missing = f"{leaf.names[-1]} is required"
-    codec = leaf.codec
-    # Identifiers decode to the text itself and then go through their rule; text is checked for blanks.
-    decode = None if isinstance(codec, c.IdentifierCodec) else codec.decode
-    kind = leaf.id_kind
-    check = identifiers.check
-    mask = kind is IdKind.PATIENT
-    # Part of an address (for a protected patient, where they live), or of where they are registered: not echoed.
-    echo = kind not in (IdKind.POSTAL_CODE, IdKind.MUNICIPALITY_CODE)
-
-    def read(el: etree._Element, first: Firsts, path: str, out: dict[str, Any], ctx: Context) -> None:
-        found = first.get(tag)
-        out[attr] = None
-        if found is None:
-            if not optional:
-                problem(ctx, "schema.required", path + suffix, el, missing)
-            return
-        text = found.text or ""
-        value: Any = text
-        if decode is not None:
-            try:
-                value = decode(text)
-            except c.DecodeError as e:
-                problem(ctx, f"value.{e.rule}", path + suffix, found, e.message)
-                return
-            except ValueError:
-                problem(ctx, "value.format", path + suffix, found, f"'{text}' cannot be read as {codec.type_name}")
-                return
-        if kind is not None:
-            try:
-                value = check(kind, text, reserve_patterns=ctx.reserve_patterns)
-            except identifiers.IdentifierError as e:
-                shown = mask_identifier(text) if mask else text if echo else None
-                problem(ctx, e.rule, path + suffix, found, e.message, shown)
-                return
-        out[attr] = value
-
-    return read
-
-
-def _wrapper_reader(node: Node, names: Names) -> ReadStep:
-    """A group on the parent object whose fields sit in a wrapper element (SESAM2's HEAD)."""
-    tag = _tag(node)
-    steps = read_steps(node, names)
-    suffix = _suffix(node.names)
-
-    def read(el: etree._Element, first: Firsts, path: str, out: dict[str, Any], ctx: Context) -> None:
-        wrapper = first.get(tag)
-        if wrapper is None:
-            problem(ctx, "schema.required", path + suffix, el, "element missing")
-            return
-        inner = first_children(wrapper)
-        for step in steps:
-            step(wrapper, inner, path + suffix, out, ctx)
-
-    return read
-
-
-def _group_reader(node: Node, names: Names) -> ReadStep:
-    """A nested object in its own element (a person, an address in the customer dialect)."""
-    tag = _tag(node)
-    build = builder(node, names)
-    attr, optional, suffix = node.attr, node.optional, _suffix(node.names)
-    missing = f"{node.names[-1]} is required"
-
-    def read(el: etree._Element, first: Firsts, path: str, out: dict[str, Any], ctx: Context) -> None:
-        wrapper = first.get(tag)
-        if wrapper is None:
-            if not optional:
-                problem(ctx, "schema.required", path + suffix, el, missing)
-            out[attr] = None
-            return
-        out[attr] = build(wrapper, first_children(wrapper), path + suffix, ctx)
-
-    return read
-
-
-def _flattened_reader(node: Node, names: Names) -> ReadStep:
-    """A nested object whose fields sit among its parent's (SESAM2): there when any of them is."""
-    tags = [_tag(leaf) for leaf in leaves(node)]
-    build = builder(node, names)
-    attr, optional = node.attr, node.optional
-
-    def read(el: etree._Element, first: Firsts, path: str, out: dict[str, Any], ctx: Context) -> None:
-        if optional and all(tag not in first for tag in tags):
-            out[attr] = None
-            return
-        out[attr] = build(el, first, path, ctx)
-
-    return read
-
-
-def _repeat_reader(node: Node, names: Names) -> ReadStep:
-    tags = names.tags(node.names)
-    build = builder(node, names)
-    attr, suffix = node.attr, _suffix(node.names)
-
-    def read(el: etree._Element, first: Firsts, path: str, out: dict[str, Any], ctx: Context) -> None:
-        prefix = path + suffix
-        out[attr] = [
-            build(item, first_children(item), f"{prefix}[{i}]", ctx)
-            for i, item in enumerate(_children_at(el, tags), start=1)
-        ]
-
-    return read
 
 
 def _children_at(el: etree._Element, tags: tuple[str, ...]) -> Iterator[etree._Element]:
