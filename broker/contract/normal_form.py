@@ -32,7 +32,18 @@ def needs_normalising(data: bytes) -> bool:
     reorder inside it composes or reorders in the whole too (the reverse does not hold, e.g. '>' + U+0338:
     then the tree is walked). A character reference (`&#x301;`) is ASCII in the bytes but a combining mark
     in the text: a document with one is always walked. The parser accepted the bytes as UTF-8 already.
+
+    Text of Latin-1 characters only (Swedish, and most of Western Europe) is NFC whatever their order: none of
+    them decomposes, none is a combining mark, and no two compose (tests/unit/test_normal_form.py checks every
+    pair). Telling that (an encode at C speed) costs a fifth of the NFC check it saves.
     """
     if b"&#" in data:
         return True
-    return not data.isascii() and not unicodedata.is_normalized("NFC", data.decode("utf-8", "replace"))
+    if data.isascii():
+        return False
+    text = data.decode("utf-8", "replace")
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return not unicodedata.is_normalized("NFC", text)
+    return False

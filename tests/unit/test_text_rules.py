@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from broker.contract.dialect import DIALECTS, read
+from broker.contract.normal_form import needs_normalising
 from broker.model import messages as m
 from broker.model.codes import Side
 
@@ -65,3 +66,19 @@ def test_required_text_of_white_space_only_is_refused(blank: str) -> None:
     parsed = read(with_unit_name(blank))
     assert not parsed.ok
     assert [(p.rule, p.path) for p in parsed.problems] == [("value.blank", "/CustomerOrder/DeliveryAddress/Name")]
+
+
+def test_latin1_text_is_nfc_in_any_order_so_the_reader_skips_the_check_for_it() -> None:
+    """normal_form.needs_normalising takes a document of Latin-1 characters as NFC without checking: true only if
+    no Latin-1 character decomposes, none is a combining mark, and no two of them compose."""
+    latin1 = [chr(i) for i in range(256)]
+    assert all(unicodedata.combining(ch) == 0 and unicodedata.is_normalized("NFC", ch) for ch in latin1)
+    assert all(unicodedata.is_normalized("NFC", a + b) for a in latin1 for b in latin1)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x36F, exclude_categories=("Cs",)), min_size=1, max_size=40))
+def test_a_document_needs_normalising_exactly_when_its_text_is_not_nfc(text: str) -> None:
+    """Latin-1 (the fast path), Latin Extended and combining marks (U+0300-): never a document left un-normalised."""
+    document = f"<a>{text}</a>".encode()
+    if not unicodedata.is_normalized("NFC", text):
+        assert needs_normalising(document)
