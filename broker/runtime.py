@@ -49,6 +49,7 @@ SETTLE_AFTER_S = 0.005  # a batch in flight is settled when nothing new arrived 
 # Publish failures that say nothing about the message (the connection or channel went, no confirm came, the
 # server nacked it): worth sending again at once. Unroutable is not: the relay's backoff and budget decide.
 _LOST_ON_THE_WAY = ("connection", "channel", "timeout", "nacked")
+AGAIN_BACKOFF_MAX_S = 30.0  # the longest wait between tries of rows lost on the way, sent alone
 MARKS_EVERY_S = 1.0  # confirmed outbox rows are handed to the recorder this often (broker/recorder.py)
 GAUGE_INTERVAL_S = 5.0  # how often the store's gauges (backlog, parked, rejected) are refreshed
 processed_log = structlog.get_logger("broker.processed")
@@ -186,6 +187,8 @@ class Worker:
         self._marks = Marks()  # publish outcomes not yet recorded (nor handed to the recorder)
         self.recorder = Recorder(self._record_sent)  # marks confirmed rows sent, off this thread (in run())
         self._again: list[tuple[int, Outgoing]] = []  # rows whose publish was lost on the way: sent again first
+        self._again_failures = 0  # how often in a row sending them alone failed (its backoff)
+        self._again_at = 0.0  # when sending them alone is tried next (time.monotonic())
         self._in_flight: tuple[Committed, InFlight] | None = None  # a committed batch whose confirms are due
         self._stop_observing = threading.Event()
 
@@ -277,7 +280,7 @@ class Worker:
         """Finish the batch in flight and record every publish outcome not yet recorded, here and now (the
         recorder stopped: at shutdown, and wherever batches are processed one by one)."""
         self._settle_in_flight()
-        self._send_again()
+        self._send_again(now=True)
         self._marks.sent[:0] = self.recorder.take_back()
         self._record_now()
 
@@ -337,7 +340,7 @@ class Worker:
                 return Committed(
                     handled_s=time.perf_counter() - started,
                     batch=batch,
-                    written=_pending_of_repeats(uow, self._unrecorded()) + uow.outbox,
+                    written=_pending_of_repeats(uow, self._held()) + uow.outbox,
                     taps=_wire_tap(uow) if self.settings.wire_tap else [],
                     outcomes=_outcomes(uow),
                     stored=[(m.direction, m.message_type or "unknown", m.status) for m in uow.messages],
@@ -345,11 +348,12 @@ class Worker:
                 )
         raise AssertionError("unreachable: the retrying loop returns or raises")
 
-    def _unrecorded(self) -> set[int]:
-        """Rows on the wire or confirmed whose marks are not committed yet: pending in the store, not to be sent
-        again."""
+    def _held(self) -> set[int]:
+        """Rows pending in the store that this worker has in hand: on the wire, confirmed with their marks not yet
+        committed, or lost on the way and to be sent again first. Neither the relay nor a repeat sends them."""
         in_flight = {row_id for row_id, _ in self._in_flight[0].written} if self._in_flight is not None else set()
-        return in_flight | set(self._marks.sent) | self.recorder.unrecorded()
+        again = {row_id for row_id, _ in self._again}
+        return in_flight | again | set(self._marks.sent) | self.recorder.unrecorded()
 
     def _settle_in_flight(self) -> None:
         """Collect the confirms of the batch in flight, acknowledge its messages, keep its outcomes."""
@@ -359,10 +363,7 @@ class Worker:
         self._in_flight = None
         results = in_flight.results()[: len(committed.written)]
         marks = self._count(committed.written, results)
-        self._marks.sent.extend(marks.sent)  # handed to the recorder within a second (or recorded by settle())
-        self._marks.failed.extend(marks.failed)
-        lost = {row_id for row_id, error in marks.failed if error.startswith(_LOST_ON_THE_WAY)}
-        self._again.extend((row_id, out) for row_id, out in committed.written if row_id in lost)
+        self._keep(committed.written, marks)
         self.transport.acknowledge(committed.batch)  # only now: every message's state is committed and sent
         self.counters.batches += 1
         self.counters.messages += len(committed.batch)
@@ -375,17 +376,30 @@ class Worker:
         if len(committed.stored) < len(committed.batch):
             metrics.MESSAGES.labels("any", "any", "duplicate").inc(len(committed.batch) - len(committed.stored))
 
-    def _send_again(self) -> None:
-        """Publish at once, and wait for, the rows whose publish failed on the way (see step()); once: if that
-        fails too, the relay tries again with backoff. Not while RabbitMQ blocks publishing (an alarm): that
-        would only wait out the confirm timeout and use up the rows' attempts; they go first once unblocked."""
-        if not self._again or self.transport.blocked():
+    def _keep(self, written: list[tuple[int, Outgoing]], marks: Marks) -> None:
+        """Keep a publish's outcomes: confirmed rows for the recorder (or settle()), failures to be recorded, and
+        rows lost on the way at the head of the line, ahead of anything this worker sends next."""
+        self._marks.sent.extend(marks.sent)
+        self._marks.failed.extend(marks.failed)
+        lost = {row_id for row_id, error in marks.failed if error.startswith(_LOST_ON_THE_WAY)}
+        self._again[:0] = [(row_id, out) for row_id, out in written if row_id in lost]
+
+    def _send_again(self, *, now: bool = False) -> None:
+        """Publish, and wait for, the rows whose publish failed on the way (see step()), when no batch takes them
+        first: idle, or before the relay. What fails on the way again stays first in line, however often: left
+        to the relay's backoff, a later message of its order, sent meanwhile, overtook it (CI saw it under a
+        memory alarm). Sent alone they wait a backoff of their own between tries (`now`: at once, by settle()).
+        Not while RabbitMQ blocks publishing (an alarm): that would only wait out the confirm timeout and use up
+        the rows' attempts; they go first once unblocked. A row parked after its attempts leaves the line."""
+        if not self._again or self.transport.blocked() or (not now and time.monotonic() < self._again_at):
             return
         again, self._again = self._again, []
-        if again:
-            marks = self._count(again, self.transport.publish([out for _, out in again]))
-            self._marks.sent.extend(marks.sent)
-            self._marks.failed.extend(marks.failed)
+        self._keep(again, self._count(again, self.transport.publish([out for _, out in again])))
+        if self._again:
+            self._again_failures += 1
+            self._again_at = time.monotonic() + min(2.0**self._again_failures, AGAIN_BACKOFF_MAX_S)
+        else:
+            self._again_failures = 0
 
     def _db_retrying(self) -> Retrying:
         return Retrying(
@@ -408,8 +422,8 @@ class Worker:
         try:
             for attempt in Retrying(retry=retry_if_exception(_transient), stop=stop_after_attempt(3), reraise=True):
                 with attempt, UnitOfWork(self.sessions) as uow:
-                    unrecorded = self._unrecorded()
-                    rows = [r for r in uow.publish_marks.due(self.settings.batch_size * 5) if r.id not in unrecorded]
+                    held = self._held()
+                    rows = [r for r in uow.publish_marks.due(self.settings.batch_size * 5) if r.id not in held]
                     if rows:
                         self._publish([(row.id, _outgoing(row)) for row in rows], uow)
                     uow.commit()
@@ -515,8 +529,12 @@ class Worker:
         return marks
 
     def _record(self, marks: OutboxMarks, sent: list[int], failed: list[tuple[int, str]]) -> None:
-        for row in marks.record(sent, failed, self.settings.publish_attempts):
+        parked = marks.record(sent, failed, self.settings.publish_attempts)
+        for row in parked:
             log.error("outbox row parked", extra={"message_id": row.message_id, "error": row.last_error})
+        if parked:  # out of attempts: no longer sent again (failures are recorded on the worker's thread only)
+            gone = {row.id for row in parked}
+            self._again = [(row_id, out) for row_id, out in self._again if row_id not in gone]
 
 
 def prepare_process() -> None:

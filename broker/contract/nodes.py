@@ -1,6 +1,6 @@
 """What the mapping table compiles to in one dialect: leaves (fields) and nodes (messages, groups, repeats).
 
-binding.py builds them from the table; plans.py turns them into the closures that read and write
+binding.py builds them from the table; plans.py turns them into the code that reads and writes
 messages; xsd.py and docs.py describe them.
 """
 

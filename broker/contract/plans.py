@@ -1,9 +1,10 @@
-"""Read and write plans: a binding's nodes compiled once per (dialect, message type) into closures.
+"""Read and write plans: a binding's nodes compiled once per (dialect, message type).
 
-Walking the Leaf/Node description on every message (isinstance tests, path joins, a find() per
-wrapper, the codec looked up per field) made binding the bench's 2 KB order cost 62 us; the plans
-decide all that at start-up. What is left (about 48 us) is mostly lxml's element access (14 us for
-the children's proxies and tags), the identifier rules (15) and the model's constructors (8).
+Walking the Leaf/Node description on every message (isinstance tests, path joins, a find() per wrapper, the
+codec looked up per field) made binding the bench's 2 KB order cost 62 us; the plans decide all that at
+start-up. A reader is Python source generated per node and compiled (`_Reader`); a writer is closures that
+append lines. What is left of reading is mostly lxml's element access (the children's proxies and tags), the
+identifier rules and the model's constructors.
 
 Reading keeps the walk's contract: fields are visited in the mapping table's order (so problems come
 in that order), the first element of a name wins, and an element path is built only for a problem.

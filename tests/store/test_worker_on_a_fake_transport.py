@@ -358,6 +358,38 @@ def test_a_publish_lost_with_the_connection_goes_out_again_ahead_of_the_next_bat
         assert list(session.scalars(select(OutboxRow.status))) == ["sent", "sent"]
 
 
+def test_rows_lost_on_the_way_again_and_again_stay_ahead_of_everything_sent_after_them(settings: Settings) -> None:
+    """Lost once with its batch and once more when sent alone (RabbitMQ closing blocked connections under a
+    memory alarm): the row stays first in line, and order 2, taken meanwhile, goes out only behind it. Left to
+    the relay's backoff after its second loss, order 2 overtook it (CI: orders out of order under an alarm)."""
+
+    class Flaky(FakeTransport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sends: list[list[str]] = []
+
+        def send(self, batch: Sequence[Outgoing]) -> Sent:
+            self.sends.append([o.message_id for o in batch if o.message_type == "CustomerOrder"])
+            if len(self.sends) <= 2:
+                return Sent([Result(False, "connection: Server unexpectedly closed connection") for _ in batch])
+            return super().send(batch)
+
+    transport = Flaky()
+    worker = Worker(settings, transport, open_store(settings))
+    worker.step([Taken(_order(1), transport.acked)])
+    worker._settle_in_flight()
+    worker._send_again()  # alone (idle): lost again
+    worker._send_again()  # at once again: it waits its backoff instead
+    assert len(transport.sends) == 2
+    worker.step([Taken(_order(2), transport.acked)])
+    worker.settle()
+    first, alone, together = transport.sends
+    assert alone == first and together[0] == first[0] and len(together) == 2, "order 1 again, ahead of order 2"
+    with worker.sessions() as session:
+        assert list(session.scalars(select(OutboxRow.status).order_by(OutboxRow.id))) == ["sent", "sent"]
+        assert session.scalar(select(OutboxRow.attempts).order_by(OutboxRow.id)) == 2, "each loss counts"
+
+
 def test_an_unroutable_publish_is_left_to_the_relay(settings: Settings) -> None:
     """Sending again at once is for publishes lost on the way; an unroutable one (a missing queue) would only
     use up its attempts: the relay's backoff takes it."""
