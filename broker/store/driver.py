@@ -13,17 +13,13 @@ SQLAlchemy's, a lost connection invalidated (`_raise`), so the worker's retry se
 More rows keep SQLAlchemy's multi-row statements: per row they cost a fifth of the driver's executemany (about
 4 against 20 us a row at 100 rows), and their fixed cost is shared by the batch.
 
-On PostgreSQL (psycopg) a batch's writes and its COMMIT go in one round trip (`pipeline`, psycopg's pipeline
-mode): a batch of one order made six waits for the server (four INSERTs, two of them for RETURNING ids, and
-COMMIT), 1.5-2 ms of a 6-7 ms batch here. The ids those INSERTs returned are drawn from the tables' sequences
-first, in one query (`reserve_ids`), so that nothing in the pipeline needs a result before the COMMIT.
+A batch's writes are not pipelined (psycopg's pipeline mode): see UnitOfWork.commit for why.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -172,48 +168,6 @@ def insert_ids(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
     return [fetch(session, one, row)[0][0] for row in rows]
 
 
-# ---------------------------------------------------------------- PostgreSQL: one round trip for a batch's writes
-
-
-def pipelines(session: Session) -> bool:
-    """Whether the session's driver can queue statements without waiting for each (psycopg's pipeline mode)."""
+def on_psycopg(session: Session) -> bool:
+    """Whether the session's driver is psycopg (PostgreSQL): statements that take an array parameter there."""
     return session.get_bind().dialect.driver == "psycopg"
-
-
-def reserve_ids(session: Session, counts: Mapping[Table, int]) -> dict[Table, list[int]]:
-    """`counts[table]` fresh ids from each table's id sequence, ascending, in one query (PostgreSQL)."""
-    wanted = [(table, count) for table, count in counts.items() if count]
-    if not wanted:
-        return {}
-    sql = " UNION ALL ".join(
-        f"SELECT {i}, nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, {count:d})"
-        for i, (table, count) in enumerate(wanted)
-    )
-    found: dict[Table, list[int]] = {table: [] for table, _ in wanted}
-    for i, value in _execute(session, sql, None, fetch=True):
-        found[wanted[i][0]].append(value)
-    return {table: sorted(ids) for table, ids in found.items()}
-
-
-@contextmanager
-def pipeline(session: Session) -> Iterator[Callable[[], None]]:
-    """Statements run inside are queued and sent together; the function yielded commits behind them.
-
-    Only statements without results belong inside (a result would be waited for at once). The COMMIT is the
-    driver's own rather than SQLAlchemy's (which would return the connection to the pool before the pipeline has
-    ended); an error of any statement, the COMMIT's or leaving pipeline mode is raised as SQLAlchemy's, a lost
-    connection invalidated (`_raise`), as SQLAlchemy's own COMMIT would. The session's commit afterwards finds the
-    transaction ended and sends nothing. (Queuing COMMIT as a statement would save the wait of leaving the pipeline;
-    it was taken back with the CI runs that met orders out of order, not shown to be its doing.)
-    """
-    connection = session.connection()
-    raw: Any = connection.connection.driver_connection
-
-    def commit() -> None:
-        raw.commit()  # queued behind the writes; psycopg then waits once for all of them
-
-    try:
-        with raw.pipeline():
-            yield commit
-    except connection.dialect.loaded_dbapi.Error as error:
-        _raise(connection, error, "the batch's writes and COMMIT (pipelined)", None)

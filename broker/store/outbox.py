@@ -70,7 +70,7 @@ class OutboxMarks:
         stamp = datetime.now(UTC)
         if sent:
             marks = {"ids": sent, "stamp": stamp}
-            if driver.pipelines(self._session):
+            if driver.on_psycopg(self._session):
                 for statement in (_MARK_SENT_PG, _MARK_DELIVERED_PG):
                     compiled = driver.compiled(self._session, statement, functools.partial(_same, statement))
                     driver.run(self._session, compiled, [marks])

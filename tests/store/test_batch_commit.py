@@ -1,6 +1,5 @@
-"""A batch's commit: on PostgreSQL its writes and COMMIT go in one round trip, with ids drawn from the sequences
-first (broker/store/driver.py); on SQLite one statement after another. Either way the unit reports the ids its rows
-were stored under, and a failure mid-commit stores nothing and is one the worker's retry recognises."""
+"""A batch's commit: the unit reports the ids its rows were stored under, and a failure mid-commit stores nothing
+and is one the worker's retry recognises."""
 
 from __future__ import annotations
 
@@ -11,7 +10,6 @@ from sqlalchemy import func, select, text
 
 from broker.envelope import Exchange, Outgoing
 from broker.runtime import _stored_meanwhile, _transient
-from broker.store import driver
 from broker.store.tables import MESSAGES, OUTBOX
 from broker.store.unit_of_work import UnitOfWork
 from tests.support.fixtures import Store
@@ -101,32 +99,5 @@ def test_a_connection_lost_before_the_commit_is_a_transient_fault_and_the_next_b
     assert _count(store, MESSAGES) == 0
     with UnitOfWork(store.sessions) as uow:
         _batch(uow, range(9, 11))
-        uow.commit()
-    assert _count(store, MESSAGES) == 2 and _count(store, OUTBOX) == 2
-
-
-@pytest.mark.parametrize("store", ["postgresql"], indirect=True)
-def test_a_connection_lost_inside_the_pipelined_commit_is_transient_and_stores_nothing(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The server goes after the ids are drawn: the writes and the COMMIT meet a closed connection."""
-    reserve = driver.reserve_ids
-
-    def reserve_then_lose(session: Any, counts: Any) -> Any:
-        ids = reserve(session, counts)
-        with store.sessions() as other:
-            pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
-            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        return ids
-
-    monkeypatch.setattr(driver, "reserve_ids", reserve_then_lose)
-    with pytest.raises(Exception) as raised, UnitOfWork(store.sessions) as uow:
-        _batch(uow, range(20, 22))
-        uow.commit()
-    assert _transient(raised.value), raised.value
-    monkeypatch.setattr(driver, "reserve_ids", reserve)
-    assert _count(store, MESSAGES) == 0
-    with UnitOfWork(store.sessions) as uow:
-        _batch(uow, range(20, 22))
         uow.commit()
     assert _count(store, MESSAGES) == 2 and _count(store, OUTBOX) == 2
