@@ -49,7 +49,7 @@ SETTLE_AFTER_S = 0.005  # a batch in flight is settled when nothing new arrived 
 # Publish failures that say nothing about the message (the connection or channel went, no confirm came, the
 # server nacked it): worth sending again at once. Unroutable is not: the relay's backoff and budget decide.
 _LOST_ON_THE_WAY = ("connection", "channel", "timeout", "nacked")
-AGAIN_BACKOFF_MAX_S = 30.0  # the longest wait between tries of rows lost on the way, sent alone
+AGAIN_EVERY_S = 1.0  # how often rows lost on the way are tried alone (no batch came to take them first)
 MARKS_EVERY_S = 1.0  # confirmed outbox rows are handed to the recorder this often (broker/recorder.py)
 GAUGE_INTERVAL_S = 5.0  # how often the store's gauges (backlog, parked, rejected) are refreshed
 processed_log = structlog.get_logger("broker.processed")
@@ -187,7 +187,6 @@ class Worker:
         self._marks = Marks()  # publish outcomes not yet recorded (nor handed to the recorder)
         self.recorder = Recorder(self._record_sent)  # marks confirmed rows sent, off this thread (in run())
         self._again: list[tuple[int, Outgoing]] = []  # rows whose publish was lost on the way: sent again first
-        self._again_failures = 0  # how often in a row sending them alone failed (its backoff)
         self._again_at = 0.0  # when sending them alone is tried next (time.monotonic())
         self._in_flight: tuple[Committed, InFlight] | None = None  # a committed batch whose confirms are due
         self._stop_observing = threading.Event()
@@ -378,28 +377,26 @@ class Worker:
 
     def _keep(self, written: list[tuple[int, Outgoing]], marks: Marks) -> None:
         """Keep a publish's outcomes: confirmed rows for the recorder (or settle()), failures to be recorded, and
-        rows lost on the way at the head of the line, ahead of anything this worker sends next."""
-        self._marks.sent.extend(marks.sent)
-        self._marks.failed.extend(marks.failed)
+        rows lost on the way at the head of the line, ahead of anything this worker sends next. A loss on the way
+        is not an attempt: it says nothing about the message, and counted, a RabbitMQ outage of a few seconds
+        would park what the worker held (a crash leaves such rows to the relay, after its grace)."""
         lost = {row_id for row_id, error in marks.failed if error.startswith(_LOST_ON_THE_WAY)}
+        self._marks.sent.extend(marks.sent)
+        self._marks.failed.extend((row_id, error) for row_id, error in marks.failed if row_id not in lost)
         self._again[:0] = [(row_id, out) for row_id, out in written if row_id in lost]
 
     def _send_again(self, *, now: bool = False) -> None:
         """Publish, and wait for, the rows whose publish failed on the way (see step()), when no batch takes them
         first: idle, or before the relay. What fails on the way again stays first in line, however often: left
         to the relay's backoff, a later message of its order, sent meanwhile, overtook it (CI saw it under a
-        memory alarm). Sent alone they wait a backoff of their own between tries (`now`: at once, by settle()).
-        Not while RabbitMQ blocks publishing (an alarm): that would only wait out the confirm timeout and use up
-        the rows' attempts; they go first once unblocked. A row parked after its attempts leaves the line."""
+        memory alarm). Sent alone they are tried once a second (`now`: at once, by settle()).
+        Not while RabbitMQ blocks publishing (an alarm): that would only wait out the confirm timeout; they go
+        first once unblocked."""
         if not self._again or self.transport.blocked() or (not now and time.monotonic() < self._again_at):
             return
         again, self._again = self._again, []
         self._keep(again, self._count(again, self.transport.publish([out for _, out in again])))
-        if self._again:
-            self._again_failures += 1
-            self._again_at = time.monotonic() + min(2.0**self._again_failures, AGAIN_BACKOFF_MAX_S)
-        else:
-            self._again_failures = 0
+        self._again_at = time.monotonic() + AGAIN_EVERY_S
 
     def _db_retrying(self) -> Retrying:
         return Retrying(
@@ -529,12 +526,8 @@ class Worker:
         return marks
 
     def _record(self, marks: OutboxMarks, sent: list[int], failed: list[tuple[int, str]]) -> None:
-        parked = marks.record(sent, failed, self.settings.publish_attempts)
-        for row in parked:
+        for row in marks.record(sent, failed, self.settings.publish_attempts):
             log.error("outbox row parked", extra={"message_id": row.message_id, "error": row.last_error})
-        if parked:  # out of attempts: no longer sent again (failures are recorded on the worker's thread only)
-            gone = {row.id for row in parked}
-            self._again = [(row_id, out) for row_id, out in self._again if row_id not in gone]
 
 
 def prepare_process() -> None:
