@@ -13,16 +13,26 @@ SQLAlchemy's, a lost connection invalidated (`_raise`), so the worker's retry se
 More rows keep SQLAlchemy's multi-row statements: per row they cost a fifth of the driver's executemany (about
 4 against 20 us a row at 100 rows), and their fixed cost is shared by the batch.
 
-A batch's writes are not pipelined (psycopg's pipeline mode): see UnitOfWork.commit for why.
+On PostgreSQL (psycopg) a batch's small writes and its COMMIT go to the server as one message (`hold`): one round
+trip where a batch of one order made six (four INSERTs, two of them waiting for RETURNING ids, then COMMIT), their
+ids drawn from the tables' sequences first (`reserve_ids`). One message of the simple query protocol, its values
+bound as literals by psycopg (`ClientCursor.mogrify`), rather than psycopg's pipeline mode: the server runs nothing
+of a message until all of it has arrived, so a worker frozen (SIGSTOP, a paused VM) while sending leaves no
+statement run and no lock held, and its transaction "idle", which the worker's sessions end after a timeout. In
+pipeline mode the writes ran as they arrived and a worker frozen before their Sync left its backend "active",
+locks held, no timeout applying: the standby waited on them until the worker woke (a fault test, 60 s).
 """
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+import psycopg
 from sqlalchemy import Insert, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -108,18 +118,23 @@ def _execute(session: Session, sql: str, parameters: Any, *, fetch: bool) -> lis
     raised as SQLAlchemy's (`_raise`). SQLite's statements cost no round trip and keep SQLAlchemy's path."""
     connection = session.connection()
     many = isinstance(parameters, list)
-    dispatch = connection.dispatch
-    if connection.dialect.driver != "psycopg" or dispatch.before_cursor_execute or dispatch.after_cursor_execute:
+    if not _own_path(connection):
         # SQLite, or someone listens to SQLAlchemy's statements (tracing, a test counting them): its own path.
         result = connection.exec_driver_sql(sql, parameters)
         return list(result.fetchall()) if fetch else []
     raw: Any = connection.connection.driver_connection
+    held: list[str] | None = session.info.get(_HELD)
+    if held is not None and not fetch:
+        held.extend(_literal(raw, sql, row) for row in (parameters if many else [parameters]))
+        return []
+    if held is not None:
+        release(session)  # a result is wanted now: what is held goes first, in its order
     try:
         with raw.cursor() as cursor:
-            if many:
-                cursor.executemany(sql, parameters)
-            else:
-                cursor.execute(sql, parameters)
+            # Not psycopg's executemany: it sends the rows in pipeline mode, and a worker frozen midway (SIGSTOP)
+            # left its backend "active" with the rows' locks held and no timeout to end it (see `hold`).
+            for row in parameters if many else [parameters]:
+                cursor.execute(sql, row)
             return cursor.fetchall() if fetch else []
     except connection.dialect.loaded_dbapi.Error as error:
         _raise(connection, error, sql, parameters)
@@ -138,9 +153,18 @@ def _raise(connection: Any, error: Exception, sql: str, parameters: Any) -> NoRe
     ) from error
 
 
+def _own_path(connection: Any) -> bool:
+    """Whether statements go through psycopg's own cursor: PostgreSQL, nobody listening to SQLAlchemy's."""
+    dispatch = connection.dispatch
+    return bool(
+        connection.dialect.driver == "psycopg" and not (dispatch.before_cursor_execute or dispatch.after_cursor_execute)
+    )
+
+
 def execute(session: Session, statement: Any, rows: Sequence[Mapping[str, Any]]) -> None:
-    """An UPDATE (or DELETE) built once by the caller, with explicit bind parameters, for each of `rows`."""
-    if len(rows) > SMALL:
+    """An UPDATE (or DELETE) built once by the caller, with explicit bind parameters, for each of `rows`. Many rows
+    are SQLAlchemy's executemany, unless `hold` keeps them for its one message (psycopg's executemany pipelines)."""
+    if len(rows) > SMALL and session.info.get(_HELD) is None:
         session.execute(statement, list(rows))
     elif rows:
         run(session, compiled(session, statement, lambda: statement), rows)
@@ -149,6 +173,7 @@ def execute(session: Session, statement: Any, rows: Sequence[Mapping[str, Any]])
 def insert(session: Session, statement: Insert, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert rows (all with the same keys, every column) by `statement`, an INSERT built once by the caller."""
     if len(rows) > SMALL:
+        release(session)
         session.execute(statement, list(rows))
     elif rows:
         keys = tuple(rows[0])
@@ -159,6 +184,7 @@ def insert_ids(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
     """Insert rows (all with the same keys, every column but the id) into `table`; their ids, in row order."""
     pk = table.c.id
     if len(rows) > SMALL:
+        release(session)
         query = table.insert().returning(pk, sort_by_parameter_order=True)
         return list(session.execute(query, list(rows)).scalars().all())
     if not rows:
@@ -171,3 +197,69 @@ def insert_ids(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
 def on_psycopg(session: Session) -> bool:
     """Whether the session's driver is psycopg (PostgreSQL): statements that take an array parameter there."""
     return session.get_bind().dialect.driver == "psycopg"
+
+
+# ---------------------------------------------------------------- PostgreSQL: a batch's writes and COMMIT, one message
+
+_HELD = "hmc.held_statements"  # Session.info key: the statements `hold` keeps for its one message
+_PLACEHOLDER = re.compile(r"\$(\d+)")  # SQLAlchemy's numeric_dollar parameters (broker/store/db.py)
+
+
+def holds(session: Session) -> bool:
+    """Whether `hold` can keep the session's statements for one message (psycopg, and its own path)."""
+    return _own_path(session.connection())
+
+
+def reserve_ids(session: Session, counts: Mapping[Table, int]) -> dict[Table, list[int]]:
+    """`counts[table]` fresh ids from each table's id sequence, ascending, in one query (PostgreSQL)."""
+    wanted = [(table, count) for table, count in counts.items() if count]
+    if not wanted:
+        return {}
+    sql = " UNION ALL ".join(
+        f"SELECT {i}, nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, {count:d})"
+        for i, (table, count) in enumerate(wanted)
+    )
+    found: dict[Table, list[int]] = {table: [] for table, _ in wanted}
+    for i, value in _execute(session, sql, None, fetch=True):
+        found[wanted[i][0]].append(value)
+    return {table: sorted(ids) for table, ids in found.items()}
+
+
+@contextmanager
+def hold(session: Session) -> Iterator[Callable[[], None]]:
+    """Statements without results run inside are kept, and the function yielded sends them with a COMMIT as one
+    message. A statement that cannot be kept (one whose result is wanted, SQLAlchemy's multi-row statements, the
+    ORM's flush: callers `release` first) sends what is kept before it, so the order is the order they were run.
+    The COMMIT is sent as a statement rather than by SQLAlchemy; the session's commit afterwards finds the
+    transaction ended and sends nothing. An error of any of them is raised as SQLAlchemy's (`_raise`)."""
+    session.info[_HELD] = []
+    try:
+        yield lambda: _send(session, commit=True)
+    finally:
+        session.info.pop(_HELD, None)
+
+
+def release(session: Session) -> None:
+    """Send the statements `hold` keeps, now, without COMMIT (nothing when none are kept)."""
+    _send(session, commit=False)
+
+
+def _send(session: Session, *, commit: bool) -> None:
+    held: list[str] | None = session.info.get(_HELD)
+    if held is None or not (held or commit):
+        return
+    statements, held[:] = [*held, "COMMIT"] if commit else list(held), []
+    connection = session.connection()
+    raw: Any = connection.connection.driver_connection
+    message = ";\n".join(statements)
+    try:
+        raw.execute(message)  # no parameters: the simple query protocol, which takes several statements
+    except connection.dialect.loaded_dbapi.Error as error:
+        _raise(connection, error, message[:2000], None)
+
+
+def _literal(raw: Any, sql: str, parameters: Sequence[Any]) -> str:
+    """A statement with its parameters bound as literals, as psycopg quotes them (`ClientCursor.mogrify`)."""
+    order = [int(n) - 1 for n in _PLACEHOLDER.findall(sql)]
+    query = _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
+    return psycopg.ClientCursor(raw).mogrify(query, [parameters[i] for i in order])

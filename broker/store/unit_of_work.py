@@ -43,6 +43,7 @@ _ORIGINALS = select(MESSAGES.c.id, MESSAGES.c.message_id).where(
     MESSAGES.c.replay_of.is_(None),
 )
 _INSERT_EVENTS = insert(EVENTS)
+_INSERTS = {table.name: insert(table) for table in (MESSAGES, OUTBOX)}  # rows given their ids (driver.reserve_ids)
 
 
 def _originals_of(count: int) -> Any:
@@ -204,6 +205,7 @@ class UnitOfWork:
         self._written = 0  # how many of self.events are stored (in their message's row or in `events`)
         self._in_rows: set[int] = set()  # the messages (by id()) whose steps flush() wrote into their rows
         self.prescribers = PrescriberRegister()  # the batch's sightings, written at flush
+        self._reserved: dict[Table, list[int]] = {}  # ids drawn for the rows of a one-message commit (PostgreSQL)
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._factory()
@@ -219,17 +221,21 @@ class UnitOfWork:
         self.session.close()
 
     def commit(self) -> None:
-        """Write what is pending and commit.
-
-        Each statement on its own, with its Sync: not in psycopg's pipeline mode, although that took the writes and
-        the COMMIT in one round trip. A worker frozen (SIGSTOP, a paused VM) between its pipelined writes and their
-        Sync left its backend "active", waiting for the rest, with the rows' locks held and no timeout that ends
-        it: the standby, given the frozen worker's messages, waited on their unique keys until the worker woke
-        (the frozen-worker fault test, 1 run in 3). Between statements a transaction is "idle in transaction",
-        and the worker's sessions end that after HMC_CONFIRM_TIMEOUT_S + 5 s (broker/bootstrap.py).
-        """
-        self.flush()
-        self.session.commit()
+        """Write what is pending and commit. On PostgreSQL the small writes and the COMMIT go as one message, in one
+        round trip (their ids drawn first, in one more; broker/store/driver.py says why not psycopg's pipeline
+        mode), unless ORM objects are pending: their flush waits for its own ids."""
+        session = self.session
+        if driver.holds(session) and not (session.new or session.dirty or session.deleted):
+            self._reserved = driver.reserve_ids(
+                session, {MESSAGES: sum(1 for row in self.messages if not row.id), OUTBOX: len(self._queued)}
+            )
+            with driver.hold(session) as commit:
+                self.flush()
+                commit()
+            self._reserved = {}
+        else:
+            self.flush()
+        session.commit()
 
     # ---------------------------------------------------------------- messages
 
@@ -255,6 +261,7 @@ class UnitOfWork:
         """Insert what is pending now: at commit, or for the rare step that needs a new row's id (replays)."""
         self.orders.write()  # first: an order another worker opened meanwhile fails here, and the batch is retried
         self._write_messages()
+        driver.release(self.session)  # the ORM's statements run after what is held (driver.hold)
         self.session.flush()
         self.prescribers.write(self.session)
         if self._queued:
@@ -302,6 +309,7 @@ class UnitOfWork:
         for row in self.messages:
             if id(row) not in new_ids and row.written != (current := row.changeable()):
                 status, last_error, updated_at, properties, attempts = current
+                driver.release(self.session)
                 self.session.execute(
                     update(MESSAGES)
                     .where(MESSAGES.c.id == row.id)
@@ -393,5 +401,12 @@ class UnitOfWork:
         self.outbox.extend(zip(ids, (q.out for q in queued), strict=True))
 
     def _insert_ids(self, table: Table, rows: list[dict[str, Any]]) -> list[int]:
-        """Insert rows and give their ids, in row order."""
-        return driver.insert_ids(self.session, table, rows)
+        """Insert rows and give their ids, in row order: the ids reserved for a one-message commit, else RETURNING."""
+        reserved = self._reserved.get(table)
+        if reserved is None or len(reserved) < len(rows):
+            return driver.insert_ids(self.session, table, rows)
+        ids, self._reserved[table] = reserved[: len(rows)], reserved[len(rows) :]
+        driver.insert(
+            self.session, _INSERTS[table.name], [{**row, "id": pk} for row, pk in zip(rows, ids, strict=True)]
+        )
+        return ids

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 
 from broker.envelope import Exchange, Outgoing
 from broker.runtime import _stored_meanwhile, _transient
+from broker.store import driver
 from broker.store.tables import MESSAGES, OUTBOX
 from broker.store.unit_of_work import UnitOfWork
 from tests.support.fixtures import Store
@@ -99,5 +100,64 @@ def test_a_connection_lost_before_the_commit_is_a_transient_fault_and_the_next_b
     assert _count(store, MESSAGES) == 0
     with UnitOfWork(store.sessions) as uow:
         _batch(uow, range(9, 11))
+        uow.commit()
+    assert _count(store, MESSAGES) == 2 and _count(store, OUTBOX) == 2
+
+
+@pytest.mark.parametrize("store", ["postgresql"], indirect=True)
+def test_nothing_of_a_batch_runs_or_locks_before_its_one_message_is_sent(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writes wait in the worker until the COMMIT's message, which the server runs only once all of it has
+    arrived. Sent as they came (psycopg's pipeline mode), they ran and locked at once, and a worker frozen before
+    their Sync held the locks with no timeout to end them: another session's insert of the same key waited."""
+    kept: list[str] = []
+    release = driver.release
+
+    def meanwhile(session: Any) -> None:  # the unit of work releases before the ORM's flush: mid-commit
+        kept.extend(session.info.get("hmc.held_statements") or [])
+        with store.sessions() as other:
+            other.execute(text("SET lock_timeout = '2s'"))  # a held lock would fail this insert, not hang it
+            other.execute(
+                text(
+                    "INSERT INTO orders (customer_number, order_id, kind, status, lines, created_at, updated_at)"
+                    " VALUES ('1001', 'ORD-30', 'CustomerOrder', 'sent', '{}', now(), now())"
+                )
+            )
+            other.commit()
+        release(session)
+
+    monkeypatch.setattr(driver, "release", meanwhile)
+    with pytest.raises(Exception) as raised, UnitOfWork(store.sessions) as uow:
+        _batch(uow, range(30, 31))
+        uow.commit()
+    assert any("INSERT INTO orders" in statement for statement in kept), "the batch's writes were kept, not sent"
+    assert _stored_meanwhile(raised.value), raised.value  # the batch then meets the order: retried, as ever
+    assert _count(store, MESSAGES) == 0
+
+
+@pytest.mark.parametrize("store", ["postgresql"], indirect=True)
+def test_a_connection_lost_before_the_one_message_commit_is_transient_and_stores_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server goes after the ids are drawn: the writes and the COMMIT meet a closed connection."""
+    reserve = driver.reserve_ids
+
+    def reserve_then_lose(session: Any, counts: Any) -> Any:
+        ids = reserve(session, counts)
+        with store.sessions() as other:
+            pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        return ids
+
+    monkeypatch.setattr(driver, "reserve_ids", reserve_then_lose)
+    with pytest.raises(Exception) as raised, UnitOfWork(store.sessions) as uow:
+        _batch(uow, range(20, 22))
+        uow.commit()
+    assert _transient(raised.value), raised.value
+    monkeypatch.setattr(driver, "reserve_ids", reserve)
+    assert _count(store, MESSAGES) == 0
+    with UnitOfWork(store.sessions) as uow:
+        _batch(uow, range(20, 22))
         uow.commit()
     assert _count(store, MESSAGES) == 2 and _count(store, OUTBOX) == 2
